@@ -1,0 +1,235 @@
+"""The JSON Schema of netlab's own document (``apiVersion: netlab.dev/v1alpha1``, ``kind: Lab``).
+
+This one schema both validates scenario files and is published as ``docs/lab.schema.json``
+(``netlab schema`` prints it), so the documentation cannot drift from what is enforced.
+Each property may carry ``x-hint``: the hint shown when a value there is rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LAB_API_VERSION = "netlab.dev/v1alpha1"
+LAB_KIND = "Lab"
+
+PROXY_MODES = ["iptables", "nftables", "ipvs", "userspace"]
+
+_NAME = {
+    "type": "string",
+    "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    "maxLength": 40,
+    "x-hint": "lower-case letters, digits and '-', starting and ending with a letter or digit",
+}
+_CIDR = {
+    "type": "string",
+    "pattern": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
+    "x-hint": "an IPv4 prefix such as 10.244.0.0/16",
+}
+_IPV4 = {
+    "type": "string",
+    "pattern": r"^\d{1,3}(\.\d{1,3}){3}$",
+    "x-hint": "an IPv4 address such as 192.168.56.100",
+}
+_PORT = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string"}]}
+
+_SOURCE = {
+    "type": "string",
+    "description": (
+        "Where the client runs: pod/NAME, pod/NAMESPACE/NAME, node/NODE (host network), "
+        "external (the external client) or external/CLIENT."
+    ),
+    "pattern": r"^(pod/[^/\s]+(/[^/\s]+)?|node/[^/\s]+|external(/[^/\s]+)?)$",
+    "x-hint": "use pod/NAME, pod/NAMESPACE/NAME, node/NODE, external or external/CLIENT",
+}
+
+_DESTINATION_OBJECT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "service": {"type": "string", "description": "Service name, or NAMESPACE/NAME."},
+        "namespace": {"type": "string"},
+        "port": {**_PORT, "description": "Service port name or number, or a raw port."},
+        "via": {
+            "enum": ["clusterIP", "nodePort", "name", "loadBalancer", "externalIP"],
+            "description": "How the Service is addressed (default clusterIP).",
+        },
+        "node": {"type": "string", "description": "Node whose IP is dialled (via nodePort)."},
+        "address": {**_IPV4, "description": "A raw destination address."},
+    },
+}
+
+_DESTINATION = {
+    "description": (
+        "service/NAME[:PORT], service/NAMESPACE/NAME[:PORT], IP:PORT, node/NODE:PORT, "
+        "or an object for the other forms."
+    ),
+    "oneOf": [
+        {
+            "type": "string",
+            "pattern": (
+                r"^(service/[^\s:]+(:[^\s:]+)?|\d{1,3}(\.\d{1,3}){3}:\d+|node/[^\s:/]+:\d+)$"
+            ),
+        },
+        _DESTINATION_OBJECT,
+    ],
+    "x-hint": "use service/NAME[:PORT], IP:PORT, node/NODE:PORT, or {service:, via:, node:, port:}",
+}
+
+_ENDPOINT_SET = {
+    "description": "all, none, or a list of pod names and node/NODE (the endpoints on a node).",
+    "oneOf": [
+        {"enum": ["all", "none"]},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    ],
+    "x-hint": "use all, none, or a list such as [web-0, node/node-1]",
+}
+
+_CHECK = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["from", "to"],
+    "properties": {
+        "name": _NAME,
+        "kind": {
+            "enum": ["connect", "capture"],
+            "description": (
+                "connect: N real connections, observing who answered and the source address it "
+                "saw. capture: one connection whose SYN is captured with scapy inside the "
+                "backend pods, proving the DNAT on the wire."
+            ),
+        },
+        "description": {"type": "string"},
+        "from": _SOURCE,
+        "to": _DESTINATION,
+        "protocol": {"enum": ["TCP", "UDP"]},
+        "connections": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+        "expect": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "result": {
+                    "enum": ["connected", "refused", "timeout"],
+                    "description": "connected; refused (REJECT); timeout (DROP).",
+                },
+                "endpoints": _ENDPOINT_SET,
+                "source": {
+                    "enum": ["client", "masqueraded"],
+                    "description": "Whether backends saw the client's own address.",
+                },
+            },
+        },
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://netlab.dev/schemas/lab-v1alpha1.json",
+    "title": "netlab Lab",
+    "description": (
+        "netlab's own document in a scenario file: the lab's nodes, networks, proxy mode, "
+        "external clients and checks. Kubernetes manifests sit beside it in the same file."
+    ),
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind"],
+    "properties": {
+        "apiVersion": {"const": LAB_API_VERSION},
+        "kind": {"const": LAB_KIND},
+        "metadata": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {**_NAME, "description": "Lab name; prefixes every namespace it makes."},
+                "description": {"type": "string"},
+            },
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "nodes": {
+                    "description": "Node count (named node-1..node-N) or a list of nodes.",
+                    "oneOf": [
+                        {"type": "integer", "minimum": 1, "maximum": 50},
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 50,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["name"],
+                                "properties": {"name": _NAME},
+                            },
+                        },
+                    ],
+                    "x-hint": "a number of nodes (1-50) or a list like [{name: node-1}]",
+                },
+                "network": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "podCIDR": {
+                            **_CIDR,
+                            "description": "Cluster CIDR (default 10.244.0.0/16).",
+                        },
+                        "nodeCIDRMaskSize": {
+                            "type": "integer",
+                            "minimum": 16,
+                            "maximum": 28,
+                            "description": "Prefix length of each node's pod CIDR (default 24).",
+                        },
+                        "serviceCIDR": {**_CIDR, "description": "Default 10.96.0.0/12."},
+                        "nodeNetwork": {
+                            **_CIDR,
+                            "description": "The nodes' network (default 192.168.56.0/24).",
+                        },
+                    },
+                },
+                "proxy": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "mode": {"enum": PROXY_MODES, "description": "Default iptables."},
+                        "iptablesBackend": {
+                            "enum": ["auto", "nft", "legacy"],
+                            "description": (
+                                "Which iptables back end programs the rules. auto picks nft "
+                                "(what `iptables` shows on Debian) and legacy for large rule sets."
+                            ),
+                        },
+                        "masqueradeAll": {"type": "boolean"},
+                    },
+                },
+                "external": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "clients": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["name"],
+                                "properties": {"name": _NAME, "address": _IPV4},
+                            },
+                            "description": (
+                                "Clients outside the cluster. The first sits on the node network "
+                                "(default external at 192.168.56.100); others may use any address."
+                            ),
+                        },
+                    },
+                },
+                "clientPods": {
+                    "type": "boolean",
+                    "description": (
+                        "Add a client pod netlab/client-NODE on every node (default true)."
+                    ),
+                },
+                "checks": {"type": "array", "items": _CHECK},
+            },
+        },
+    },
+}
