@@ -1,0 +1,1 @@
+"""The control plane in miniature: IPAM, placement, controllers; pure, no kernel."""

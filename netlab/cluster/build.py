@@ -1,0 +1,234 @@
+"""From a validated scenario to the cluster's desired state (pure: no kernel, no I/O)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+
+from netlab.cluster.controllers import endpoint_slices, expand_deployment, schedule
+from netlab.cluster.ipam import (
+    NodePortAllocator,
+    PodIPAM,
+    ServiceIPAM,
+    node_ip,
+    node_subnets,
+)
+from netlab.cluster.state import (
+    ClusterState,
+    Endpoint,
+    EndpointPort,
+    EndpointSlice,
+    ExternalWorld,
+    Node,
+    PodInfo,
+)
+from netlab.scenario.k8s import (
+    Container,
+    ContainerPort,
+    ObjectMeta,
+    Pod,
+    PodSpec,
+    Service,
+    ServicePort,
+)
+from netlab.scenario.labspec import CLIENT_NAMESPACE
+from netlab.scenario.model import Scenario
+
+APISERVER_PORT = 6443
+KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns
+
+
+def pod_netns(lab: str, namespace: str, name: str) -> str:
+    """``<lab>-<pod>`` in the default namespace, ``<lab>-<namespace>.<pod>`` elsewhere.
+
+    Namespaces cannot contain dots, so the split is unambiguous.
+    """
+    return f"{lab}-{name}" if namespace == "default" else f"{lab}-{namespace}.{name}"
+
+
+def node_netns(lab: str, node: str) -> str:
+    return f"{lab}-{node}"
+
+
+def system_pods(first_node: str) -> list[Pod]:
+    """The control-plane pods a Services lab needs: the API server, behind default/kubernetes."""
+    return [
+        Pod(
+            meta=ObjectMeta(
+                name=f"kube-apiserver-{first_node}",
+                namespace="kube-system",
+                labels={"component": "kube-apiserver", "tier": "control-plane"},
+            ),
+            spec=PodSpec(
+                containers=[
+                    Container(
+                        name="kube-apiserver", ports=[ContainerPort(APISERVER_PORT, "TCP", "https")]
+                    )
+                ],
+                node_name=first_node,
+                host_network=True,
+            ),
+            owner="Node/" + first_node,
+        )
+    ]
+
+
+def client_pods(nodes: list[str]) -> list[Pod]:
+    """One client pod per node (namespace ``netlab``), the sources of derived checks."""
+    return [
+        Pod(
+            meta=ObjectMeta(name=f"client-{n}", namespace=CLIENT_NAMESPACE),
+            spec=PodSpec(containers=[Container(name="client")], node_name=n),
+            owner="netlab",
+        )
+        for n in nodes
+    ]
+
+
+def kubernetes_service(cluster_ip: str) -> Service:
+    return Service(
+        meta=ObjectMeta(
+            name="kubernetes",
+            namespace="default",
+            labels={"component": "apiserver", "provider": "kubernetes"},
+        ),
+        ports=[ServicePort(port=443, protocol="TCP", name="https", target_port=APISERVER_PORT)],
+        cluster_ip=cluster_ip,
+    )
+
+
+def build_cluster(scenario: Scenario) -> ClusterState:
+    lab = scenario.lab
+    name = lab.name
+    net = lab.network
+    subnets = node_subnets(net.pod_cidr, net.node_cidr_mask_size, len(lab.nodes))
+    nodes = [
+        Node(
+            name=n,
+            index=i,
+            ip=node_ip(net.node_network, i),
+            pod_cidr=str(subnets[i - 1]),
+            gateway=str(subnets[i - 1].network_address + 1),
+            netns=node_netns(name, n),
+        )
+        for i, n in enumerate(lab.nodes, start=1)
+    ]
+    by_name = {n.name: n for n in nodes}
+
+    # Pods: control plane first (as a real cluster boots), then the scenario's, then clients.
+    waves: list[tuple[str, list[Pod]]] = [("system", system_pods(nodes[0].name))]
+    workload = list(scenario.pods)
+    for deploy in scenario.deployments:
+        workload.extend(expand_deployment(deploy, name))
+    waves.append(("workload", workload))
+    if lab.client_pods:
+        waves.append(("client", client_pods(list(lab.nodes))))
+
+    ipams = {n.name: PodIPAM(ipaddress.IPv4Network(n.pod_cidr)) for n in nodes}
+    counts = {n: 0 for n in lab.nodes}
+    pods: list[PodInfo] = []
+    for role, wave in waves:
+        placement = schedule([p for p in wave if role != "system"], list(lab.nodes), counts)
+        for pod in wave:
+            key = f"{pod.meta.namespace}/{pod.meta.name}"
+            node = by_name[pod.spec.node_name or placement[key]]
+            host = pod.spec.host_network
+            pods.append(
+                PodInfo(
+                    namespace=pod.meta.namespace,
+                    name=pod.meta.name,
+                    node=node.name,
+                    ip=node.ip if host else ipams[node.name].allocate(),
+                    netns=node.netns
+                    if host
+                    else pod_netns(name, pod.meta.namespace, pod.meta.name),
+                    labels=dict(pod.meta.labels),
+                    ports=list(pod.ports),
+                    ready=pod.ready,
+                    hostname=pod.spec.hostname,
+                    subdomain=pod.spec.subdomain,
+                    host_network=host,
+                    owner=pod.owner,
+                    role=role,
+                )
+            )
+
+    services = _allocate_services(scenario, net.service_cidr)
+    slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
+    for svc in services[1:]:
+        slices.extend(endpoint_slices(svc, pods, name))
+
+    first = lab.external_clients[0]
+    return ClusterState(
+        lab=lab,
+        fabric_netns=f"{name}-fabric",
+        nodes=nodes,
+        pods=pods,
+        services=services,
+        slices=slices,
+        external=ExternalWorld(
+            netns=f"{name}-external",
+            router_ip=first.address,
+            clients={c.name: c.address for c in lab.external_clients},
+        ),
+    )
+
+
+def _kubernetes_slice(node: Node) -> EndpointSlice:
+    """The API server maintains this slice itself (no selector): its own address and port."""
+    return EndpointSlice(
+        namespace="default",
+        name="kubernetes",
+        service="default/kubernetes",
+        ports=[EndpointPort("https", APISERVER_PORT, "TCP")],
+        endpoints=[
+            Endpoint(address=node.ip, node_name="", pod=f"kube-system/kube-apiserver-{node.name}")
+        ],
+    )
+
+
+def _allocate_services(scenario: Scenario, service_cidr: str) -> list[Service]:
+    ipam = ServiceIPAM(service_cidr)
+    ports = NodePortAllocator()
+    kube = kubernetes_service(ipam.first())
+    ipam.reserve(ipam.first())
+    ipam.reserve(ipam.nth(KUBE_DNS_HOST))
+    for svc in scenario.services:
+        if svc.cluster_ip and svc.cluster_ip != "None":
+            ipam.reserve(svc.cluster_ip)
+        for p in svc.ports:
+            if p.node_port:
+                ports.reserve(p.node_port)
+        if svc.health_check_node_port:
+            ports.reserve(svc.health_check_node_port)
+    out = [kube]
+    for svc in scenario.services:
+        key = f"{svc.meta.namespace}/{svc.meta.name}"
+        cluster_ip = svc.cluster_ip
+        if svc.type != "ExternalName" and not cluster_ip:
+            cluster_ip = ipam.allocate(key)
+        wants_node_ports = svc.type == "NodePort" or (
+            svc.type == "LoadBalancer" and svc.allocate_load_balancer_node_ports
+        )
+        new_ports = []
+        by_number: dict[int, int] = {}
+        for p in svc.ports:
+            node_port = p.node_port
+            if wants_node_ports and not node_port:
+                # A Service reuses one NodePort for the same port number over TCP and UDP.
+                node_port = by_number.get(p.port) or ports.allocate(f"{key}/{p.name}/{p.port}")
+            by_number.setdefault(p.port, node_port)
+            new_ports.append(replace(p, node_port=node_port))
+        hc = svc.health_check_node_port
+        if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local" and not hc:
+            hc = ports.allocate(f"{key}/health-check")
+        out.append(
+            replace(
+                svc,
+                cluster_ip=cluster_ip,
+                ports=new_ports,
+                health_check_node_port=hc,
+                meta=replace(svc.meta),
+            )
+        )
+    return out

@@ -1,0 +1,156 @@
+"""The controllers a Services lab needs: Deployment, scheduler, EndpointSlice.
+
+Each is a pure function of the objects, mirroring what the real controller writes, so the proxy
+renderers see EndpointSlices shaped like the ones kube-proxy watches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+
+from netlab.cluster.state import Endpoint, EndpointPort, EndpointSlice, PodInfo
+from netlab.scenario.k8s import Deployment, Pod, PodSpec, Service, ServicePort
+from netlab.serial import to_data
+
+# k8s.io/apimachinery/pkg/util/rand: the alphabet without vowels or confusable characters.
+_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def safe_encode(s: str) -> str:
+    """rand.SafeEncodeString: map each character into the safe alphabet by its code point."""
+    return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in s)
+
+
+def _fnv32a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def pod_template_hash(deploy: Deployment) -> str:
+    """The ``pod-template-hash`` label: FNV-32a of the template, safe-encoded (ComputeHash).
+
+    Kubernetes hashes its Go object dump; netlab hashes a canonical JSON of the template instead,
+    so the value has the real form (e.g. ``7c5ddbdf54``) but not the same digits.
+    """
+    blob = json.dumps(
+        [to_data(deploy.template_meta), to_data(deploy.template_spec)], sort_keys=True
+    ).encode()
+    return safe_encode(str(_fnv32a(blob)))
+
+
+def random_suffix(key: str, n: int = 5) -> str:
+    """A deterministic stand-in for rand.String(n): same alphabet, seeded by ``key``."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return "".join(_ALPHANUMS[b % len(_ALPHANUMS)] for b in digest[:n])
+
+
+def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
+    """The pods a Deployment's ReplicaSet would create: ``<name>-<template-hash>-<suffix>``."""
+    template_hash = pod_template_hash(deploy)
+    pods = []
+    for i in range(deploy.replicas):
+        name = f"{deploy.meta.name}-{template_hash}-"
+        name += random_suffix(f"{lab}/{deploy.meta.namespace}/{name}/{i}")
+        meta = type(deploy.template_meta)(
+            name=name,
+            namespace=deploy.meta.namespace,
+            labels={**deploy.template_meta.labels, "pod-template-hash": template_hash},
+            annotations=dict(deploy.template_meta.annotations),
+        )
+        spec = PodSpec(
+            containers=deploy.template_spec.containers,
+            node_name=deploy.template_spec.node_name,
+            hostname=deploy.template_spec.hostname,
+            subdomain=deploy.template_spec.subdomain,
+            host_network=deploy.template_spec.host_network,
+        )
+        pods.append(
+            Pod(
+                meta=meta,
+                spec=spec,
+                ready=deploy.template_ready,
+                owner=f"Deployment/{deploy.meta.name}",
+            )
+        )
+    return pods
+
+
+def schedule(pods: Iterable[Pod], nodes: list[str], counts: dict[str, int]) -> dict[str, str]:
+    """Pod key -> node: ``spec.nodeName`` if set, else the node with fewest pods (spreading).
+
+    ``counts`` holds pods already placed per node and is updated, so callers can schedule in waves.
+    """
+    placement: dict[str, str] = {}
+    for pod in pods:
+        node = pod.spec.node_name or min(nodes, key=lambda n: (counts[n], nodes.index(n)))
+        counts[node] += 1
+        placement[f"{pod.meta.namespace}/{pod.meta.name}"] = node
+    return placement
+
+
+def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
+    """podutil.FindPort: a number is used as is; a name must match a container port's name
+    with the same protocol, else this pod has no endpoint for that Service port."""
+    if isinstance(port.target_port, int):
+        return port.target_port
+    for cp in pod.ports:
+        if cp.name == port.target_port and cp.protocol == port.protocol:
+            return cp.container_port
+    return None
+
+
+def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[EndpointSlice]:
+    """The EndpointSlices the EndpointSlice controller writes for ``service``.
+
+    Pods whose named target ports resolve differently land in different slices, exactly as
+    upstream groups endpoints by their resolved port set.
+    """
+    if service.type == "ExternalName" or not service.selector:
+        return []
+    ns = service.meta.namespace
+    groups: dict[tuple[EndpointPort, ...], list[Endpoint]] = {}
+    for pod in pods:
+        if pod.namespace != ns or pod.role == "client":
+            continue
+        if not selector_matches(service.selector, pod.labels):
+            continue
+        ports: list[EndpointPort] = []
+        for sp in service.ports:
+            resolved = resolve_target_port(sp, pod)
+            if resolved is not None:
+                ports.append(EndpointPort(sp.name, resolved, sp.protocol))
+        hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
+        groups.setdefault(tuple(ports), []).append(
+            Endpoint(
+                address=pod.ip,
+                node_name=pod.node,
+                pod=pod.key,
+                hostname=hostname,
+                ready=pod.ready or service.publish_not_ready_addresses,
+                serving=pod.ready,
+                terminating=False,
+            )
+        )
+    slices = []
+    for ports_key, endpoints in groups.items():
+        name = (
+            service.meta.name + "-" + random_suffix(f"{lab}/{ns}/{service.meta.name}/{ports_key}")
+        )
+        slices.append(
+            EndpointSlice(
+                namespace=ns,
+                name=name,
+                service=f"{ns}/{service.meta.name}",
+                ports=list(ports_key),
+                endpoints=endpoints,
+            )
+        )
+    return slices

@@ -1,0 +1,111 @@
+"""Address and port allocation: pod CIDRs and pod IPs, ClusterIPs, NodePorts.
+
+Allocation is deterministic (a lab built twice from one file gets the same addresses, so docs and
+tests can name them) but looks like a real cluster's: the API server hands out ClusterIPs and
+NodePorts at random from the upper part of each range, keeping a lower "static" band for values
+users ask for. netlab seeds that choice with the object's name instead of a random source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+from netlab.scenario.k8s import NODE_PORT_RANGE
+
+
+def _seed(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def node_subnets(pod_cidr: str, mask: int, count: int) -> list[ipaddress.IPv4Network]:
+    """Per-node pod CIDRs: node-i gets slice i (slice 0 stays unused, as in the design drawing)."""
+    net = ipaddress.IPv4Network(pod_cidr)
+    subnets = net.subnets(new_prefix=mask)
+    next(subnets)
+    return [next(subnets) for _ in range(count)]
+
+
+def node_ip(node_network: str, index: int) -> str:
+    """Node ``index`` (1-based) sits at host ``10 + index`` of the node network."""
+    return str(ipaddress.IPv4Network(node_network).network_address + 10 + index)
+
+
+class PodIPAM:
+    """host-local IPAM per node: sequential addresses after the bridge's gateway address."""
+
+    def __init__(self, subnet: ipaddress.IPv4Network):
+        self.subnet = subnet
+        self.gateway = subnet.network_address + 1
+        self._next = subnet.network_address + 2
+
+    def allocate(self) -> str:
+        if self._next >= self.subnet.broadcast_address:
+            raise ValueError(f"pod CIDR {self.subnet} is full")
+        ip = self._next
+        self._next += 1
+        return str(ip)
+
+
+def _static_band(size: int, lo: int, hi: int, div: int) -> int:
+    """Size of the lower band kept for user-chosen values (the API server's rangeOffset)."""
+    return min(max(lo, size // div), hi)
+
+
+class ServiceIPAM:
+    """ClusterIP allocator over the service CIDR."""
+
+    def __init__(self, service_cidr: str):
+        self.net = ipaddress.IPv4Network(service_cidr)
+        self.size = self.net.num_addresses - 2  # no network or broadcast address
+        self.used: set[str] = set()
+        self.offset = _static_band(self.size, 16, 256, 16)
+
+    def first(self) -> str:
+        """The first address, which the API server gives to ``default/kubernetes``."""
+        return str(self.net.network_address + 1)
+
+    def nth(self, n: int) -> str:
+        return str(self.net.network_address + n)
+
+    def reserve(self, ip: str) -> None:
+        self.used.add(ip)
+
+    def allocate(self, key: str) -> str:
+        dynamic = self.size - self.offset
+        start = _seed(key) % dynamic
+        # Prefer the dynamic band (hosts offset+1..size); fall back to the static band.
+        hosts = [self.offset + 1 + (start + i) % dynamic for i in range(dynamic)]
+        for n in [*hosts, *range(1, self.offset + 1)]:
+            ip = str(self.net.network_address + n)
+            if ip not in self.used:
+                self.used.add(ip)
+                return ip
+        raise ValueError(f"service CIDR {self.net} is full")
+
+
+class NodePortAllocator:
+    """NodePort allocator over 30000-32767; one port belongs to one Service, whatever protocol."""
+
+    def __init__(self) -> None:
+        self.lo, self.hi = NODE_PORT_RANGE
+        self.size = self.hi - self.lo + 1
+        self.offset = _static_band(self.size, 16, 128, 32)
+        self.used: set[int] = set()
+
+    def reserve(self, port: int) -> None:
+        self.used.add(port)
+
+    def allocate(self, key: str) -> int:
+        dynamic = self.size - self.offset
+        start = _seed(key) % dynamic
+        for i in range(dynamic):
+            port = self.lo + self.offset + (start + i) % dynamic
+            if port not in self.used:
+                self.used.add(port)
+                return port
+        for port in range(self.lo, self.lo + self.offset):
+            if port not in self.used:
+                self.used.add(port)
+                return port
+        raise ValueError("no NodePort left in 30000-32767")

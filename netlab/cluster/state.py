@@ -1,0 +1,120 @@
+"""The desired state of a lab's cluster: what the control plane in miniature decided.
+
+Everything below the kernel line reads this: the topology plan, every proxy renderer, the checks.
+It is plain data (saved in the lab's state file) and never touches the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netlab.scenario.k8s import ContainerPort, Service
+from netlab.scenario.labspec import LabSpec
+
+
+@dataclass
+class Node:
+    name: str
+    index: int  # 1-based; node-i owns the i-th slice of the pod CIDR
+    ip: str  # address on the node network (eth0)
+    pod_cidr: str
+    gateway: str  # cni0's address: the first host of pod_cidr
+    netns: str
+
+
+@dataclass
+class PodInfo:
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    netns: str  # the node's netns for hostNetwork pods
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: list[ContainerPort] = field(default_factory=list)
+    ready: bool = True
+    hostname: str = ""
+    subdomain: str = ""
+    host_network: bool = False
+    owner: str = ""  # "Deployment/web", "netlab" for the client pods, "" for bare pods
+    role: str = "workload"  # "workload" | "client" | "system"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class EndpointPort:
+    name: str
+    port: int
+    protocol: str
+
+
+@dataclass
+class Endpoint:
+    address: str
+    node_name: str
+    pod: str  # namespace/name
+    hostname: str = ""
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+
+@dataclass
+class EndpointSlice:
+    """discovery.k8s.io/v1 EndpointSlice, as the EndpointSlice controller would write it."""
+
+    namespace: str
+    name: str
+    service: str
+    ports: list[EndpointPort]
+    endpoints: list[Endpoint]
+
+
+@dataclass
+class ExternalWorld:
+    """The external netns: the clients outside the cluster and the router to the nodes."""
+
+    netns: str
+    router_ip: str  # the external netns's address on the node network; the nodes' gateway
+    clients: dict[str, str]  # client name -> address
+
+
+@dataclass
+class ClusterState:
+    lab: LabSpec
+    fabric_netns: str
+    nodes: list[Node]
+    pods: list[PodInfo]
+    services: list[Service]
+    slices: list[EndpointSlice]
+    external: ExternalWorld
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def pod(self, namespace: str, name: str) -> PodInfo:
+        for p in self.pods:
+            if p.namespace == namespace and p.name == name:
+                return p
+        raise KeyError(f"{namespace}/{name}")
+
+    def service(self, namespace: str, name: str) -> Service:
+        for s in self.services:
+            if s.meta.namespace == namespace and s.meta.name == name:
+                return s
+        raise KeyError(f"{namespace}/{name}")
+
+    def slices_for(self, service: Service) -> list[EndpointSlice]:
+        key = f"{service.meta.namespace}/{service.meta.name}"
+        return [s for s in self.slices if s.service == key]
+
+    def pod_by_ip(self, ip: str) -> PodInfo | None:
+        for p in self.pods:
+            if p.ip == ip and not p.host_network:
+                return p
+        return None
