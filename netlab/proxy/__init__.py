@@ -1,0 +1,1 @@
+"""kube-proxy: one package per mode over shared service/endpoint tracking."""

@@ -1,0 +1,64 @@
+"""iptables mode: apply the rendered rules with one ``iptables-restore`` per node."""
+
+from __future__ import annotations
+
+from netlab.cluster.state import ClusterState, Node
+from netlab.kernel import rules
+from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.iptables.render import IptablesOptions, filter_save, render, service_chains
+from netlab.proxy.servicemap import node_view
+
+# Above this many Service ports the nft back end of iptables-restore grows far worse than
+# linearly (see docs/performance.md), so "auto" switches to the legacy back end.
+AUTO_LEGACY_THRESHOLD = 2000
+
+
+def pick_backend(requested: str, service_ports: int) -> str:
+    if requested != "auto":
+        return requested
+    return "legacy" if service_ports > AUTO_LEGACY_THRESHOLD else "nft"
+
+
+class IptablesProxier(Proxier):
+    mode = "iptables"
+
+    def __init__(self, state: ClusterState, backend: str | None = None):
+        super().__init__(state)
+        lab = state.lab
+        count = len(node_view(state, state.nodes[0].name)) if state.nodes else 0
+        self.backend = backend or pick_backend(lab.proxy.iptables_backend, count)
+
+    def options(self, node: Node) -> IptablesOptions:
+        return IptablesOptions(
+            node_ip=node.ip,
+            cluster_cidr=self.state.lab.network.pod_cidr,
+            masquerade_all=self.state.lab.proxy.masquerade_all,
+        )
+
+    def node_sysctls(self) -> dict[str, str]:
+        # localhostNodePorts (the default) needs route_localnet; kube-proxy sets it.
+        return {"net.ipv4.conf.all.route_localnet": "1"}
+
+    def render_text(self, node: Node, *, first: bool) -> str:
+        return render(node_view(self.state, node.name), self.options(node)).restore_text(
+            bootstrap=first
+        )
+
+    def sync(self, node: Node, *, first: bool) -> SyncResult:
+        text = self.render_text(node, first=first)
+        seconds = rules.iptables_restore(node.netns, text, self.backend)
+        return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end")
+
+    def live_rules(self, node: Node, service: tuple[str, str] | None = None) -> str:
+        text = rules.iptables_save(node.netns, self.backend)
+        if service is None:
+            return text
+        svc = self.state.service(*service)
+        return filter_save(
+            text,
+            service_chains(node_view(self.state, node.name), svc),
+            f"{svc.meta.namespace}/{svc.meta.name}",
+        )
+
+    def describe(self) -> str:
+        return f"iptables ({self.backend} back end)"

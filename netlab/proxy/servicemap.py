@@ -1,0 +1,192 @@
+"""What every proxy mode sees: Service ports and their endpoints, from one node's point of view.
+
+This mirrors kube-proxy's shared tracking (``pkg/proxy``: ServicePortMap, EndpointsMap and
+``CategorizeEndpoints``), so each mode's renderer only decides how to express the same facts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from netlab.cluster.state import ClusterState
+from netlab.proxy.naming import ServicePortName
+from netlab.scenario.k8s import Service
+
+# Services carrying this label belong to another proxy (KEP-2241); kube-proxy ignores them.
+SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    ip: str
+    port: int
+    node: str
+    pod: str
+    is_local: bool
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServicePortInfo:
+    spn: ServicePortName
+    cluster_ip: str
+    port: int
+    node_port: int = 0
+    external_ips: tuple[str, ...] = ()
+    load_balancer_vips: tuple[str, ...] = ()
+    load_balancer_source_ranges: tuple[str, ...] = ()
+    session_affinity_client_ip: bool = False
+    sticky_max_age_seconds: int = 10800
+    external_policy_local: bool = False
+    internal_policy_local: bool = False
+    health_check_node_port: int = 0
+
+    @property
+    def protocol(self) -> str:
+        return self.spn.proto
+
+    @property
+    def externally_accessible(self) -> bool:
+        return bool(self.node_port or self.external_ips or self.load_balancer_vips)
+
+    @property
+    def uses_cluster_endpoints(self) -> bool:
+        return not self.internal_policy_local or (
+            self.externally_accessible and not self.external_policy_local
+        )
+
+    @property
+    def uses_local_endpoints(self) -> bool:
+        return self.internal_policy_local or (
+            self.externally_accessible and self.external_policy_local
+        )
+
+
+@dataclass(frozen=True)
+class ProxiedService:
+    info: ServicePortInfo
+    endpoints: tuple[EndpointInfo, ...]
+
+
+def is_proxied(service: Service) -> bool:
+    """kube-proxy skips headless and ExternalName Services and those of another proxy."""
+    if service.type == "ExternalName" or service.headless or not service.cluster_ip:
+        return False
+    return SERVICE_PROXY_NAME_LABEL not in service.meta.labels
+
+
+def service_ports(service: Service) -> list[ServicePortInfo]:
+    out = []
+    for p in service.ports:
+        spn = ServicePortName(service.meta.namespace, service.meta.name, p.name, p.protocol)
+        out.append(
+            ServicePortInfo(
+                spn=spn,
+                cluster_ip=service.cluster_ip,
+                port=p.port,
+                node_port=p.node_port,
+                external_ips=tuple(service.external_ips),
+                load_balancer_vips=tuple(service.load_balancer_ingress),
+                load_balancer_source_ranges=tuple(service.load_balancer_source_ranges)
+                if service.load_balancer_ingress
+                else (),
+                session_affinity_client_ip=service.session_affinity == "ClientIP",
+                sticky_max_age_seconds=service.session_affinity_timeout,
+                external_policy_local=service.external_traffic_policy == "Local",
+                internal_policy_local=service.internal_traffic_policy == "Local",
+                health_check_node_port=service.health_check_node_port,
+            )
+        )
+    return out
+
+
+def _ip_key(ep: EndpointInfo) -> tuple[int, int]:
+    return (int(ipaddress.IPv4Address(ep.ip)), ep.port)
+
+
+def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
+    """Every proxied Service port with its endpoints, marked local or not for ``node``.
+
+    Ordered by ``namespace/name:port`` so rule dumps read in a stable order (kube-proxy's own
+    order comes from a Go map and is random).
+    """
+    out: list[ProxiedService] = []
+    for svc in state.services:
+        if not is_proxied(svc):
+            continue
+        slices = state.slices_for(svc)
+        for info in service_ports(svc):
+            seen: dict[str, EndpointInfo] = {}
+            for sl in slices:
+                for port in sl.ports:
+                    if port.name != info.spn.port or port.protocol != info.spn.protocol:
+                        continue
+                    for ep in sl.endpoints:
+                        e = EndpointInfo(
+                            ip=ep.address,
+                            port=port.port,
+                            node=ep.node_name,
+                            pod=ep.pod,
+                            is_local=ep.node_name == node,
+                            ready=ep.ready,
+                            serving=ep.serving,
+                            terminating=ep.terminating,
+                        )
+                        seen.setdefault(str(e), e)
+            out.append(ProxiedService(info, tuple(sorted(seen.values(), key=_ip_key))))
+    out.sort(
+        key=lambda s: (s.info.spn.namespace, s.info.spn.name, s.info.spn.port, s.info.spn.protocol)
+    )
+    return out
+
+
+@dataclass(frozen=True)
+class Categorized:
+    cluster: tuple[EndpointInfo, ...]
+    local: tuple[EndpointInfo, ...]
+    all_reachable: tuple[EndpointInfo, ...]
+    has_any: bool
+
+
+def categorize(svc: ServicePortInfo, endpoints: tuple[EndpointInfo, ...]) -> Categorized:
+    """proxy.CategorizeEndpoints without topology hints: ready endpoints, else serving+terminating.
+
+    Cluster and Local policies fall back to serving-terminating endpoints independently.
+    """
+    cluster: tuple[EndpointInfo, ...] = ()
+    local: tuple[EndpointInfo, ...] = ()
+    has_any = False
+    if svc.uses_cluster_endpoints:
+        cluster = tuple(e for e in endpoints if e.ready)
+        if not cluster:
+            cluster = tuple(e for e in endpoints if e.serving and e.terminating)
+        has_any = bool(cluster)
+    if not svc.uses_local_endpoints:
+        return Categorized(cluster, (), cluster, has_any)
+    local_ready = False
+    local_terminating = False
+    for e in endpoints:
+        if e.ready:
+            has_any = True
+            local_ready = local_ready or e.is_local
+        elif e.serving and e.terminating:
+            has_any = True
+            local_terminating = local_terminating or e.is_local
+    serving_terminating = False
+    if local_ready:
+        local = tuple(e for e in endpoints if e.is_local and e.ready)
+    elif local_terminating:
+        serving_terminating = True
+        local = tuple(e for e in endpoints if e.is_local and e.serving and e.terminating)
+    if not svc.uses_cluster_endpoints:
+        return Categorized((), local, local, has_any)
+    if not serving_terminating:
+        return Categorized(cluster, local, cluster, has_any)
+    merged = {str(e): e for e in (*cluster, *local)}
+    return Categorized(cluster, local, tuple(sorted(merged.values(), key=_ip_key)), has_any)
