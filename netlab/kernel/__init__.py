@@ -1,0 +1,1 @@
+"""The only layer that changes kernel state: namespaces, links, sysctls, rules, processes."""

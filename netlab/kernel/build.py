@@ -1,0 +1,193 @@
+"""Build a :class:`~netlab.topology.TopologyPlan` in the kernel, in-process through pyroute2.
+
+One worker thread does it all: it creates each namespace and enters it, opens one rtnetlink
+socket there (pyroute2's ``IPRoute()`` opened inside the namespace, instead of
+``IPRoute(netns=...)`` which forks a helper process per namespace), and keeps the node, fabric
+and external sockets open while it streams through the pods. Per pod that is one namespace and
+five netlink requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyroute2 import IPRoute
+
+from netlab.kernel import netns, threads
+from netlab.topology import RoutePlan, SysctlPlan, TopologyPlan, VethPlan, tag
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class BuildStats:
+    seconds: float = 0.0
+    namespaces: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class _Builder:
+    def __init__(self, plan: TopologyPlan, progress: Progress | None):
+        self.plan = plan
+        self.progress = progress
+        self.sockets: dict[str, IPRoute] = {}
+        self.fds: dict[str, int] = {}
+        self.created: list[str] = []
+        self.stats = BuildStats()
+
+    def close(self) -> None:
+        for ipr in self.sockets.values():
+            with contextlib.suppress(Exception):
+                ipr.close()
+        for fd in self.fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _namespace(self, name: str, role: str, keep: bool = True) -> IPRoute:
+        """Create ``name``, enter it, tag it, bring ``lo`` up; return its rtnetlink socket."""
+        netns.create_and_enter(name)
+        self.created.append(name)
+        ipr = IPRoute()
+        ipr.link("set", index=1, state="up", ifalias=tag(self.plan.lab, role))
+        if keep:
+            self.sockets[name] = ipr
+            self.fds[name] = netns.open_fd(name)
+        return ipr
+
+    def run(self) -> BuildStats:
+        t0 = time.perf_counter()
+        plan = self.plan
+        roles = {n.name: n.role for n in plan.namespaces}
+        infra = [n for n in plan.namespaces if n.role != "pod"]
+        for n in infra:
+            self._namespace(n.name, n.role)
+        for b in plan.bridges:
+            ipr = self.sockets[b.netns]
+            ipr.link("add", ifname=b.name, kind="bridge")
+            idx = ipr.link_lookup(ifname=b.name)[0]
+            if b.alias:
+                ipr.link("set", index=idx, ifalias=b.alias)
+            if b.address:
+                ip, plen = b.address.split("/")
+                ipr.addr("add", index=idx, address=ip, prefixlen=int(plen))
+            ipr.link("set", index=idx, state="up")
+        masters: dict[tuple[str, str], int] = {
+            (b.netns, b.name): self.sockets[b.netns].link_lookup(ifname=b.name)[0]
+            for b in plan.bridges
+        }
+        routes: dict[str, list[RoutePlan]] = {}
+        for r in plan.routes:
+            routes.setdefault(r.netns, []).append(r)
+        for v in plan.veths:
+            if roles[v.netns] != "pod":
+                self._veth(v, self.sockets[v.netns], masters)
+        for a in plan.addresses:
+            ipr = self.sockets[a.netns]
+            ip, plen = a.address.split("/")
+            ipr.addr("add", index=ipr.link_lookup(ifname=a.dev)[0], address=ip, prefixlen=int(plen))
+        for name in self.sockets:
+            for r in routes.get(name, []):
+                _route(self.sockets[name], r)
+        self._sysctls(plan.sysctls)
+        self.stats.phases["infrastructure"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        pod_veths = {v.netns: v for v in plan.veths if roles[v.netns] == "pod"}
+        pods = plan.pods()
+        for i, n in enumerate(pods):
+            ipr = self._namespace(n.name, "pod", keep=False)
+            try:
+                self._veth(pod_veths[n.name], ipr, masters)
+                for r in routes.get(n.name, []):
+                    _route(ipr, r)
+            finally:
+                ipr.close()
+            if self.progress and (i % 50 == 0 or i == len(pods) - 1):
+                self.progress("pods", i + 1, len(pods))
+        self.stats.phases["pods"] = time.perf_counter() - t1
+        netns.enter_host()
+        self.stats.namespaces = len(self.created)
+        self.stats.seconds = time.perf_counter() - t0
+        return self.stats
+
+    def _veth(self, v: VethPlan, inner: IPRoute, masters: dict[tuple[str, str], int]) -> None:
+        """Create the pair from the outer side (joined to its bridge, up), the inner end placed
+        straight into its namespace; then address the inner end and bring it up."""
+        outer = self.sockets[v.peer_netns]
+        fd = self.fds.get(v.netns)
+        own_fd = fd is None
+        if own_fd:
+            fd = netns.open_fd(v.netns)
+        try:
+            kwargs = {"master": masters[(v.peer_netns, v.peer_master)]} if v.peer_master else {}
+            outer.link(
+                "add",
+                ifname=v.peer,
+                kind="veth",
+                state="up",
+                peer={"ifname": v.name, "net_ns_fd": fd},
+                **kwargs,
+            )
+        finally:
+            if own_fd and fd is not None:
+                os.close(fd)
+        if v.peer_alias:
+            outer.link("set", ifname=v.peer, ifalias=v.peer_alias)
+        idx = inner.link_lookup(ifname=v.name)[0]
+        if v.address:
+            ip, plen = v.address.split("/")
+            inner.addr("add", index=idx, address=ip, prefixlen=int(plen))
+        inner.link("set", index=idx, state="up")
+
+    def _sysctls(self, sysctls: list[SysctlPlan]) -> None:
+        by_ns: dict[str, list[SysctlPlan]] = {}
+        for s in sysctls:
+            by_ns.setdefault(s.netns, []).append(s)
+        for name, items in by_ns.items():
+            with netns.inside(name):
+                for s in items:
+                    write_sysctl(s.key, s.value)
+
+
+def _route(ipr: IPRoute, r: RoutePlan) -> None:
+    dst = "0.0.0.0/0" if r.dst == "default" else r.dst
+    ipr.route("add", dst=dst, gateway=r.gateway, proto="boot")
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Write a sysctl of the calling thread's namespace; never of the host's."""
+    netns.assert_not_host()
+    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        f.write(value)
+
+
+def build(plan: TopologyPlan, progress: Progress | None = None) -> BuildStats:
+    """Build ``plan``. On failure what was made is left for the caller's teardown (by tags)."""
+    builder = _Builder(plan, progress)
+
+    def job() -> BuildStats:
+        try:
+            return builder.run()
+        finally:
+            builder.close()
+
+    return threads.call(job)
+
+
+def read_tag(name: str) -> str | None:
+    """The ownership tag of namespace ``name`` (``lo``'s alias), or None."""
+
+    def job() -> str | None:
+        with IPRoute() as ipr:
+            links = ipr.link("get", index=1)
+            alias = links[0].get_attr("IFLA_IFALIAS") if links else None
+            return str(alias) if alias else None
+
+    try:
+        return threads.call(job, netns_name=name)
+    except OSError:
+        return None

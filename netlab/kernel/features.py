@@ -1,0 +1,122 @@
+"""Probe what this host's kernel can do, inside a throwaway namespace (never the host's)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from netlab.kernel import netns, process, threads
+from netlab.topology import tag
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def _scratch_name() -> str:
+    return f"netlab-doctor-{os.getpid()}"
+
+
+def probe_all() -> list[Feature]:
+    """Create a scratch namespace, try each feature in it, remove it."""
+    name = _scratch_name()
+    results: list[Feature] = []
+
+    def create() -> None:
+        netns.create_and_enter(name)
+        with IPRoute() as ipr:
+            ipr.link("set", index=1, state="up", ifalias=tag("netlab-doctor", "scratch"))
+
+    try:
+        threads.call(create)
+    except OSError as exc:
+        return [Feature("network namespaces", False, str(exc))]
+    try:
+        results.append(Feature("network namespaces", True))
+        for kind in ("veth", "bridge", "dummy"):
+            results.append(_link_feature(name, kind))
+        results.append(_sysctl_feature(name, "br_netfilter", "net/bridge/bridge-nf-call-iptables"))
+        results.append(
+            _command_feature(
+                name,
+                "iptables (nft back end)",
+                ["iptables-nft-restore", "--noflush"],
+                "*nat\n:NETLAB-PROBE - [0:0]\n-A NETLAB-PROBE -p tcp -j DNAT --to-destination "
+                "10.0.0.1:80\n-A NETLAB-PROBE -m statistic --mode random --probability 0.5 -j "
+                "RETURN\nCOMMIT\n",
+            )
+        )
+        results.append(
+            _command_feature(
+                name,
+                "iptables (legacy back end)",
+                ["iptables-legacy-restore", "--noflush", "--wait=5"],
+                "*nat\n:NETLAB-PROBE - [0:0]\n-A NETLAB-PROBE -p tcp -j DNAT --to-destination "
+                "10.0.0.1:80\nCOMMIT\n",
+            )
+        )
+        results.append(
+            _command_feature(
+                name,
+                "nftables",
+                ["nft", "-f", "-"],
+                "table ip netlab_probe { chain c { numgen random mod 2 "
+                "vmap { 0 : accept, 1 : accept } } }\n",
+            )
+        )
+        results.append(_ipvs_feature(name))
+    finally:
+        netns.remove(name)
+    return results
+
+
+def _link_feature(name: str, kind: str) -> Feature:
+    def job() -> None:
+        with IPRoute() as ipr:
+            extra = {"peer": {"ifname": "probe1"}} if kind == "veth" else {}
+            ipr.link("add", ifname="probe0", kind=kind, **extra)
+            ipr.link("del", ifname="probe0")
+
+    try:
+        threads.call(job, netns_name=name)
+        return Feature(f"{kind} devices", True)
+    except Exception as exc:
+        return Feature(f"{kind} devices", False, str(exc))
+
+
+def _sysctl_feature(name: str, label: str, key: str) -> Feature:
+    def job() -> bool:
+        return os.path.exists("/proc/sys/" + key)
+
+    ok = threads.call(job, netns_name=name)
+    return Feature(label, ok, "" if ok else f"/proc/sys/{key} is missing in a new namespace")
+
+
+def _command_feature(name: str, label: str, argv: list[str], text: str) -> Feature:
+    try:
+        proc = process.run(name, argv, input=text, check=False, timeout=30)
+    except Exception as exc:
+        return Feature(label, False, str(exc))
+    detail = (proc.stderr or proc.stdout).strip().splitlines()
+    return Feature(label, proc.returncode == 0, detail[0] if detail and proc.returncode else "")
+
+
+def _ipvs_feature(name: str) -> Feature:
+    def job() -> bool:
+        return os.path.exists("/proc/net/ip_vs")
+
+    ok = threads.call(job, netns_name=name)
+    if ok:
+        return Feature("IPVS (ip_vs)", True)
+    detail = "the kernel has no ip_vs (/proc/net/ip_vs is missing)"
+    with contextlib.suppress(Exception):
+        proc = process.run(name, ["ipvsadm", "-Ln"], check=False, timeout=10)
+        if proc.returncode:
+            detail += f"; ipvsadm says: {(proc.stderr or proc.stdout).strip()}"
+    return Feature("IPVS (ip_vs)", False, detail)

@@ -1,0 +1,180 @@
+"""Programs in namespaces: one-shot tools, and the lab's own long-running processes.
+
+Every process a lab starts carries ``NETLAB_LAB=<lab>`` in its environment. Stopping one is
+always by exact PID, checked against its recorded start time and that tag, never by name pattern.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from netlab.errors import LabError
+from netlab.kernel import netns
+
+LAB_ENV = "NETLAB_LAB"
+
+
+def run(
+    netns_name: str | None,
+    argv: list[str],
+    *,
+    input: str | None = None,
+    timeout: float = 120,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` inside ``netns_name`` (via ``nsenter --net``); keep its output for errors."""
+    full = (
+        argv if netns_name is None else ["nsenter", f"--net={netns.path(netns_name)}", "--", *argv]
+    )
+    try:
+        proc = subprocess.run(
+            full, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"{argv[0]} is not installed", hint="run netlab doctor") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{argv[0]} did not finish within {timeout:.0f}s") from exc
+    if check and proc.returncode != 0:
+        where = f" in {netns_name}" if netns_name else ""
+        raise LabError(
+            f"{' '.join(argv[:3])} failed{where} (exit {proc.returncode})",
+            detail=(proc.stderr or proc.stdout).strip(),
+        )
+    return proc
+
+
+@dataclass(frozen=True)
+class Daemon:
+    pid: int
+    start_time: int  # field 22 of /proc/PID/stat, to tell a reused PID apart
+    name: str
+
+
+def start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def spawn(lab: str, name: str, argv: list[str], log_path: str, ready_timeout: float = 60) -> Daemon:
+    """Start a lab daemon in its own session (Ctrl-C at the terminal does not reach it) and wait
+    until it writes ``ready`` on the pipe it is given as its last argument."""
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, LAB_ENV: lab, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [*argv, str(write_fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+            env=env,
+        )
+    os.close(write_fd)
+    daemon = Daemon(proc.pid, start_time(proc.pid) or 0, name)
+    try:
+        line = _read_line(read_fd, ready_timeout)
+    finally:
+        os.close(read_fd)
+    if line != "ready":
+        stop(daemon, lab)
+        with contextlib.suppress(OSError), open(log_path) as f:
+            tail = f.read()[-2000:]
+        raise LabError(f"{name} did not start", detail=line or tail)
+    return daemon
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return ""
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def lab_of(pid: int) -> str | None:
+    """The ``NETLAB_LAB`` tag in a process's environment, if any."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{LAB_ENV}=".encode()
+    for item in env:
+        if item.startswith(prefix):
+            return item[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def find_tagged(lab: str | None = None) -> list[int]:
+    """PIDs whose environment carries the lab tag (any lab if ``lab`` is None); never ourselves."""
+    out = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        tag = lab_of(int(entry))
+        if tag is not None and (lab is None or tag == lab):
+            out.append(int(entry))
+    return out
+
+
+def stop(daemon: Daemon, lab: str, grace: float = 2.0) -> bool:
+    """Stop exactly this daemon: same PID, same start time, same lab tag."""
+    if start_time(daemon.pid) != daemon.start_time or lab_of(daemon.pid) != lab:
+        return False
+    return kill_pid(daemon.pid, grace)
+
+
+def kill_pid(pid: int, grace: float = 2.0) -> bool:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.01)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]

@@ -1,0 +1,77 @@
+"""Run code on worker threads that may change network namespace.
+
+The main thread never leaves the host's namespace; code that must act inside a lab namespace is
+handed to a worker thread here, which enters the namespace and always leaves it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from netlab.kernel import netns
+
+T = TypeVar("T")
+
+
+def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
+    """Call ``fn(*args)`` on a fresh worker thread (inside ``netns_name`` if given); return or
+    raise what it does."""
+    future: Future[T] = Future()
+
+    def body() -> None:
+        try:
+            if netns_name is not None:
+                netns.enter(netns_name)
+            future.set_result(fn(*args))
+        except BaseException as exc:  # re-raised in the caller
+            future.set_exception(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                netns.enter_host()
+
+    thread = threading.Thread(
+        target=body, name=f"netlab-{getattr(fn, '__name__', 'job')}", daemon=True
+    )
+    thread.start()
+    thread.join()
+    return future.result()
+
+
+def call_many(
+    jobs: list[tuple[str, Callable[[], T]]], parallel: int = 32
+) -> list[T | BaseException]:
+    """Run each ``(netns, fn)`` job on a worker thread inside its namespace, ``parallel`` at a
+    time; results (or the exception each raised) come back in job order."""
+    results: list[T | BaseException] = [RuntimeError("not run")] * len(jobs)
+    lock = threading.Lock()
+    next_index = 0
+
+    def worker() -> None:
+        nonlocal next_index
+        while True:
+            with lock:
+                i = next_index
+                next_index += 1
+            if i >= len(jobs):
+                break
+            name, fn = jobs[i]
+            try:
+                netns.enter(name)
+                results[i] = fn()
+            except BaseException as exc:
+                results[i] = exc
+        netns.enter_host()
+
+    threads = [
+        threading.Thread(target=worker, daemon=True, name="netlab-probe")
+        for _ in range(min(parallel, len(jobs)))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
