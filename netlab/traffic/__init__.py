@@ -1,0 +1,1 @@
+"""Clients: socket probes and scapy captures, run inside namespaces."""

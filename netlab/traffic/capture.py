@@ -1,0 +1,112 @@
+"""Packet capture with scapy, inside one namespace: the ``capture`` check kind's eyes.
+
+Run as ``nsenter --net=/run/netns/X python -m netlab.traffic.capture IFACE BPF SECONDS``: the
+process is already inside the namespace when it imports scapy, so scapy's interface and route
+caches describe that namespace (scapy reads them once, at import). It prints ``ready`` once the
+sniffer is running, then one JSON line per captured packet, and exits after SECONDS or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CapturedPacket:
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    proto: str
+    flags: str
+    summary: str
+
+
+def _describe(pkt: Any) -> dict[str, Any] | None:
+    from scapy.layers.inet import IP, TCP, UDP
+
+    if IP not in pkt:
+        return None
+    ip = pkt[IP]
+    l4 = pkt.getlayer(TCP) or pkt.getlayer(UDP)
+    if l4 is None:
+        return None
+    return {
+        "src": ip.src,
+        "dst": ip.dst,
+        "sport": int(l4.sport),
+        "dport": int(l4.dport),
+        "proto": "TCP" if TCP in pkt else "UDP",
+        "flags": str(l4.flags) if TCP in pkt else "",
+        "summary": pkt.summary(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    iface, bpf, seconds = argv[0], argv[1], float(argv[2])
+    from scapy.config import conf
+    from scapy.sendrecv import AsyncSniffer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def emit(pkt: Any) -> None:
+        info = _describe(pkt)
+        if info is not None:
+            print(json.dumps(info), flush=True)
+
+    # Open the socket here, before saying ready: packets queue in it until the sniffer reads.
+    sock = conf.L2listen(iface=iface, filter=bpf)
+    print("ready", flush=True)
+    sniffer = AsyncSniffer(opened_socket=sock, prn=emit, store=False)
+    sniffer.start()
+    stop.wait(seconds)
+    sniffer.stop()
+    return 0
+
+
+class Capture:
+    """A running capture in a namespace (the parent's side)."""
+
+    def __init__(self, netns_name: str, iface: str, bpf: str, seconds: float = 10.0):
+        from netlab.kernel import netns
+        from netlab.kernel.process import python_module
+
+        argv = [
+            "nsenter",
+            f"--net={netns.path(netns_name)}",
+            "--",
+            *python_module("netlab.traffic.capture", iface, bpf, str(seconds)),
+        ]
+        self.netns = netns_name
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            self.proc.kill()
+            raise RuntimeError(f"capture in {netns_name} did not start: {line} {err}".strip())
+
+    def stop(self, grace: float = 0.2) -> list[CapturedPacket]:
+        """Let in-flight packets arrive, stop the sniffer, and return what it saw."""
+        time.sleep(grace)
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        packets = []
+        for line in out.splitlines():
+            if line.startswith("{"):
+                packets.append(CapturedPacket(**json.loads(line)))
+        return packets
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""What runs in the lab: the agent serving every pod (echo/netexec)."""
