@@ -1,0 +1,367 @@
+"""A lab's lifecycle: up, sync, check, down; its state file; cleanup of whatever any lab left.
+
+The state file (``/run/netlab/<lab>/state.json``) is written before anything is created and
+records the desired state, every namespace planned and every process started, so ``status``,
+``rules``, ``exec`` and ``down`` need no scenario file. ``/run`` is a tmpfs, like ``/run/netns``:
+both vanish together at reboot. Independently of the file, every namespace carries its lab's tag
+(``lo``'s alias) and every process the ``NETLAB_LAB`` variable, so ``cleanup`` finds leftovers of a
+lab whose state file was lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from netlab import checks as checks_mod
+from netlab import doctor, topology
+from netlab.cluster.build import build_cluster
+from netlab.cluster.state import ClusterState, Node, PodInfo
+from netlab.errors import LabError, ScenarioError, UsageError
+from netlab.kernel import build as kbuild
+from netlab.kernel import netns, process
+from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.registry import make_proxier
+from netlab.scenario.labspec import CheckSpec, Source
+from netlab.scenario.model import Scenario
+from netlab.serial import from_data, to_data
+from netlab.traffic import probe
+from netlab.traffic.capture import Capture, CapturedPacket
+from netlab.workloads.agent import Listener
+
+STATE_ROOT = "/run/netlab"
+STATE_VERSION = 1
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LabRecord:
+    """The state file."""
+
+    name: str
+    scenario: str
+    created: float
+    status: str  # "building" | "up"
+    mode: str
+    cluster: ClusterState
+    netns: list[str] = field(default_factory=list)
+    daemons: list[process.Daemon] = field(default_factory=list)
+    backend: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    version: int = STATE_VERSION
+
+
+def state_dir(name: str) -> str:
+    return os.path.join(STATE_ROOT, name)
+
+
+def _write_record(record: LabRecord) -> None:
+    d = state_dir(record.name)
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, "state.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(to_data(record), f)
+    os.replace(tmp, os.path.join(d, "state.json"))
+
+
+def _read_record(name: str) -> LabRecord | None:
+    try:
+        with open(os.path.join(state_dir(name), "state.json")) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if data.get("version") != STATE_VERSION:
+        return None
+    return from_data(LabRecord, data)
+
+
+def list_labs() -> list[LabRecord]:
+    try:
+        names = sorted(os.listdir(STATE_ROOT))
+    except FileNotFoundError:
+        return []
+    return [r for n in names if (r := _read_record(n)) is not None]
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """Hold off SIGINT/SIGTERM while tearing down, so a second Ctrl-C cannot leave half a lab."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s in old:
+            signal.signal(s, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        old = {}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class Lab:
+    def __init__(self, record: LabRecord):
+        self.record = record
+        self._proxier: Proxier | None = None
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def state(self) -> ClusterState:
+        return self.record.cluster
+
+    @property
+    def proxier(self) -> Proxier:
+        if self._proxier is None:
+            self._proxier = make_proxier(self.record.mode, self.state, self.record.backend or None)
+        return self._proxier
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def up(
+        cls, scenario: Scenario, *, mode: str | None = None, progress: Progress | None = None
+    ) -> Lab:
+        """Build the whole lab; on any failure or interrupt, remove what was made and re-raise."""
+        say = progress or (lambda _msg: None)
+        lab_spec = scenario.lab
+        mode = mode or lab_spec.proxy.mode
+        doctor.require(mode)
+        name = lab_spec.name
+        if _read_record(name) is not None or os.path.exists(state_dir(name)):
+            raise LabError(f"lab {name} is already up", hint=f"run: netlab down {name}")
+        state = build_cluster(scenario)
+        proxier = make_proxier(mode, state)
+        plan = topology.plan(state, proxier.node_sysctls())
+        clashes = [n.name for n in plan.namespaces if netns.exists(n.name)]
+        if clashes:
+            raise LabError(
+                f"namespace {clashes[0]} already exists",
+                hint="another lab or tool uses these names; pick another lab name "
+                "(metadata.name or --name)",
+            )
+        record = LabRecord(
+            name=name,
+            scenario=os.path.abspath(scenario.file),
+            created=time.time(),
+            status="building",
+            mode=mode,
+            cluster=state,
+            netns=[n.name for n in plan.namespaces],
+            backend=getattr(proxier, "backend", ""),
+        )
+        lab = cls(record)
+        lab._proxier = proxier
+        _write_record(record)
+        try:
+            t0 = time.perf_counter()
+            pods = len(plan.pods())
+            say(
+                f"building {len(plan.namespaces)} namespaces ({len(state.nodes)} nodes, "
+                f"{pods} pods)"
+            )
+            kbuild.build(plan)
+            record.timings["topology"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            say(f"programming {proxier.describe()} rules on {len(state.nodes)} nodes")
+            lab.sync(first=True)
+            record.timings["sync"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            say("starting pod servers")
+            lab._start_agent()
+            record.timings["agent"] = time.perf_counter() - t2
+            record.timings["up"] = time.perf_counter() - t0
+            record.status = "up"
+            _write_record(record)
+        except BaseException:
+            with _shielded():
+                lab.down()
+            raise
+        return lab
+
+    @classmethod
+    def open(cls, name: str) -> Lab:
+        record = _read_record(name)
+        if record is None:
+            names = ", ".join(r.name for r in list_labs()) or "none"
+            raise UsageError(f"no lab named {name} is up", hint=f"labs up: {names}")
+        return cls(record)
+
+    def down(self) -> float:
+        """Remove everything this lab made: processes, namespaces, files. Returns seconds."""
+        t0 = time.perf_counter()
+        with _shielded():
+            for d in self.record.daemons:
+                process.stop(d, self.name)
+            for pid in process.find_tagged(self.name):
+                process.kill_pid(pid)
+            for name in self.record.netns:
+                netns.remove(name)
+            for name in find_lab_namespaces(self.name, prefix_only=True):
+                netns.remove(name)
+            shutil.rmtree(state_dir(self.name), ignore_errors=True)
+        return time.perf_counter() - t0
+
+    def sync(self, *, first: bool = False) -> list[SyncResult]:
+        return [self.proxier.sync(node, first=first) for node in self.state.nodes]
+
+    def _start_agent(self) -> None:
+        listeners = [
+            Listener(
+                netns=p.netns,
+                hostname=p.name,
+                address=p.ip if p.host_network else "",
+                port=port.container_port,
+                protocol=proto,
+            )
+            for p in self.state.pods
+            for port in p.ports
+            for proto in ("TCP", "UDP")
+        ]
+        spec = os.path.join(state_dir(self.name), "agent.json")
+        with open(spec, "w") as f:
+            json.dump({"listeners": [to_data(x) for x in listeners]}, f)
+        daemon = process.spawn(
+            self.name,
+            "agent",
+            process.python_module("netlab.workloads.agent", spec),
+            os.path.join(state_dir(self.name), "agent.log"),
+        )
+        self.record.daemons.append(daemon)
+        _write_record(self.record)
+
+    # use -------------------------------------------------------------------------------------
+
+    def checks(self, specs: tuple[CheckSpec, ...] | None) -> list[CheckSpec]:
+        return list(specs) if specs is not None else checks_mod.derive(self.state)
+
+    def run_checks(
+        self,
+        specs: list[CheckSpec],
+        on_result: Callable[[checks_mod.CheckResult], None] | None = None,
+    ) -> list[checks_mod.CheckResult]:
+        resolved, errors = checks_mod.resolve_all(self.state, specs)
+        if errors:
+            raise ScenarioError(errors)
+        results = []
+        for check in resolved:
+            result = self.run_check(check)
+            results.append(result)
+            if on_result:
+                on_result(result)
+        return results
+
+    def run_check(self, check: checks_mod.ResolvedCheck) -> checks_mod.CheckResult:
+        t0 = time.perf_counter()
+        captures: dict[str, Capture] = {}
+        captured: dict[str, list[CapturedPacket]] | None = None
+        if check.spec.kind == "capture":
+            for b in check.backends:
+                bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
+                captures[b.pod] = Capture(b.netns, "eth0", bpf)
+        try:
+            observations = probe.probe(
+                check.source_netns,
+                check.dest_ip,
+                check.dest_port,
+                check.protocol,
+                check.connections,
+                check.spec.timeout,
+                check.bind,
+            )
+        finally:
+            if captures:
+                captured = {pod: c.stop() for pod, c in captures.items()}
+        return checks_mod.evaluate(check, observations, captured, time.perf_counter() - t0)
+
+    # targets for exec and rules ------------------------------------------------------------------
+
+    def target_netns(self, target: str) -> str:
+        """``pod/NAME``, ``pod/NS/NAME``, ``node/NODE``, ``external``, ``fabric``."""
+        kind, _, rest = target.partition("/")
+        if kind == "external" and not rest:
+            return self.state.external.netns
+        if kind == "fabric" and not rest:
+            return self.state.fabric_netns
+        if kind == "node":
+            return self.node(rest).netns
+        if kind == "pod":
+            return self.pod(rest).netns
+        raise UsageError(
+            f"unknown target {target!r}",
+            hint="use pod/NAME, pod/NAMESPACE/NAME, node/NODE, external or fabric",
+        )
+
+    def node(self, name: str) -> Node:
+        try:
+            return self.state.node(name)
+        except KeyError:
+            names = ", ".join(n.name for n in self.state.nodes)
+            raise UsageError(f"no node {name} in lab {self.name}", hint=f"nodes: {names}") from None
+
+    def pod(self, ref: str) -> PodInfo:
+        ns, _, name = ref.rpartition("/")
+        try:
+            return checks_mod.find_pod(self.state, Source("pod", name, ns))
+        except checks_mod.ResolveError as exc:
+            raise UsageError(str(exc), hint=exc.hint) from None
+
+
+def find_lab_namespaces(lab: str | None, *, prefix_only: bool = False) -> list[str]:
+    """Namespaces whose tag names ``lab`` (any netlab lab if None). With ``prefix_only``, only
+    names starting with ``<lab>-`` are inspected (fast path for ``down``)."""
+    out = []
+    for name in netns.list_all():
+        if prefix_only and lab is not None and not name.startswith(f"{lab}-"):
+            continue
+        tag = kbuild.read_tag(name)
+        parsed = topology.parse_tag(tag) if tag else None
+        if parsed and (lab is None or parsed[0] == lab):
+            out.append(name)
+    return out
+
+
+@dataclass
+class CleanupReport:
+    labs: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[int] = field(default_factory=list)
+
+
+def cleanup(lab: str | None = None) -> CleanupReport:
+    """Remove whatever netlab labs left (one lab, or all), found by state files and tags."""
+    report = CleanupReport()
+    with _shielded():
+        for record in list_labs():
+            if lab is None or record.name == lab:
+                report.labs.append(record.name)
+                for d in record.daemons:
+                    if process.stop(d, record.name):
+                        report.processes.append(d.pid)
+        for pid in process.find_tagged(lab):
+            process.kill_pid(pid)
+            report.processes.append(pid)
+        for name in netns.list_all():
+            parsed = topology.parse_tag(kbuild.read_tag(name) or "")
+            if parsed is None or (lab is not None and parsed[0] != lab):
+                continue
+            netns.remove(name)
+            report.namespaces.append(name)
+            if parsed[0] not in report.labs:
+                report.labs.append(parsed[0])
+        # The state directory is netlab's own: every entry in it belongs to some lab.
+        for name in report.labs if lab is None else [lab]:
+            shutil.rmtree(state_dir(name), ignore_errors=True)
+        if lab is None:
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.listdir(STATE_ROOT):
+                    shutil.rmtree(state_dir(entry), ignore_errors=True)
+    return report

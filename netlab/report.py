@@ -1,0 +1,117 @@
+"""Everything netlab prints: rich on a terminal, plain text otherwise, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from netlab.checks import CheckResult
+from netlab.errors import Diagnostic
+from netlab.serial import to_data
+
+
+class Out:
+    """One output channel: rich when attached to a terminal, plain text when not."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+        self.rich = self.stream.isatty()
+        self.console = (
+            Console(file=self.stream, highlight=False, soft_wrap=True) if self.rich else None
+        )
+
+    def line(self, text: str = "", style: str = "") -> None:
+        if self.console:
+            self.console.print(text, style=style or None, markup=False)
+        else:
+            print(text, file=self.stream)
+
+    def json(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, default=str), file=self.stream)
+
+
+def diagnostics(out: Out, diags: list[Diagnostic]) -> None:
+    """All problems at once, grouped by category, each with its place, path and hint."""
+    for d in diags:
+        if out.console:
+            color = "red" if d.severity == "error" else "yellow"
+            out.console.print(
+                f"[bold]{_esc(d.location)}[/bold]{':' if d.location else ''} "
+                f"[{color}]{d.severity}[/{color}]"
+                + (f" [magenta]\\[{_esc(d.category)}][/magenta]" if d.category else "")
+                + (f" [cyan]{_esc(d.path)}[/cyan]:" if d.path else "")
+                + f" {_esc(d.message)}"
+            )
+            if d.hint:
+                out.console.print(f"    [dim]hint:[/dim] {_esc(d.hint)}")
+        else:
+            out.line(d.format())
+    errors = sum(1 for d in diags if d.severity == "error")
+    warnings = len(diags) - errors
+    if errors or warnings:
+        out.line(
+            f"{errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}"
+        )
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def check_line(out: Out, r: CheckResult) -> None:
+    mark = "PASS" if r.passed else "FAIL"
+    if out.console:
+        color = "green" if r.passed else "red"
+        out.console.print(
+            f"[{color}]{mark}[/{color}] {_esc(r.name)}  [dim]{_esc(r.summary)}"
+            f" x{r.connections}[/dim]"
+        )
+        for f in r.failures:
+            out.console.print(f"     [red]-[/red] {_esc(f)}")
+    else:
+        out.line(f"{mark} {r.name}  {r.summary} x{r.connections}")
+        for f in r.failures:
+            out.line(f"     - {f}")
+
+
+def results_table(out: Out, results: list[CheckResult]) -> None:
+    if not out.console:
+        return
+    table = Table(title="checks", show_lines=False)
+    for col in ("", "check", "from", "to", "proto", "conns", "reached", "source seen"):
+        table.add_column(col)
+    for r in results:
+        reached = ", ".join(f"{k} x{v}" for k, v in r.observed.get("endpoints", {}).items())
+        if not reached:
+            reached = ", ".join(f"{k} x{v}" for k, v in r.observed.get("outcomes", {}).items())
+        table.add_row(
+            "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]",
+            r.name,
+            r.source,
+            r.destination,
+            r.protocol,
+            str(r.connections),
+            reached,
+            ", ".join(r.observed.get("sources", [])),
+        )
+    out.console.print(table)
+
+
+def summary(out: Out, results: list[CheckResult]) -> None:
+    passed = sum(r.passed for r in results)
+    text = f"{passed}/{len(results)} checks passed"
+    if out.console:
+        color = "green" if passed == len(results) else "red"
+        out.console.print(f"[bold {color}]{text}[/bold {color}]")
+    else:
+        out.line(text)
+
+
+def result_data(r: CheckResult) -> dict[str, Any]:
+    data: dict[str, Any] = to_data(r)
+    return data
