@@ -99,8 +99,10 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
         else:
             scenario.services.append(obj)
 
-    if lab is not None:
-        _cross_checks(scenario, origins, out)
+    # With an invalid Lab document the lab's own values are unknown; the checks that need them
+    # (node names, the service CIDR) are skipped, the rest still run so every error shows.
+    _cross_checks(scenario, origins, out, lab_known=lab is not None)
+    out.sort(key=lambda d: (d.file, d.line, d.col))
     scenario.warnings = [d for d in out if d.severity != "error"]
     if any(d.severity == "error" for d in out):
         raise ScenarioError(out)
@@ -123,7 +125,9 @@ def _header(text: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _cross_checks(scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic]) -> None:
+def _cross_checks(
+    scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic], lab_known: bool
+) -> None:
     """What the API server checks against other objects when each one is created."""
     lab = scenario.lab
     known_ns = set(BUILTIN_NAMESPACES) | {n.meta.name for n in scenario.namespaces}
@@ -188,7 +192,7 @@ def _cross_checks(scenario: Scenario, origins: dict[int, Document], out: list[Di
             if isinstance(obj, Deployment)
             else None
         )
-        if spec is not None and spec.node_name and spec.node_name not in lab.nodes:
+        if lab_known and spec is not None and spec.node_name and spec.node_name not in lab.nodes:
             path: tuple[str | int, ...] = (
                 ("spec", "nodeName")
                 if isinstance(obj, Pod)
@@ -202,11 +206,11 @@ def _cross_checks(scenario: Scenario, origins: dict[int, Document], out: list[Di
                 category,
             )
 
-    _check_service_allocations(scenario, origins, out)
+    _check_service_allocations(scenario, origins, out, check_range=lab_known)
 
 
 def _check_service_allocations(
-    scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic]
+    scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic], check_range: bool
 ) -> None:
     """ClusterIP and NodePort allocation errors, worded as the API server's allocators word them."""
     service_net = ipaddress.IPv4Network(scenario.lab.network.service_cidr)
@@ -219,11 +223,20 @@ def _check_service_allocations(
         doc = origins[id(svc)]
         category = f"Service {svc.meta.namespace}/{svc.meta.name}"
         ip = svc.cluster_ip
-        if ip and ip != "None":
+        if ip and ip != "None" and ipaddress.ip_address(ip).version != 4:
+            out.append(
+                doc.diag(
+                    ("spec", "clusterIP"),
+                    f"{ip} is an IPv6 address",
+                    hint="netlab labs are IPv4-only; omit clusterIP or use IPv4",
+                    category=category,
+                )
+            )
+        elif ip and ip != "None":
             addr = ipaddress.IPv4Address(ip)
-            if addr not in service_net or addr in (
-                service_net.network_address,
-                service_net.broadcast_address,
+            if check_range and (
+                addr not in service_net
+                or addr in (service_net.network_address, service_net.broadcast_address)
             ):
                 out.append(
                     doc.diag(
