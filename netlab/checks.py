@@ -190,6 +190,16 @@ def _reachable(
     return (cat.local if local else cat.cluster), cat.has_any
 
 
+def _default_namespace(state: ClusterState, src: Source, service: str) -> str:
+    """A Service named without a namespace: the client pod's namespace if it has one of that
+    name (as a short DNS name would resolve), else ``default``."""
+    if src.kind == "pod":
+        ns = find_pod(state, src).namespace
+        if any(s.meta.namespace == ns and s.meta.name == service for s in state.services):
+            return ns
+    return "default"
+
+
 def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
     netns, client_ip, bind, client_node = resolve_source(state, spec.source)
     dest = spec.destination
@@ -198,9 +208,7 @@ def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
     backends: tuple[Backend, ...] = ()
     reachable: tuple[EndpointInfo, ...] = ()
     if dest.service:
-        ns = dest.namespace or (
-            find_pod(state, spec.source).namespace if spec.source.kind == "pod" else "default"
-        )
+        ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
         try:
             svc = state.service(ns, dest.service)
         except KeyError:
@@ -251,7 +259,8 @@ def _backends_for_address(
         for sp in svc.ports:
             if sp.protocol != protocol:
                 continue
-            node_hit = sp.node_port == port and any(n.ip == ip for n in state.nodes)
+            local = ip.startswith("127.") or any(n.ip == ip for n in state.nodes)
+            node_hit = sp.node_port == port and local
             if (
                 (svc.cluster_ip == ip and sp.port == port)
                 or node_hit
@@ -457,23 +466,24 @@ def evaluate(
                 f"never reached: {', '.join(sorted(want - got))} in {len(observations)} connections"
             )
     if expect.source and answered:
-        mine = [o for o in answered if o.client_ip == check.source_ip]
-        if expect.source == "client" and len(mine) != len(answered):
-            others = sorted({o.client_ip for o in answered} - {check.source_ip})
+        kept = [o for o in answered if not o.translated]
+        if expect.source == "client" and len(kept) != len(answered):
+            seen = sorted({f"{o.client_ip}:{o.client_port}" for o in answered if o.translated})
             failures.append(
-                f"expected backends to see the client address {check.source_ip}, "
-                f"they saw {', '.join(others)} (masqueraded)"
+                f"expected backends to see the client's own address {check.source_ip}, "
+                f"{len(answered) - len(kept)} saw a translated one ({', '.join(seen[:3])})"
             )
-        if expect.source == "masqueraded" and mine:
+        if expect.source == "masqueraded" and kept:
             failures.append(
-                f"expected masquerading, but {len(mine)} connections kept the "
-                f"client address {check.source_ip}"
+                f"expected masquerading, but {len(kept)} connections reached the backend "
+                f"with the client's own address and port ({check.source_ip})"
             )
 
     observed: dict[str, Any] = {
         "outcomes": dict(sorted(outcomes.items())),
         "endpoints": dict(sorted(reached.items())),
         "sources": sources,
+        "translated": sum(o.translated for o in answered),
     }
     if captures is not None:
         failures += _judge_capture(check, answered, captures, observed)
@@ -508,42 +518,49 @@ def _judge_capture(
     captures: dict[str, list[CapturedPacket]],
     observed: dict[str, Any],
 ) -> list[str]:
-    """The SYN must arrive, already DNATed to the pod's own address and target port, in the pod
-    that answered, from the address that pod reported."""
-    failures: list[str] = []
+    """For every answered connection, its SYN must have been captured in the pod that answered,
+    already DNATed to that pod's own address and target port, from the address the pod reported,
+    and in no other pod."""
     syns = {
         pod: [p for p in pkts if p.proto == "TCP" and "S" in p.flags and "A" not in p.flags]
         for pod, pkts in captures.items()
     }
-    observed["captured"] = {
-        pod: [f"{p.src}:{p.sport} > {p.dst}:{p.dport} [{p.flags}]" for p in pkts]
-        for pod, pkts in syns.items()
-        if pkts
-    }
+    by_source = {pod: {(p.src, p.sport): p for p in pkts} for pod, pkts in syns.items()}
+    problems: list[str] = []
+    seen = 0
+    example = ""
+    for o in answered:
+        key = (o.client_ip, o.client_port)
+        backend = next((b for b in check.backends if b.pod == o.hostname), None)
+        if backend is None:
+            problems.append(f"{o.hostname} answered but is not an endpoint")
+            continue
+        syn = by_source.get(backend.pod, {}).get(key)
+        if syn is None:
+            problems.append(f"no SYN from {key[0]}:{key[1]} was captured in {backend.pod}")
+            continue
+        if (syn.dst, syn.dport) != (backend.ip, backend.port):
+            problems.append(
+                f"the SYN reached {backend.pod} addressed to {syn.dst}:{syn.dport}, "
+                f"not its own {backend.ip}:{backend.port}"
+            )
+            continue
+        elsewhere = [pod for pod, table in by_source.items() if pod != backend.pod and key in table]
+        if elsewhere:
+            problems.append(f"the SYN from {key[0]}:{key[1]} also reached {', '.join(elsewhere)}")
+            continue
+        seen += 1
+        example = example or (
+            f"{check.dest_ip}:{check.dest_port} -> {syn.dst}:{syn.dport} in {backend.pod} "
+            f"(SYN from {syn.src}:{syn.sport})"
+        )
+    observed["captured_syns"] = {pod: len(pkts) for pod, pkts in syns.items()}
+    observed["dnat_seen"] = f"{seen}/{len(answered)}"
+    if example:
+        observed["dnat_example"] = example
     if not answered:
         return ["no connection was answered, so no SYN could be matched"]
-    who = answered[0]
-    backend = next((b for b in check.backends if b.pod == who.hostname), None)
-    if backend is None:
-        return [f"{who.hostname} answered but is not an endpoint"]
-    mine = [p for p in syns.get(backend.pod, []) if p.sport == who.client_port]
-    if not mine:
-        failures.append(f"no SYN from port {who.client_port} was captured in {backend.pod}")
-        return failures
-    syn = mine[0]
-    if (syn.dst, syn.dport) != (backend.ip, backend.port):
-        failures.append(
-            f"the SYN reached {backend.pod} addressed to {syn.dst}:{syn.dport}, "
-            f"not its own {backend.ip}:{backend.port}"
-        )
-    elif (syn.dst, syn.dport) == (check.dest_ip, check.dest_port):
-        failures.append("the SYN was not DNATed")
-    if syn.src != who.client_ip:
-        failures.append(f"captured source {syn.src} differs from the reported {who.client_ip}")
-    observed["dnat"] = (
-        f"{check.dest_ip}:{check.dest_port} -> {syn.dst}:{syn.dport} (seen in {backend.pod})"
-    )
-    for pod, pkts in syns.items():
-        if pod != backend.pod and any(p.sport == who.client_port for p in pkts):
-            failures.append(f"the SYN also reached {pod}")
-    return failures
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return problems[:3] + ([more.strip()] if more else [])
+    return []

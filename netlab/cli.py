@@ -33,22 +33,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from netlab.scenario import load_scenario
+    """Load and fully validate (checks included) before anything is built."""
+    from netlab.validation import load_and_validate
 
-    return load_scenario(args.file, name=getattr(args, "name", None))
+    return load_and_validate(args.file, name=getattr(args, "name", None))
 
 
 def cmd_validate(args: argparse.Namespace, out: Out) -> int:
-    from netlab.checks import resolve_all
-    from netlab.cluster.build import build_cluster
-
-    scenario = _load(args)
-    state = build_cluster(scenario)
+    scenario, state = _load(args)
     specs = list(scenario.lab.checks) if scenario.lab.checks is not None else None
-    if specs is not None:
-        _, errors = resolve_all(state, specs)
-        if errors:
-            raise ScenarioError(errors + scenario.warnings)
     if args.json:
         out.json(
             {
@@ -77,11 +70,11 @@ def cmd_validate(args: argparse.Namespace, out: Out) -> int:
 def _up(args: argparse.Namespace, out: Out) -> tuple[Any, Any]:
     from netlab.lab import Lab
 
-    scenario = _load(args)
+    scenario, _ = _load(args)
     if not args.json:
         report.diagnostics(out, scenario.warnings)
         if scenario.header:
-            out.line(scenario.header, style="dim")
+            out.line(scenario.header.splitlines()[0], style="bold")
     say = (lambda msg: None) if args.json else (lambda msg: out.line(f"  {msg}", style="dim"))
     lab = Lab.up(scenario, mode=args.mode, progress=say)
     return scenario, lab
@@ -159,11 +152,11 @@ def cmd_up(args: argparse.Namespace, out: Out) -> int:
 
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
     from netlab.lab import Lab
-    from netlab.scenario import load_scenario
+    from netlab.validation import load_and_validate
 
     lab = Lab.open(args.lab)
     file = args.file or lab.record.scenario
-    specs = lab.checks(load_scenario(file, name=lab.name).lab.checks)
+    specs = lab.checks(load_and_validate(file, name=lab.name)[0].lab.checks)
     results = lab.run_checks(
         specs, on_result=None if args.json else (lambda r: report.check_line(out, r))
     )

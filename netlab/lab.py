@@ -214,18 +214,22 @@ class Lab:
         return [self.proxier.sync(node, first=first) for node in self.state.nodes]
 
     def _start_agent(self) -> None:
-        listeners = [
-            Listener(
-                netns=p.netns,
-                hostname=p.name,
-                address=p.ip if p.host_network else "",
-                port=port.container_port,
-                protocol=proto,
+        # Every container port is served over TCP and UDP; one number declared for both
+        # protocols is still one socket of each.
+        listeners = list(
+            dict.fromkeys(
+                Listener(
+                    netns=p.netns,
+                    hostname=p.name,
+                    address=p.ip if p.host_network else "",
+                    port=port.container_port,
+                    protocol=proto,
+                )
+                for p in self.state.pods
+                for port in p.ports
+                for proto in ("TCP", "UDP")
             )
-            for p in self.state.pods
-            for port in p.ports
-            for proto in ("TCP", "UDP")
-        ]
+        )
         spec = os.path.join(state_dir(self.name), "agent.json")
         with open(spec, "w") as f:
             json.dump({"listeners": [to_data(x) for x in listeners]}, f)

@@ -62,6 +62,10 @@ class VethPlan:
     address: str = ""
     peer_master: str = ""  # bridge in peer_netns the peer joins
     peer_alias: str = ""  # readable name for the 15-character peer, e.g. the pod's name
+    # Hairpin on the bridge port (the CNI bridge plugin's hairpinMode): with br_netfilter a pod
+    # that reaches itself through a Service is DNATed back to itself and *bridged* out of the
+    # port it came in on, which a bridge only does with hairpin mode set.
+    peer_hairpin: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
                 peer=veth_name(pod.netns),
                 peer_master=NODE_BRIDGE,
                 peer_alias=pod.key,
+                peer_hairpin=True,
             )
         )
         p.routes.append(RoutePlan(pod.netns, "default", node.gateway))

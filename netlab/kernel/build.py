@@ -135,8 +135,12 @@ class _Builder:
         finally:
             if own_fd and fd is not None:
                 os.close(fd)
-        if v.peer_alias:
-            outer.link("set", ifname=v.peer, ifalias=v.peer_alias)
+        if v.peer_alias or v.peer_hairpin:
+            index = outer.link("get", ifname=v.peer)[0]["index"]
+            if v.peer_alias:
+                outer.link("set", index=index, ifalias=v.peer_alias)
+            if v.peer_hairpin:
+                outer.brport("set", index=index, mode=1)
         idx = inner.link_lookup(ifname=v.name)[0]
         if v.address:
             ip, plen = v.address.split("/")

@@ -57,9 +57,12 @@ class ServicePortInfo:
 
     @property
     def uses_cluster_endpoints(self) -> bool:
-        return not self.internal_policy_local or (
-            self.externally_accessible and not self.external_policy_local
-        )
+        """BaseServicePortInfo.UsesClusterEndpoints: iTP Cluster, or externally accessible at all.
+
+        Even with eTP Local an externally accessible port needs its Cluster endpoints: the
+        KUBE-EXT chain's "pod traffic" and "route LOCAL traffic" short-circuits jump to KUBE-SVC.
+        """
+        return not self.internal_policy_local or self.externally_accessible
 
     @property
     def uses_local_endpoints(self) -> bool:

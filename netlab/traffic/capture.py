@@ -9,6 +9,7 @@ sniffer is running, then one JSON line per captured packet, and exits after SECO
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -52,23 +53,28 @@ def _describe(pkt: Any) -> dict[str, Any] | None:
 def main(argv: list[str]) -> int:
     iface, bpf, seconds = argv[0], argv[1], float(argv[2])
     from scapy.config import conf
-    from scapy.sendrecv import AsyncSniffer
+
+    # Import every layer before the first packet is read: scapy dissects a packet with the
+    # layers registered at that moment, and a late import leaves it as Ether / Raw.
+    from scapy.layers import inet, l2  # noqa: F401
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    def emit(pkt: Any) -> None:
-        info = _describe(pkt)
-        if info is not None:
-            print(json.dumps(info), flush=True)
-
-    # Open the socket here, before saying ready: packets queue in it until the sniffer reads.
+    # Open the socket here, before saying ready: packets queue in it until they are read.
+    # (scapy's AsyncSniffer was seen to lose the first packet queued this way.)
     sock = conf.L2listen(iface=iface, filter=bpf)
     print("ready", flush=True)
-    sniffer = AsyncSniffer(opened_socket=sock, prn=emit, store=False)
-    sniffer.start()
-    stop.wait(seconds)
-    sniffer.stop()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable:
+            pkt = sock.recv()
+            info = _describe(pkt) if pkt is not None else None
+            if info is not None:
+                print(json.dumps(info), flush=True)
+        elif stop.is_set():
+            break  # stop only once the queue is drained
+    sock.close()
     return 0
 
 

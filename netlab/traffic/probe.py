@@ -28,8 +28,19 @@ class Observation:
     hostname: str = ""
     client_ip: str = ""
     client_port: int = 0
+    local_ip: str = ""  # the probe socket's own address: the client as it left
+    local_port: int = 0
     error: str = ""
     seconds: float = 0.0
+
+    @property
+    def translated(self) -> bool:
+        """Whether the backend saw another address or port than the socket sent from (SNAT).
+
+        The address alone is not enough: a node masquerading towards another node rewrites the
+        source to its own address, which may be the address it sent from, with a new port.
+        """
+        return (self.client_ip, self.client_port) != (self.local_ip, self.local_port)
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
@@ -59,6 +70,7 @@ async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observ
         if source:
             sock.bind((source, 0))
         await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), timeout)
+        local = sock.getsockname()
         request = f"GET /whoami HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n"
         await loop.sock_sendall(sock, request.encode())
         data = b""
@@ -75,7 +87,9 @@ async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observ
                 seconds=time.perf_counter() - t0,
             )
         hostname, cip, cport = _parse_whoami(body)
-        return Observation("connected", hostname, cip, cport, seconds=time.perf_counter() - t0)
+        return Observation(
+            "connected", hostname, cip, cport, local[0], local[1], seconds=time.perf_counter() - t0
+        )
     except (OSError, TimeoutError, ValueError, KeyError) as exc:
         outcome, text = _classify(exc)
         return Observation(outcome, error=text, seconds=time.perf_counter() - t0)
@@ -91,10 +105,13 @@ async def _udp(ip: str, port: int, timeout: float, source: str | None) -> Observ
     try:
         sock.bind((source or "", 0))
         sock.connect((ip, port))
+        local = sock.getsockname()
         await loop.sock_sendall(sock, b"whoami")
         data = await asyncio.wait_for(loop.sock_recv(sock, 65536), timeout)
         hostname, cip, cport = _parse_whoami(data.decode(errors="replace"))
-        return Observation("connected", hostname, cip, cport, seconds=time.perf_counter() - t0)
+        return Observation(
+            "connected", hostname, cip, cport, local[0], local[1], seconds=time.perf_counter() - t0
+        )
     except (OSError, TimeoutError, ValueError, KeyError) as exc:
         outcome, text = _classify(exc)
         return Observation(outcome, error=text, seconds=time.perf_counter() - t0)

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import typing
 from dataclasses import dataclass
 
 from netlab.kernel import netns, threads
@@ -94,8 +95,8 @@ class _UDP(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector transport implements DatagramTransport without subclassing it.
+        self.transport = typing.cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         client = (str(addr[0]), int(addr[1]))
