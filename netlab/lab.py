@@ -353,6 +353,13 @@ def cleanup(lab: str | None = None) -> CleanupReport:
         for pid in process.find_tagged(lab):
             process.kill_pid(pid)
             report.processes.append(pid)
+        # Namespaces a record lists are removed even untagged: a run killed between creating
+        # /run/netns/NAME and tagging it leaves exactly such a one.
+        for record in list_labs():
+            if lab is None or record.name == lab:
+                for name in record.netns:
+                    if netns.remove(name):
+                        report.namespaces.append(name)
         for name in netns.list_all():
             parsed = topology.parse_tag(kbuild.read_tag(name) or "")
             if parsed is None or (lab is not None and parsed[0] != lab):

@@ -28,7 +28,8 @@ class Out:
         if self.console:
             self.console.print(text, style=style or None, markup=False)
         else:
-            print(text, file=self.stream)
+            # Flushed per line: CI logs and a parent waiting for progress read it as it happens.
+            print(text, file=self.stream, flush=True)
 
     def json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, default=str), file=self.stream)

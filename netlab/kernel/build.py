@@ -99,6 +99,8 @@ class _Builder:
         pod_veths = {v.netns: v for v in plan.veths if roles[v.netns] == "pod"}
         pods = plan.pods()
         for i, n in enumerate(pods):
+            if threads.cancelled.is_set():
+                raise InterruptedError("build cancelled")
             ipr = self._namespace(n.name, "pod", keep=False)
             try:
                 self._veth(pod_veths[n.name], ipr, masters)
@@ -172,6 +174,7 @@ def write_sysctl(key: str, value: str) -> None:
 def build(plan: TopologyPlan, progress: Progress | None = None) -> BuildStats:
     """Build ``plan``. On failure what was made is left for the caller's teardown (by tags)."""
     builder = _Builder(plan, progress)
+    threads.cancelled.clear()
 
     def job() -> BuildStats:
         try:

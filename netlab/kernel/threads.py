@@ -17,9 +17,18 @@ from netlab.kernel import netns
 T = TypeVar("T")
 
 
+# Set while an interrupted caller waits for its worker: long jobs check it and stop early.
+cancelled = threading.Event()
+
+
 def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
     """Call ``fn(*args)`` on a fresh worker thread (inside ``netns_name`` if given); return or
-    raise what it does."""
+    raise what it does.
+
+    If the caller is interrupted (Ctrl-C) while waiting, the worker is asked to stop
+    (:data:`cancelled`) and waited for before the interrupt goes on: teardown must never race
+    a worker that is still creating namespaces.
+    """
     future: Future[T] = Future()
 
     def body() -> None:
@@ -37,7 +46,14 @@ def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
         target=body, name=f"netlab-{getattr(fn, '__name__', 'job')}", daemon=True
     )
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:
+        cancelled.set()
+        while thread.is_alive():
+            with contextlib.suppress(BaseException):
+                thread.join()
+        raise
     return future.result()
 
 
