@@ -6,7 +6,6 @@ This mirrors kube-proxy's shared tracking (``pkg/proxy``: ServicePortMap, Endpoi
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState
@@ -109,8 +108,10 @@ def service_ports(service: Service) -> list[ServicePortInfo]:
     return out
 
 
-def _ip_key(ep: EndpointInfo) -> tuple[int, int]:
-    return (int(ipaddress.IPv4Address(ep.ip)), ep.port)
+def _ip_key(ep: EndpointInfo) -> str:
+    """Endpoints sort by their ``IP:port`` string, as upstream's endpointslicecache sorts them
+    (so 10.0.0.10 precedes 10.0.0.9 and each gets the --probability line it gets on a node)."""
+    return str(ep)
 
 
 def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
