@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from netlab.cluster.state import ClusterState, Node
 from netlab.kernel import rules
 from netlab.proxy.base import Proxier, SyncResult
-from netlab.proxy.iptables.render import IptablesOptions, filter_save, render, service_chains
+from netlab.proxy.iptables.render import (
+    IptablesOptions,
+    chains_in_save,
+    filter_save,
+    render,
+    service_chains,
+)
 from netlab.proxy.servicemap import node_view
 
 # Above this many Service ports the nft back end of iptables-restore grows far worse than
@@ -39,13 +47,17 @@ class IptablesProxier(Proxier):
         # localhostNodePorts (the default) needs route_localnet; kube-proxy sets it.
         return {"net.ipv4.conf.all.route_localnet": "1"}
 
-    def render_text(self, node: Node, *, first: bool) -> str:
+    def render_text(self, node: Node, *, first: bool, existing: Iterable[str] = ()) -> str:
         return render(node_view(self.state, node.name), self.options(node)).restore_text(
-            bootstrap=first
+            bootstrap=first, existing_nat_chains=existing
         )
 
     def sync(self, node: Node, *, first: bool) -> SyncResult:
-        text = self.render_text(node, first=first)
+        # A fresh node has no stale chains; later syncs look, as kube-proxy does.
+        existing = (
+            () if first else chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
+        )
+        text = self.render_text(node, first=first, existing=existing)
         seconds = rules.iptables_restore(node.netns, text, self.backend)
         return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end")
 

@@ -11,7 +11,7 @@ every sync is exactly one atomic ``iptables-restore``.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from netlab.proxy import naming
@@ -109,8 +109,19 @@ class RenderedIptables:
     bootstrap: dict[str, list[str]]  # table -> chain lines and -I jumps for a node's first sync
     large_cluster: bool
 
-    def restore_text(self, *, bootstrap: bool) -> str:
-        """The ``iptables-restore --noflush`` input; with the first-sync jumps if ``bootstrap``."""
+    def active_nat_chains(self) -> set[str]:
+        return {line[1:].split(" ", 1)[0] for line in self.nat_chains}
+
+    def restore_text(self, *, bootstrap: bool, existing_nat_chains: Iterable[str] = ()) -> str:
+        """The ``iptables-restore --noflush`` input; with the first-sync jumps if ``bootstrap``.
+
+        Service chains in ``existing_nat_chains`` (what ``iptables-save -t nat`` listed) that
+        this sync no longer writes are flushed and deleted, as syncProxyRules deletes them.
+        """
+        active = self.active_nat_chains()
+        stale = sorted(
+            c for c in existing_nat_chains if naming.is_service_chain(c) and c not in active
+        )
         out: list[str] = []
         if bootstrap and self.bootstrap.get("mangle"):
             out += ["*mangle", *self.bootstrap["mangle"], "COMMIT"]
@@ -122,9 +133,11 @@ class RenderedIptables:
         out.append("COMMIT")
         out.append("*nat")
         out += self.nat_chains
+        out += [f":{c} - [0:0]" for c in stale]
         if bootstrap:
             out += self.bootstrap.get("nat", [])
         out += self.nat_rules
+        out += [f"-X {c}" for c in stale]
         out.append("COMMIT")
         return "\n".join(out) + "\n"
 
@@ -673,6 +686,11 @@ def service_chains(services: list[ProxiedService], service: Service) -> set[str]
         }
         chains |= {naming.sep_chain(spn, str(ep)) for ep in svc.endpoints}
     return chains
+
+
+def chains_in_save(text: str) -> set[str]:
+    """Chain names declared in ``iptables-save`` output (utiliptables.GetChainsFromTable)."""
+    return {line[1:].split(" ", 1)[0] for line in text.splitlines() if line.startswith(":")}
 
 
 def filter_save(text: str, chains: set[str], service_key: str) -> str:

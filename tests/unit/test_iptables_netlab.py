@@ -1,0 +1,86 @@
+"""What netlab adds around kube-proxy's rules: the first-sync jumps, stale-chain deletion, and
+the per-Service view of iptables-save."""
+
+from __future__ import annotations
+
+from netlab.proxy import naming
+from netlab.proxy.iptables.render import (
+    IptablesOptions,
+    chains_in_save,
+    filter_save,
+    render,
+    service_chains,
+)
+from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo
+from netlab.scenario.k8s import ObjectMeta, Service, ServicePort
+
+OPTS = IptablesOptions(node_ip="192.168.56.11", cluster_cidr="10.244.0.0/16")
+SPN = naming.ServicePortName("default", "web", "http", "TCP")
+
+
+def _svc(endpoints: int = 2) -> ProxiedService:
+    eps = tuple(
+        EndpointInfo(f"10.244.1.{i + 2}", 8080, "node-1", f"default/web-{i}", True)
+        for i in range(endpoints)
+    )
+    return ProxiedService(ServicePortInfo(SPN, "10.96.100.1", 80), eps)
+
+
+def test_bootstrap_jumps_reproduce_kube_proxys_prepend_order() -> None:
+    text = render([_svc()], OPTS).restore_text(bootstrap=True)
+    lines = text.splitlines()
+    assert lines[:3] == ["*mangle", ":KUBE-PROXY-CANARY - [0:0]", "COMMIT"]
+    inserts = [ln for ln in lines if ln.startswith("-I INPUT 1 ")]
+    # iptablesJumpChains order, each prepended: the last in the list ends up first.
+    assert inserts == [
+        '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-'
+        'visible service portals" -j KUBE-EXTERNAL-SERVICES',
+        '-I INPUT 1 -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+        '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
+        'firewall" -j KUBE-PROXY-FIREWALL',
+        "-I INPUT 1 -j KUBE-FIREWALL",
+    ]
+    assert (
+        '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+        in lines
+    )
+    assert "-I" not in render([_svc()], OPTS).restore_text(bootstrap=False)
+
+
+def test_stale_service_chains_are_flushed_then_deleted() -> None:
+    rendered = render([_svc(1)], OPTS)
+    old_sep = naming.sep_chain(SPN, "10.244.1.3:8080")
+    gone_svc = naming.svc_chain(naming.ServicePortName("default", "gone", "", "TCP"))
+    existing = {*rendered.active_nat_chains(), old_sep, gone_svc, "KUBE-SERVICES", "OTHER-CHAIN"}
+    text = rendered.restore_text(bootstrap=False, existing_nat_chains=existing)
+    nat = text[text.index("*nat") :]
+    assert f":{old_sep} - [0:0]" in nat
+    assert f":{gone_svc} - [0:0]" in nat
+    assert nat.rstrip().splitlines()[-3:] == [
+        f"-X {min(old_sep, gone_svc)}",
+        f"-X {max(old_sep, gone_svc)}",
+        "COMMIT",
+    ]
+    assert "OTHER-CHAIN" not in text  # never touch chains that are not kube-proxy's
+    assert "-X KUBE-SERVICES" not in text
+
+
+def test_chains_in_save_and_service_filter() -> None:
+    rendered = render([_svc()], OPTS)
+    save = rendered.restore_text(bootstrap=False)
+    assert naming.svc_chain(SPN) in chains_in_save(save)
+    web = Service(ObjectMeta("web"), [ServicePort(80, name="http", target_port=8080)])
+    chains = service_chains([_svc()], web)
+    assert chains == {
+        naming.svc_chain(SPN),
+        naming.svl_chain(SPN),
+        naming.ext_chain(SPN),
+        naming.fw_chain(SPN),
+        naming.sep_chain(SPN, "10.244.1.2:8080"),
+        naming.sep_chain(SPN, "10.244.1.3:8080"),
+    }
+    only = filter_save(save, chains, "default/web")
+    assert only.startswith("*nat\n")  # the filter table has nothing of web's: dropped
+    assert "KUBE-POSTROUTING" not in only
+    assert '-A KUBE-SERVICES -m comment --comment "default/web:http cluster IP"' in only
+    assert only.count(":KUBE-SEP-") == 2
