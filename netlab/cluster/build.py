@@ -211,7 +211,8 @@ def _allocate_services(scenario: Scenario, service_cidr: str) -> list[Service]:
             svc.type == "LoadBalancer" and svc.allocate_load_balancer_node_ports
         )
         new_ports = []
-        by_number: dict[int, int] = {}
+        # As findRequestedNodePort: a port number's NodePort requested on any of its ports wins.
+        by_number = {p.port: p.node_port for p in reversed(svc.ports) if p.node_port}
         for p in svc.ports:
             node_port = p.node_port
             if wants_node_ports and not node_port:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 
 from netlab.scenario.k8s import NODE_PORT_RANGE
 
@@ -49,6 +50,8 @@ class PodIPAM:
 
 def _static_band(size: int, lo: int, hi: int, div: int) -> int:
     """Size of the lower band kept for user-chosen values (the API server's rangeOffset)."""
+    if size <= lo:  # calculateRangeOffset: too small for a static band (e.g. a /28)
+        return 0
     return min(max(lo, size // div), hi)
 
 
@@ -75,8 +78,9 @@ class ServiceIPAM:
         dynamic = self.size - self.offset
         start = _seed(key) % dynamic
         # Prefer the dynamic band (hosts offset+1..size); fall back to the static band.
-        hosts = [self.offset + 1 + (start + i) % dynamic for i in range(dynamic)]
-        for n in [*hosts, *range(1, self.offset + 1)]:
+        # Lazily: a /12 has a million hosts, and the first candidate is almost always free.
+        hosts = (self.offset + 1 + (start + i) % dynamic for i in range(dynamic))
+        for n in itertools.chain(hosts, range(1, self.offset + 1)):
             ip = str(self.net.network_address + n)
             if ip not in self.used:
                 self.used.add(ip)

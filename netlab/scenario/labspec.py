@@ -179,6 +179,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                 f"invalid prefix {value!r}: {exc}",
                 "give the network address with its length, e.g. 10.244.0.0/16",
             )
+    if "serviceCIDR" in nets and nets["serviceCIDR"].prefixlen > 28:
+        diag(
+            ("spec", "network", "serviceCIDR"),
+            f"serviceCIDR {nets['serviceCIDR']} is too small",
+            "it needs at least 16 addresses (a /28): the first is default/kubernetes's and the "
+            "tenth kube-dns's",
+        )
     for (ka, a), (kb, b) in _pairs(nets):
         if a.overlaps(b):
             diag(
@@ -267,7 +274,7 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                         path, f"{ip} lies inside {key} {net}", "use an address outside the cluster"
                     )
             clients.append(ExternalClient(c["name"], str(ip)))
-        names = [c.name for c in clients]
+        names = [c["name"] for c in ext_data]  # by index in the file, skipped ones included
         for i, n in enumerate(names):
             if n in names[:i]:
                 diag(("spec", "external", "clients", i, "name"), f'Duplicate value: "{n}"')
@@ -495,7 +502,12 @@ def _schema_error(doc: Document, err: jsonschema.ValidationError, out: list[Diag
             )
         return
     if err.validator == "oneOf":
-        # The subschemas' own messages are confusing; say what was given instead.
+        # A mapping given where a mapping is one of the choices: report what is wrong inside it
+        # (e.g. an unknown field), not that no choice matched.
+        inner = [e for e in err.context or [] if e.validator != "type"]
+        if isinstance(instance, dict) and inner:
+            _schema_error(doc, jsonschema.exceptions.best_match(inner), out)
+            return
         message = f"invalid value {instance!r}"
     if err.validator == "enum":
         allowed = ", ".join(str(v) for v in validator_value)

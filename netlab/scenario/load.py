@@ -116,12 +116,15 @@ def _renamed(lab: LabSpec, name: str) -> LabSpec:
 
 
 def _header(text: str) -> str:
+    """The leading comment block; blank lines between its paragraphs are kept."""
     lines = []
     for line in text.splitlines():
         if line.startswith("#"):
             lines.append(line[1:].removeprefix(" "))
-        elif (line.strip() and lines) or line.strip():
+        elif line.strip():
             break
+        elif lines:
+            lines.append("")
     return "\n".join(lines).strip()
 
 

@@ -25,12 +25,18 @@ def _tool(name: str) -> str:
 
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["check", "format"])
 def test_ruff(args: list[str]) -> None:
-    proc = subprocess.run([_tool("ruff"), *args, "netlab", "tests", "benchmarks", "noxfile.py"],
-                          capture_output=True, text=True, cwd=REPO, check=False)
+    proc = subprocess.run(
+        [_tool("ruff"), *args, "netlab", "tests", "benchmarks", "noxfile.py"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_mypy_strict() -> None:
-    proc = subprocess.run([_tool("mypy"), "netlab"], capture_output=True, text=True, cwd=REPO,
-                          check=False)
+    proc = subprocess.run(
+        [_tool("mypy"), "netlab"], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
