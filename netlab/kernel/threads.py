@@ -7,6 +7,7 @@ handed to a worker thread here, which enters the namespace and always leaves it 
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -16,6 +17,8 @@ from netlab.kernel import netns
 
 T = TypeVar("T")
 
+
+_HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 # Set while an interrupted caller waits for its worker: long jobs check it and stop early.
 cancelled = threading.Event()
@@ -45,12 +48,22 @@ def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
     thread = threading.Thread(
         target=body, name=f"netlab-{getattr(fn, '__name__', 'job')}", daemon=True
     )
-    thread.start()
+    # Hold signals while the thread starts, so one cannot land inside start() (where the
+    # thread may already run but not yet count as alive). A held signal is delivered the
+    # moment it is unblocked, which is why unblocking sits inside the same try as the join.
+    # (The worker inherits the mask, so signals always reach the main thread.)
+    started = False
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
+        try:
+            thread.start()
+            started = True
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         thread.join()
     except BaseException:
         cancelled.set()
-        while thread.is_alive():
+        while started and thread.is_alive():
             with contextlib.suppress(BaseException):
                 thread.join()
         raise

@@ -1,0 +1,158 @@
+"""The command line on a live lab: up, status, exec, rules, check, down; exit statuses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[str]:
+    name = "cli-lab"
+    up = netlab("up", scenario("nodeport.yaml"), "--name", name)
+    assert up.returncode == 0, up.stderr
+    yield name
+    netlab("down", name)
+
+
+def test_status_lists_the_lab(live: str) -> None:
+    listing = netlab("status", "--json")
+    assert live in [lab["lab"] for lab in json.loads(listing.stdout)]
+    data = json.loads(netlab("status", live, "--json").stdout)
+    assert [n["name"] for n in data["nodes"]] == ["node-1", "node-2"]
+    assert [n["ip"] for n in data["nodes"]] == ["192.168.56.11", "192.168.56.12"]
+    web = next(s for s in data["services"] if s["name"] == "web")
+    assert web["type"] == "NodePort"
+    assert web["ports"][0]["nodePort"] == 30080
+    kube = next(s for s in data["services"] if s["name"] == "kubernetes")
+    assert kube["clusterIP"] == "10.96.0.1"
+    pods = {p["name"]: p for p in data["pods"]}
+    assert pods["web-a"]["node"] == "node-1"
+    assert pods["web-a"]["netns"] == f"{live}-web-a"
+
+
+def test_exec_runs_inside_the_pod(live: str) -> None:
+    out = netlab("exec", live, "pod/web-a", "--", "ip", "-o", "-4", "addr", "show", "eth0")
+    assert out.returncode == 0, out.stderr
+    assert " 10.244.1.2/24 " in out.stdout
+    ext = netlab("exec", live, "external", "--", "ip", "-o", "-4", "addr", "show", "eth0")
+    assert " 192.168.56.100/24 " in ext.stdout
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_exec_curl_through_the_nodeport_sees_masquerade(live: str) -> None:
+    out = netlab(
+        "exec",
+        live,
+        "external",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "2",
+        "http://192.168.56.12:30080/clientip",
+    )
+    assert out.returncode == 0, out.stderr
+    ip = out.stdout.rsplit(":", 1)[0]
+    assert ip in ("192.168.56.12", "10.244.2.1")  # masqueraded to the node
+
+
+def test_rules_show_kube_proxy_state_as_iptables_save_prints_it(live: str) -> None:
+    out = netlab("rules", live, "node/node-1")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert (
+        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES' in text
+    )
+    assert "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000" in text
+    assert "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN" in text
+    nat = text[text.index("*nat") :]
+    services = [ln for ln in nat.splitlines() if ln.startswith("-A KUBE-SERVICES ")]
+    assert services[-1] == (
+        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be '
+        'the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS'
+    )
+    # default/kubernetes:https, hashed as upstream hashes it.
+    assert ":KUBE-SVC-NPX46M4PTMTKRN6Y - [0:0]" in text
+    # The Local policy Service with its node-2 DROP lives on node-2 only.
+    node2 = netlab("rules", live, "node/node-2").stdout
+    assert '-m comment --comment "default/local:http has no local endpoints"' in node2
+    assert "-j DROP" in node2
+
+
+def test_rules_for_one_service(live: str) -> None:
+    text = netlab("rules", live, "node/node-1", "--service", "web").stdout
+    assert "default/web:http" in text
+    assert "default/local:http" not in text
+    assert "KUBE-SVC-NPX46M4PTMTKRN6Y" not in text
+    assert text.count(":KUBE-SEP-") == 2
+
+
+def test_check_reruns_the_scenarios_checks(live: str) -> None:
+    out = netlab("check", live, "--json")
+    assert out.returncode == 0, out.stdout
+    assert json.loads(out.stdout)["passed"] is True
+
+
+def test_unknown_lab_and_bad_targets_exit_2(live: str) -> None:
+    assert netlab("down", "no-such-lab").returncode == 2
+    bad = netlab("rules", live, "node/node-9")
+    assert bad.returncode == 2
+    assert "no node node-9" in bad.stderr
+    assert netlab("exec", live, "pod/nope", "--", "true").returncode == 2
+
+
+def test_second_up_of_the_same_lab_is_refused(live: str) -> None:
+    again = netlab("up", scenario("nodeport.yaml"), "--name", live)
+    assert again.returncode == 4
+    assert f"lab {live} is already up" in again.stderr
+
+
+def test_not_root_exits_3(clean_host: HostSnapshot) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv not installed")
+    proc = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            *NETLAB,
+            "run",
+            scenario("clusterip.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "needs root" in proc.stderr
+
+
+def test_two_labs_at_once(clean_host: HostSnapshot) -> None:
+    for name in ("twin-a", "twin-b"):
+        assert netlab("up", scenario("clusterip.yaml"), "--name", name).returncode == 0
+    try:
+        for name in ("twin-a", "twin-b"):
+            out = netlab("check", name, "--json")
+            assert out.returncode == 0, out.stdout
+        names = [lab["lab"] for lab in json.loads(netlab("status", "--json").stdout)]
+        assert {"twin-a", "twin-b"} <= set(names)
+    finally:
+        for name in ("twin-a", "twin-b"):
+            netlab("down", name)
+
+
+def test_down_removes_the_lab(clean_host: HostSnapshot) -> None:
+    assert netlab("up", scenario("no-endpoints.yaml"), "--name", "going").returncode == 0
+    out = netlab("down", "going")
+    assert out.returncode == 0
+    assert "lab going removed" in out.stdout
