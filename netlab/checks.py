@@ -11,18 +11,20 @@ state, the traffic layer produces observations, and :func:`evaluate` compares.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from netlab.cluster.build import SYSTEM_SERVICES
 from netlab.cluster.state import ClusterState, PodInfo
 from netlab.errors import Diagnostic
 from netlab.proxy.servicemap import EndpointInfo, ProxiedService, categorize, node_view
 from netlab.scenario.k8s import Service, ServicePort
 from netlab.scenario.labspec import CLIENT_NAMESPACE, CheckSpec, Destination, Expect, Source
-from netlab.traffic.capture import CapturedPacket
-from netlab.traffic.probe import Observation
+from netlab.traffic.dnsquery import DNSResult, ResolvConf
+from netlab.traffic.results import CapturedPacket, ConntrackEntry, Observation
 
 MISS_PROBABILITY = 1e-6  # chance that "all endpoints" misses one by bad luck, per check
 DEFAULT_FAILURE_CONNECTIONS = 3
@@ -60,10 +62,26 @@ class ResolvedCheck:
     backends: tuple[Backend, ...]  # every endpoint of the Service (for reports and captures)
     expected: tuple[Backend, ...] | None  # who must answer; None = not checked
     summary: str
+    dial_name: str = ""  # a DNS name resolved (as the source's resolver would) per connection
+    resolv: ResolvConf | None = None  # the source's resolver configuration
+    conntrack_netns: str = ""  # where the source's connections are tracked (its node)
+    dns: DnsPlan | None = None  # for kind: dns
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+@dataclass(frozen=True)
+class DnsPlan:
+    """A dns check's question and what must come back (answers resolved to addresses)."""
+
+    name: str
+    qtype: str
+    search: bool
+    rcode: str
+    answers: frozenset[str] | None
+    cname: str | None
 
 
 @dataclass
@@ -134,6 +152,42 @@ def resolve_source(state: ClusterState, src: Source) -> tuple[str, str, str | No
     return state.external.netns, clients[name], clients[name], ""
 
 
+def resolver_config(state: ClusterState, src: Source) -> ResolvConf:
+    """What the source's resolver uses: a pod's ClusterFirst config, else the outside world's
+    DNS server (nodes and external clients)."""
+    dns_ip = next(
+        (
+            s.cluster_ip
+            for s in state.services
+            if (s.meta.namespace, s.meta.name) == ("kube-system", "kube-dns")
+        ),
+        "",
+    )
+    if src.kind == "pod" and dns_ip:
+        pod = find_pod(state, src)
+        if not pod.host_network:
+            return ResolvConf.for_pod(pod.namespace, dns_ip, state.lab.dns.domain)
+    return ResolvConf((state.external.router_ip,))
+
+
+def _conntrack_netns(state: ClusterState, src: Source) -> str:
+    """Connections from a pod or a node are tracked in that node's namespace."""
+    if src.kind == "pod":
+        return state.node(find_pod(state, src).node).netns
+    if src.kind == "node":
+        return state.node(src.name).netns
+    return ""
+
+
+def _external_backends(state: ClusterState, port: int) -> tuple[Backend, ...]:
+    return tuple(
+        Backend(
+            pod=s.name, namespace="", ip=s.address, port=port, netns=state.external.netns, node=""
+        )
+        for s in state.lab.external_servers
+    )
+
+
 def _service_port(svc: Service, port: int | str | None, protocol: str | None) -> ServicePort:
     ports = [p for p in svc.ports if protocol is None or p.protocol == protocol]
     if port is None:
@@ -190,6 +244,40 @@ def _reachable(
     return (cat.local if local else cat.cluster), cat.has_any
 
 
+def _reachable_via_load_balancer(
+    state: ClusterState, svc: Service, sp: ServicePort
+) -> tuple[tuple[EndpointInfo, ...], bool]:
+    """Through the cloud load balancer: the union over the nodes it sends to (with Local
+    policy, those whose health check answers 200: the ones with local endpoints)."""
+    found: dict[str, EndpointInfo] = {}
+    has_any = False
+    for node in state.nodes:
+        eps, any_here = _reachable(state, svc, sp, node.name, external=True)
+        has_any = has_any or any_here
+        found.update((str(e), e) for e in eps)
+    return tuple(found.values()), has_any
+
+
+def _ready_endpoints(state: ClusterState, svc: Service, port: ServicePort | None) -> list[Backend]:
+    """A headless Service's ready endpoints (what its A records list), for one port if given."""
+    out: dict[str, Backend] = {}
+    for sl in state.slices_for(svc):
+        numbers = [
+            p.port
+            for p in sl.ports
+            if port is None or (p.name, p.protocol) == (port.name, port.protocol)
+        ]
+        if not numbers:
+            continue
+        for ep in sl.endpoints:
+            if not ep.ready:
+                continue
+            ns, _, name = ep.pod.partition("/")
+            pod = state.pod(ns, name)
+            out[ep.address] = Backend(name, ns, ep.address, numbers[0], pod.netns, ep.node_name)
+    return list(out.values())
+
+
 def _default_namespace(state: ClusterState, src: Source, service: str) -> str:
     """A Service named without a namespace: the client pod's namespace if it has one of that
     name (as a short DNS name would resolve), else ``default``."""
@@ -202,26 +290,87 @@ def _default_namespace(state: ClusterState, src: Source, service: str) -> str:
 
 def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
     netns, client_ip, bind, client_node = resolve_source(state, spec.source)
+    resolv = resolver_config(state, spec.source)
+    track = _conntrack_netns(state, spec.source)
+    base = ResolvedCheck(
+        spec=spec,
+        source_netns=netns,
+        source_ip=client_ip,
+        bind=bind,
+        dest_ip="",
+        dest_port=0,
+        protocol="TCP",
+        connections=1,
+        backends=(),
+        expected=None,
+        summary="",
+        resolv=resolv,
+        conntrack_netns=track,
+    )
+    if spec.kind == "dns":
+        plan = _dns_plan(state, spec)
+        how = "" if spec.search else " (no search)"
+        return replace(
+            base,
+            dest_ip="",
+            dest_port=53,
+            protocol="UDP",
+            connections=1,
+            backends=(),
+            expected=None,
+            dns=plan,
+            summary=f"{spec.source} looks up {spec.qtype} {spec.query}{how}",
+        )
     dest = spec.destination
     expect = spec.expect
     protocol = spec.protocol or "TCP"
     backends: tuple[Backend, ...] = ()
     reachable: tuple[EndpointInfo, ...] = ()
+    dial_name = ""
+    is_service = False
+    if dest.service and dest.via == "name":
+        ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
+        svc = _find_service(state, ns, dest.service)
+        dial_name, dest_port, protocol, backends, expected = _by_service_name(
+            state, spec, svc, source_namespace=_source_namespace(state, spec.source)
+        )
+        return replace(
+            base,
+            dest_ip="",
+            dest_port=dest_port,
+            protocol=protocol,
+            connections=spec.connections or default_connections(expect, expected),
+            backends=backends,
+            expected=expected,
+            dial_name=dial_name,
+            summary=f"{spec.source} -> {dial_name}:{dest_port}/{protocol} (by name)",
+        )
     if dest.service:
         ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
-        try:
-            svc = state.service(ns, dest.service)
-        except KeyError:
-            raise ResolveError(f'service "{ns}/{dest.service}" not found', "to") from None
+        svc = _find_service(state, ns, dest.service)
         sp = _service_port(svc, dest.port, spec.protocol)
         protocol = sp.protocol
         all_eps = _backends(state, svc, sp)
         backends = tuple(_backend(state, e) for e in all_eps.values())
         dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
-        reachable, _ = _reachable(state, svc, sp, via_node, external)
+        if dest.via == "loadBalancer":
+            reachable, _ = _reachable_via_load_balancer(state, svc, sp)
+        else:
+            reachable, _ = _reachable(state, svc, sp, via_node, external)
         target = f"{ns}/{svc.meta.name}:{sp.name or sp.port}"
         how = "" if dest.via == "clusterIP" else f" via {dest.via}"
         summary = f"{spec.source} -> {target}{how} ({dest_ip}:{dest_port}/{protocol})"
+        is_service = True
+    elif dest.name:
+        assert isinstance(dest.port, int)
+        dest_ip, dest_port, dial_name = "", dest.port, dest.name
+        pods = tuple(
+            Backend(p.name, p.namespace, p.ip, dest_port, p.netns, p.node)
+            for p in state.pods
+            if p.role != "client"
+        )
+        backends = _external_backends(state, dest_port) + pods
+        summary = f"{spec.source} -> {dest.name}:{dest_port}/{protocol} (by name)"
     else:
         if dest.node:
             try:
@@ -234,13 +383,9 @@ def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
         dest_port = dest.port
         summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
         backends = _backends_for_address(state, dest_ip, dest_port, protocol)
-        reachable = ()
-    expected = _expected(state, expect, backends, reachable, bool(dest.service))
-    return ResolvedCheck(
-        spec=spec,
-        source_netns=netns,
-        source_ip=client_ip,
-        bind=bind,
+    expected = _expected(state, expect, backends, reachable, is_service)
+    return replace(
+        base,
         dest_ip=dest_ip,
         dest_port=dest_port,
         protocol=protocol,
@@ -248,7 +393,124 @@ def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
         backends=backends,
         expected=expected,
         summary=summary,
+        dial_name=dial_name,
     )
+
+
+def _find_service(state: ClusterState, ns: str, name: str) -> Service:
+    try:
+        return state.service(ns, name)
+    except KeyError:
+        raise ResolveError(f'service "{ns}/{name}" not found', "to") from None
+
+
+def _source_namespace(state: ClusterState, src: Source) -> str:
+    return find_pod(state, src).namespace if src.kind == "pod" else ""
+
+
+def _by_service_name(
+    state: ClusterState, spec: CheckSpec, svc: Service, source_namespace: str
+) -> tuple[str, int, str, tuple[Backend, ...], tuple[Backend, ...] | None]:
+    """Dial a Service by its name, as a client in a pod would: ``web`` from its own
+    namespace, ``web.<ns>`` from another. What answers depends on the Service's kind: its
+    endpoints through the ClusterIP, the pods themselves (headless), or the external server an
+    ExternalName points at."""
+    dest = spec.destination
+    ns = svc.meta.namespace
+    name = svc.meta.name if source_namespace == ns else f"{svc.meta.name}.{ns}"
+    expect = spec.expect
+    if svc.type == "ExternalName":
+        if not isinstance(dest.port, int):
+            raise ResolveError(
+                "an ExternalName Service is dialled with a port number", "to", "add port: N"
+            )
+        target = svc.external_name.rstrip(".").lower()
+        backends = tuple(b for b in _external_backends(state, dest.port) if b.pod == target)
+        return (
+            name,
+            dest.port,
+            spec.protocol or "TCP",
+            backends,
+            _expected(state, expect, backends, (), is_service=False)
+            if expect.endpoints
+            else (backends if expect.result == "connected" else ()),
+        )
+    sp = _service_port(svc, dest.port, spec.protocol)
+    if svc.headless:
+        backends = tuple(_ready_endpoints(state, svc, sp))
+        # Headless: the client dials the pods at the port it asked for; no proxy maps ports.
+        backends = tuple(replace(b, port=sp.port) for b in backends)
+        reach = tuple(
+            EndpointInfo(b.ip, b.port, b.node, f"{b.namespace}/{b.pod}", False) for b in backends
+        )
+        return (
+            name,
+            sp.port,
+            sp.protocol,
+            backends,
+            _expected(state, expect, backends, reach, is_service=True),
+        )
+    all_eps = _backends(state, svc, sp)
+    backends = tuple(_backend(state, e) for e in all_eps.values())
+    src_node = _source_node(state, spec.source)
+    reachable, _ = _reachable(state, svc, sp, src_node, external=False)
+    return (
+        name,
+        sp.port,
+        sp.protocol,
+        backends,
+        _expected(state, expect, backends, reachable, is_service=True),
+    )
+
+
+def _source_node(state: ClusterState, src: Source) -> str:
+    if src.kind == "pod":
+        return find_pod(state, src).node
+    if src.kind == "node":
+        return src.name
+    return state.nodes[0].name
+
+
+def _dns_plan(state: ClusterState, spec: CheckSpec) -> DnsPlan:
+    expect = spec.expect
+    answers = None
+    if expect.answers is not None:
+        found: set[str] = set()
+        for token in expect.answers:
+            found |= _answer_token(state, spec, token)
+        answers = frozenset(found)
+    cname = _norm(expect.cname) if expect.cname else None
+    return DnsPlan(spec.query, spec.qtype, spec.search, expect.rcode, answers, cname)
+
+
+def _answer_token(state: ClusterState, spec: CheckSpec, token: str) -> set[str]:
+    """``service/…``, ``endpoints/…``, ``pod/…``, ``external/…`` or a literal answer."""
+    kind, sep, ref = token.partition("/")
+    if not sep or kind not in ("service", "endpoints", "pod", "external") or not ref:
+        return {_norm(token)}
+    if kind == "external":
+        for server in state.lab.external_servers:
+            if server.name == ref:
+                return {server.address}
+        raise ResolveError(f'external server "{ref}" not found', "expect")
+    ns, _, name = ref.rpartition("/")
+    if kind == "pod":
+        return {find_pod(state, Source("pod", name, ns)).ip}
+    svc = _find_service(state, ns or _default_namespace(state, spec.source, name), name)
+    if kind == "service":
+        if not svc.cluster_ip or svc.headless:
+            raise ResolveError(
+                f"Service {svc.meta.name} has no ClusterIP",
+                "expect",
+                "use endpoints/NAME for a headless Service",
+            )
+        return {svc.cluster_ip}
+    return {b.ip for b in _ready_endpoints(state, svc, None)}
+
+
+def _norm(text: str) -> str:
+    """Answers compare case-insensitively and without the final dot of a name."""
+    return text.strip().rstrip(".").lower()
 
 
 def _backends_for_address(
@@ -380,11 +642,65 @@ def derive(state: ClusterState) -> list[CheckSpec]:
     node to its ClusterIP, and from the external client to every node's NodePort."""
     out: list[CheckSpec] = []
     clients = {p.node: p for p in state.pods if p.role == "client"}
+    zone = state.lab.dns.domain
+    dns_on = any(
+        f"{s.meta.namespace}/{s.meta.name}" == "kube-system/kube-dns" for s in state.services
+    )
+    first_client = next(iter(clients.values()), None)
+    if dns_on:
+        for node in state.nodes:
+            client = clients.get(node.name)
+            if client is not None:
+                out.append(
+                    CheckSpec(
+                        name=f"cluster DNS from {node.name}",
+                        source=Source("pod", client.name, CLIENT_NAMESPACE),
+                        destination=Destination(),
+                        kind="dns",
+                        query="kubernetes.default",
+                        qtype="A",
+                        expect=Expect(answers=("service/default/kubernetes",)),
+                        derived=True,
+                    )
+                )
     for svc in state.services:
-        if svc.meta.namespace == "default" and svc.meta.name == "kubernetes":
+        if f"{svc.meta.namespace}/{svc.meta.name}" in SYSTEM_SERVICES:
             continue
-        if svc.type == "ExternalName" or svc.headless:
+        fqdn = f"{svc.meta.name}.{svc.meta.namespace}.svc.{zone}"
+        client_src = (
+            Source("pod", first_client.name, CLIENT_NAMESPACE) if first_client is not None else None
+        )
+        if svc.type == "ExternalName":
+            if dns_on and client_src is not None:
+                out.append(_derived_external_name(state, svc, fqdn, client_src))
             continue
+        if svc.headless:
+            if dns_on and client_src is not None:
+                out += _derived_headless(state, svc, fqdn, client_src)
+            continue
+        for lb_ip in svc.load_balancer_ingress:
+            for sp in svc.ports:
+                port = sp.name or sp.port
+                reach, has_any = _reachable_via_load_balancer(state, svc, sp)
+                local = svc.external_traffic_policy == "Local"
+                out.append(
+                    CheckSpec(
+                        name=f"{svc.meta.namespace}/{svc.meta.name}:{port} loadBalancer {lb_ip} "
+                        "from external",
+                        source=Source("external"),
+                        destination=Destination(
+                            svc.meta.name, svc.meta.namespace, port, via="loadBalancer"
+                        ),
+                        protocol=sp.protocol,
+                        expect=_derived_expect(
+                            reach,
+                            has_any,
+                            "client" if local else "masqueraded",
+                            no_route="unreachable" if local else "",
+                        ),
+                        derived=True,
+                    )
+                )
         for sp in svc.ports:
             port = sp.name or sp.port
             label = f"{svc.meta.namespace}/{svc.meta.name}:{port}"
@@ -425,10 +741,81 @@ def derive(state: ClusterState) -> list[CheckSpec]:
     return out
 
 
-def _derived_expect(reach: tuple[EndpointInfo, ...], has_any: bool, source: str) -> Expect:
+def _derived_expect(
+    reach: tuple[EndpointInfo, ...], has_any: bool, source: str, no_route: str = ""
+) -> Expect:
+    """Reached and how; else DROP (timeout) when only the local policy leaves nothing here,
+    REJECT (refused) when the Service has no endpoints at all. ``no_route``: what a client sees
+    when the load balancer has no healthy node to send to (its route is withdrawn)."""
     if reach:
         return Expect(result="connected", endpoints="all", source=source)
+    if no_route:
+        return Expect(result=no_route)
     return Expect(result="timeout" if has_any else "refused")
+
+
+def _derived_external_name(
+    state: ClusterState, svc: Service, fqdn: str, source: Source
+) -> CheckSpec:
+    """An ExternalName resolves to a CNAME to its target (and the target's address when the
+    outside world knows it). One that looks like an IPv4 address does not resolve at all:
+    CoreDNS does not publish it."""
+    target = svc.external_name.rstrip(".").lower()
+    try:
+        ipaddress.IPv4Address(target)
+        expect = Expect(rcode="NXDOMAIN")
+    except ValueError:
+        known = [s for s in state.lab.external_servers if s.name == target]
+        answers = (f"external/{known[0].name}",) if known else None
+        expect = Expect(cname=target, answers=answers)
+    return CheckSpec(
+        name=f"{svc.meta.namespace}/{svc.meta.name} ExternalName resolves",
+        source=source,
+        destination=Destination(),
+        kind="dns",
+        query=fqdn + ".",
+        qtype="A",
+        expect=expect,
+        derived=True,
+    )
+
+
+def _derived_headless(
+    state: ClusterState, svc: Service, fqdn: str, source: Source
+) -> list[CheckSpec]:
+    """A headless Service's name lists its ready endpoints (NXDOMAIN with none), and a client
+    dialling the name reaches the pods themselves: no DNAT."""
+    ready = _ready_endpoints(state, svc, None)
+    ns, name = svc.meta.namespace, svc.meta.name
+    out = [
+        CheckSpec(
+            name=f"{ns}/{name} headless A records",
+            source=source,
+            destination=Destination(),
+            kind="dns",
+            query=fqdn + ".",
+            qtype="A",
+            expect=Expect(answers=(f"endpoints/{ns}/{name}",))
+            if ready
+            else Expect(rcode="NXDOMAIN"),
+            derived=True,
+        )
+    ]
+    if ready:
+        for sp in svc.ports:
+            if not _ready_endpoints(state, svc, sp):
+                continue
+            out.append(
+                CheckSpec(
+                    name=f"{ns}/{name}:{sp.name or sp.port} by name reaches pods directly",
+                    source=source,
+                    destination=Destination(name, ns, sp.name or sp.port, via="name"),
+                    protocol=sp.protocol,
+                    expect=Expect(endpoints="all", source="client", dnat=False),
+                    derived=True,
+                )
+            )
+    return out
 
 
 # Verdict --------------------------------------------------------------------------------------
@@ -439,6 +826,7 @@ def evaluate(
     observations: list[Observation],
     captures: dict[str, list[CapturedPacket]] | None = None,
     seconds: float = 0.0,
+    tracked: dict[int, ConntrackEntry] | None = None,
 ) -> CheckResult:
     """Compare what the probes saw with what the check expects; list every mismatch."""
     expect = check.spec.expect
@@ -487,19 +875,25 @@ def evaluate(
     }
     if captures is not None:
         failures += _judge_capture(check, answered, captures, observed)
+    if tracked is not None:
+        failures += _judge_dnat(check, answered, tracked, observed)
 
     expected: dict[str, Any] = {"result": expect.result}
     if check.expected is not None:
         expected["endpoints"] = sorted(b.pod for b in check.expected)
     if expect.source:
         expected["source"] = expect.source
+    if expect.dnat is not None:
+        expected["dnat"] = expect.dnat
+    if check.dial_name:
+        expected["name"] = check.dial_name
     expected["client"] = check.source_ip
     return CheckResult(
         name=check.name,
         passed=not failures,
         summary=check.summary,
         source=str(check.spec.source),
-        destination=f"{check.dest_ip}:{check.dest_port}",
+        destination=f"{check.dest_ip or check.dial_name}:{check.dest_port}",
         protocol=check.protocol,
         connections=len(observations),
         expected=expected,
@@ -508,6 +902,78 @@ def evaluate(
         seconds=seconds,
         derived=check.spec.derived,
         kind=check.spec.kind,
+        description=check.spec.description,
+    )
+
+
+def _judge_dnat(
+    check: ResolvedCheck,
+    answered: list[Observation],
+    tracked: dict[int, ConntrackEntry],
+    observed: dict[str, Any],
+) -> list[str]:
+    """What connection tracking on the client's node says: was each connection DNATed?"""
+    entries = [tracked[o.local_port] for o in answered if o.local_port in tracked]
+    dnat = sum(e.dnat for e in entries)
+    observed["conntrack"] = {"tracked": len(entries), "dnat": dnat}
+    want = check.spec.expect.dnat
+    if want is None:
+        return []
+    if not entries:
+        return ["no connection was found in connection tracking on the client's node"]
+    if want and dnat != len(entries):
+        return [f"{len(entries) - dnat} of {len(entries)} connections were not DNATed"]
+    if not want and dnat:
+        return [f"{dnat} of {len(entries)} connections were DNATed"]
+    return []
+
+
+def evaluate_dns(check: ResolvedCheck, result: DNSResult, seconds: float = 0.0) -> CheckResult:
+    """Compare one lookup with the dns check's expectations."""
+    assert check.dns is not None
+    plan = check.dns
+    failures: list[str] = []
+    got = frozenset(_norm(d) for d in result.data())
+    if not result.rcode:
+        failures.append(f"no answer from {result.server}: {result.error}")
+    elif result.rcode != plan.rcode:
+        failures.append(f"expected {plan.rcode}, got {result.rcode}")
+    if plan.answers is not None and result.rcode and got != plan.answers:
+        missing, extra = sorted(plan.answers - got), sorted(got - plan.answers)
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"unexpected {', '.join(extra)}"] if extra else []
+        failures.append(f"{plan.qtype} answers differ: " + "; ".join(parts))
+    targets = [_norm(n) for n in result.cname_chain[1:]]
+    if plan.cname is not None and (not targets or targets[0] != plan.cname):
+        failures.append(
+            f"expected a CNAME to {plan.cname}, got " + (targets[0] if targets else "no CNAME")
+        )
+    expected: dict[str, Any] = {"rcode": plan.rcode}
+    if plan.answers is not None:
+        expected["answers"] = sorted(plan.answers)
+    if plan.cname is not None:
+        expected["cname"] = plan.cname
+    observed: dict[str, Any] = {
+        "server": result.server,
+        "rcode": result.rcode or result.error,
+        "answers": sorted(got),
+        "cname_chain": [_norm(n) for n in result.cname_chain],
+        "tried": list(result.tried),
+    }
+    return CheckResult(
+        name=check.name,
+        passed=not failures,
+        summary=check.summary,
+        source=str(check.spec.source),
+        destination=f"{plan.qtype} {plan.name}",
+        protocol="DNS",
+        connections=1,
+        expected=expected,
+        observed=observed,
+        failures=failures,
+        seconds=seconds,
+        derived=check.spec.derived,
+        kind="dns",
         description=check.spec.description,
     )
 

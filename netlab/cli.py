@@ -214,7 +214,16 @@ def _status_data(lab: Any) -> dict[str, Any]:
             }
             for s in st.services
         ],
-        "external": {"netns": st.external.netns, "clients": st.external.clients},
+        "external": {
+            "netns": st.external.netns,
+            "clients": st.external.clients,
+            "servers": {s.name: s.address for s in st.lab.external_servers},
+        },
+        "loadBalancers": [
+            {"address": b.address, "service": b.service, "nodes": list(b.nodes),
+             "health": b.health}
+            for b in lab.record.load_balancers
+        ],
         "timings": lab.record.timings,
     }
 
@@ -244,7 +253,14 @@ def _print_status(out: Out, lab: Any) -> None:
         )
     ext = data["external"]
     clients = ", ".join(f"{k} {v}" for k, v in ext["clients"].items())
-    out.line(f"external: netns {ext['netns']}; clients {clients}")
+    servers = ", ".join(f"{k} {v}" for k, v in ext["servers"].items())
+    out.line(f"external: netns {ext['netns']}; clients {clients}"
+             + (f"; servers {servers}" if servers else ""))
+    for lb in data["loadBalancers"]:
+        health = ", ".join(f"{n} {code}" for n, code in lb["health"].items())
+        out.line(f"load balancer {lb['address']} -> {lb['service']}: nodes "
+                 f"{', '.join(lb['nodes']) or 'none'}"
+                 + (f" (health checks: {health})" if health else ""))
 
 
 def cmd_status(args: argparse.Namespace, out: Out) -> int:
@@ -335,7 +351,7 @@ def cmd_rules(args: argparse.Namespace, out: Out) -> int:
         except KeyError:
             raise UsageError(f"no service {args.service} in lab {lab.name}") from None
         service = (ns or "default", name)
-    sys.stdout.write(lab.proxier.live_rules(node, service))
+    sys.stdout.write(lab.proxier.live_rules(node, service, counters=args.counters))
     return EXIT_OK
 
 
@@ -451,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("lab")
     s.add_argument("node", help="node/NODE")
     s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
+    s.add_argument("--counters", action="store_true", help="with packet and byte counters")
     s.set_defaults(func=cmd_rules)
 
     s = add("cleanup", "remove whatever any lab left behind, found by its tags")

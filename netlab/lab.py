@@ -20,20 +20,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from netlab import checks as checks_mod
-from netlab import doctor, topology
+from netlab import cloud, cni, doctor, topology
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState, Node, PodInfo
 from netlab.errors import LabError, ScenarioError, UsageError
 from netlab.kernel import build as kbuild
-from netlab.kernel import netns, process
+from netlab.kernel import conntrack, etcnetns, netns, process, rules, threads
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.registry import make_proxier
 from netlab.scenario.labspec import CheckSpec, Source
 from netlab.scenario.model import Scenario
 from netlab.serial import from_data, to_data
-from netlab.traffic import probe
-from netlab.traffic.capture import Capture, CapturedPacket
-from netlab.workloads.agent import Listener
+from netlab.traffic import dnsquery, probe
+from netlab.traffic.capture import Capture
+from netlab.traffic.results import CapturedPacket, Observation
+from netlab.workloads.spec import build_spec
 
 STATE_ROOT = "/run/netlab"
 STATE_VERSION = 1
@@ -54,6 +55,7 @@ class LabRecord:
     daemons: list[process.Daemon] = field(default_factory=list)
     backend: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    load_balancers: list[cloud.Backends] = field(default_factory=list)
     version: int = STATE_VERSION
 
 
@@ -171,6 +173,9 @@ class Lab:
             kbuild.build(plan)
             record.timings["topology"] = time.perf_counter() - t0
             t1 = time.perf_counter()
+            backend = getattr(proxier, "backend", "") or "nft"
+            for node in state.nodes:
+                rules.iptables_restore(node.netns, cni.render(state.lab.network.pod_cidr), backend)
             say(f"programming {proxier.describe()} rules on {len(state.nodes)} nodes")
             lab.sync(first=True)
             record.timings["sync"] = time.perf_counter() - t1
@@ -178,6 +183,9 @@ class Lab:
             say("starting pod servers")
             lab._start_agent()
             record.timings["agent"] = time.perf_counter() - t2
+            if any(s.type == "LoadBalancer" for s in state.services):
+                say("health-checking nodes for the load balancer")
+                record.load_balancers = cloud.program(state)
             record.timings["up"] = time.perf_counter() - t0
             record.status = "up"
             _write_record(record)
@@ -204,43 +212,54 @@ class Lab:
             for pid in process.find_tagged(self.name):
                 process.kill_pid(pid)
             for name in self.record.netns:
+                etcnetns.remove(name)
                 netns.remove(name)
             for name in find_lab_namespaces(self.name, prefix_only=True):
+                etcnetns.remove(name)
                 netns.remove(name)
             shutil.rmtree(state_dir(self.name), ignore_errors=True)
+            _tidy_roots()
         return time.perf_counter() - t0
 
     def sync(self, *, first: bool = False) -> list[SyncResult]:
         return [self.proxier.sync(node, first=first) for node in self.state.nodes]
 
+    def _write_agent_files(self) -> None:
+        """cluster.json (the state the agent answers from) and agent.json (what it serves)."""
+        d = state_dir(self.name)
+        for name, data in (
+            ("cluster.json", to_data(self.state)),
+            ("agent.json", to_data(build_spec(self.state))),
+        ):
+            tmp = os.path.join(d, name + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, os.path.join(d, name))
+
     def _start_agent(self) -> None:
-        # Every container port is served over TCP and UDP; one number declared for both
-        # protocols is still one socket of each.
-        listeners = list(
-            dict.fromkeys(
-                Listener(
-                    netns=p.netns,
-                    hostname=p.name,
-                    address=p.ip if p.host_network else "",
-                    port=port.container_port,
-                    protocol=proto,
-                )
-                for p in self.state.pods
-                for port in p.ports
-                for proto in ("TCP", "UDP")
-            )
-        )
-        spec = os.path.join(state_dir(self.name), "agent.json")
-        with open(spec, "w") as f:
-            json.dump({"listeners": [to_data(x) for x in listeners]}, f)
+        self._write_agent_files()
         daemon = process.spawn(
             self.name,
             "agent",
-            process.python_module("netlab.workloads.agent", spec),
+            process.python_module("netlab.workloads.agent", state_dir(self.name)),
             os.path.join(state_dir(self.name), "agent.log"),
         )
         self.record.daemons.append(daemon)
         _write_record(self.record)
+
+    def reload_agent(self, timeout: float = 30) -> None:
+        """Hand the agent the new state (SIGHUP) and wait until it has reconciled."""
+        self._write_agent_files()
+        marker = os.path.join(state_dir(self.name), "reloaded")
+        before = os.stat(marker).st_mtime_ns if os.path.exists(marker) else 0
+        agent = next(d for d in self.record.daemons if d.name == "agent")
+        os.kill(agent.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(marker) and os.stat(marker).st_mtime_ns != before:
+                return
+            time.sleep(0.01)
+        raise LabError("the agent did not reload", hint=f"see {state_dir(self.name)}/agent.log")
 
     # use -------------------------------------------------------------------------------------
 
@@ -252,6 +271,8 @@ class Lab:
         specs: list[CheckSpec],
         on_result: Callable[[checks_mod.CheckResult], None] | None = None,
     ) -> list[checks_mod.CheckResult]:
+        """Run checks as they apply to this lab's proxy mode (its per-mode expectations)."""
+        specs = [s.for_mode(self.record.mode) for s in specs]
         resolved, errors = checks_mod.resolve_all(self.state, specs)
         if errors:
             raise ScenarioError(errors)
@@ -265,6 +286,9 @@ class Lab:
 
     def run_check(self, check: checks_mod.ResolvedCheck) -> checks_mod.CheckResult:
         t0 = time.perf_counter()
+        if check.dns is not None:
+            answer = threads.call(_lookup, check, netns_name=check.source_netns)
+            return checks_mod.evaluate_dns(check, answer, time.perf_counter() - t0)
         captures: dict[str, Capture] = {}
         captured: dict[str, list[CapturedPacket]] | None = None
         if check.spec.kind == "capture":
@@ -272,19 +296,29 @@ class Lab:
                 bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
                 captures[b.pod] = Capture(b.netns, "eth0", bpf)
         try:
-            observations = probe.probe(
+            targets: list[str | Observation] = [check.dest_ip] * check.connections
+            if check.dial_name:
+                targets = threads.call(_resolve_each, check, netns_name=check.source_netns)
+            observations = probe.probe_each(
                 check.source_netns,
-                check.dest_ip,
+                targets,
                 check.dest_port,
                 check.protocol,
-                check.connections,
                 check.spec.timeout,
                 check.bind,
             )
         finally:
             if captures:
                 captured = {pod: c.stop() for pod, c in captures.items()}
-        return checks_mod.evaluate(check, observations, captured, time.perf_counter() - t0)
+        tracked = None
+        if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
+            tracked = {
+                e.original[2]: e
+                for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
+            }
+        return checks_mod.evaluate(
+            check, observations, captured, time.perf_counter() - t0, tracked=tracked
+        )
 
     # targets for exec and rules ------------------------------------------------------------------
 
@@ -358,12 +392,15 @@ def cleanup(lab: str | None = None) -> CleanupReport:
         for record in list_labs():
             if lab is None or record.name == lab:
                 for name in record.netns:
+                    etcnetns.remove(name)
                     if netns.remove(name):
                         report.namespaces.append(name)
+
         for name in netns.list_all():
             parsed = topology.parse_tag(kbuild.read_tag(name) or "")
             if parsed is None or (lab is not None and parsed[0] != lab):
                 continue
+            etcnetns.remove(name)
             netns.remove(name)
             report.namespaces.append(name)
             if parsed[0] not in report.labs:
@@ -374,5 +411,50 @@ def cleanup(lab: str | None = None) -> CleanupReport:
         if lab is None:
             with contextlib.suppress(FileNotFoundError):
                 for entry in os.listdir(STATE_ROOT):
-                    shutil.rmtree(state_dir(entry), ignore_errors=True)
+                    if os.path.isdir(state_dir(entry)):
+                        shutil.rmtree(state_dir(entry), ignore_errors=True)
+        _tidy_roots()
     return report
+
+
+def _tidy_roots() -> None:
+    """Once no lab remains, remove /etc/netns (if a lab made it) and /run/netlab (if empty)."""
+    if any(os.path.isdir(state_dir(e)) for e in _listdir(STATE_ROOT)):
+        return
+    etcnetns.remove_dir_if_ours_and_empty()
+    with contextlib.suppress(OSError):
+        os.rmdir(STATE_ROOT)
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def _lookup(check: checks_mod.ResolvedCheck) -> dnsquery.DNSResult:
+    """A dns check's question, asked from inside the source (on a worker thread there)."""
+    assert check.dns is not None and check.resolv is not None
+    plan = check.dns
+    if plan.search:
+        return dnsquery.resolve(check.resolv, plan.name, plan.qtype, timeout=check.spec.timeout)
+    return dnsquery.query(
+        check.resolv.nameservers[0], plan.name, plan.qtype, timeout=check.spec.timeout
+    )
+
+
+def _resolve_each(check: checks_mod.ResolvedCheck) -> list[str | Observation]:
+    """Resolve the name once per connection, as a client resolving before each connect does
+    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does)."""
+    assert check.resolv is not None
+    out: list[str | Observation] = []
+    for _ in range(check.connections):
+        result = dnsquery.resolve(check.resolv, check.dial_name, "A", timeout=check.spec.timeout)
+        addresses = result.data("A") if result.ok else []
+        if addresses:
+            out.append(addresses[0])
+        else:
+            why = result.herrno or result.error or result.rcode
+            out.append(Observation("unresolved", error=f"{check.dial_name}: {why}"))
+    return out

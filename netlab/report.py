@@ -68,14 +68,16 @@ def check_line(out: Out, r: CheckResult) -> None:
     mark = "PASS" if r.passed else "FAIL"
     if out.console:
         color = "green" if r.passed else "red"
+        count = "" if r.kind == "dns" else f" x{r.connections}"
         out.console.print(
-            f"[{color}]{mark}[/{color}] {_esc(r.name)}  [dim]{_esc(r.summary)}"
-            f" x{r.connections}[/dim]"
+            f"[{color}]{mark}[/{color}] {_esc(r.name)}  [dim]{_esc(r.summary)}{count}[/dim]"
         )
         for f in r.failures:
             out.console.print(f"     [red]-[/red] {_esc(f)}")
     else:
-        out.line(f"{mark} {r.name}  {r.summary} x{r.connections}")
+        out.line(
+            f"{mark} {r.name}  {r.summary}" + ("" if r.kind == "dns" else f" x{r.connections}")
+        )
         for f in r.failures:
             out.line(f"     - {f}")
 

@@ -10,7 +10,8 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from netlab.cluster.state import ClusterState
+from netlab.cluster.state import ClusterState, PodInfo
+from netlab.traffic.dnsquery import ResolvConf
 
 FABRIC_BRIDGE = "fabric"
 NODE_BRIDGE = "cni0"
@@ -89,6 +90,15 @@ class SysctlPlan:
     value: str
 
 
+@dataclass(frozen=True)
+class FilePlan:
+    """A file under /etc/netns/<netns>/, which `ip netns exec` binds over /etc/<name>."""
+
+    netns: str
+    name: str  # "resolv.conf" | "hosts"
+    content: str
+
+
 @dataclass
 class TopologyPlan:
     lab: str
@@ -98,6 +108,7 @@ class TopologyPlan:
     addresses: list[AddressPlan] = field(default_factory=list)
     routes: list[RoutePlan] = field(default_factory=list)
     sysctls: list[SysctlPlan] = field(default_factory=list)
+    files: list[FilePlan] = field(default_factory=list)
 
     def pods(self) -> list[NetnsPlan]:
         return [n for n in self.namespaces if n.role == "pod"]
@@ -155,6 +166,12 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
     for address in ext.clients.values():
         if address != ext.router_ip:
             p.addresses.append(AddressPlan(ext.netns, "lo", f"{address}/32"))
+    for server in state.lab.external_servers:
+        p.addresses.append(AddressPlan(ext.netns, "lo", f"{server.address}/32"))
+    # The stand-in load balancer spreads flows over its next hops by ports too (L4 hash).
+    p.sysctls.append(SysctlPlan(ext.netns, "net.ipv4.fib_multipath_hash_policy", "1"))
+    upstream = ResolvConf((ext.router_ip,)).render()
+    p.files.append(FilePlan(ext.netns, "resolv.conf", upstream))
 
     nodes = {n.name: n for n in state.nodes}
     for pod in state.pods:
@@ -176,4 +193,38 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
             )
         )
         p.routes.append(RoutePlan(pod.netns, "default", node.gateway))
+        p.files += pod_files(state, pod)
+    for node in state.nodes:
+        p.files.append(FilePlan(node.netns, "resolv.conf", upstream))
     return p
+
+
+def pod_files(state: ClusterState, pod: PodInfo) -> list[FilePlan]:
+    """A pod's resolv.conf (dnsPolicy ClusterFirst) and its kubelet-managed hosts file."""
+    zone = state.lab.dns.domain
+    dns_ip = next(
+        (
+            s.cluster_ip
+            for s in state.services
+            if (s.meta.namespace, s.meta.name) == ("kube-system", "kube-dns")
+        ),
+        "",
+    )
+    if dns_ip:
+        resolv = ResolvConf.for_pod(pod.namespace, dns_ip, zone).render()
+    else:  # no cluster DNS: ClusterFirst falls back to the node's resolver
+        resolv = ResolvConf((state.external.router_ip,)).render()
+    names = pod.hostname or pod.name
+    if pod.hostname and pod.subdomain:
+        names = f"{pod.hostname}.{pod.subdomain}.{pod.namespace}.svc.{zone}\t{pod.hostname}"
+    hosts = (
+        "# Kubernetes-managed hosts file.\n"
+        "127.0.0.1\tlocalhost\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\n"
+        "fe00::0\tip6-mcastprefix\n"
+        "fe00::1\tip6-allnodes\n"
+        "fe00::2\tip6-allrouters\n"
+        f"{pod.ip}\t{names}\n"
+    )
+    return [FilePlan(pod.netns, "resolv.conf", resolv), FilePlan(pod.netns, "hosts", hosts)]

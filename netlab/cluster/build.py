@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from netlab.cluster.controllers import endpoint_slices, expand_deployment, schedule
 from netlab.cluster.ipam import (
+    LoadBalancerIPAM,
     NodePortAllocator,
     PodIPAM,
     ServiceIPAM,
@@ -25,17 +26,21 @@ from netlab.cluster.state import (
 from netlab.scenario.k8s import (
     Container,
     ContainerPort,
+    Deployment,
     ObjectMeta,
     Pod,
     PodSpec,
     Service,
     ServicePort,
 )
-from netlab.scenario.labspec import CLIENT_NAMESPACE
+from netlab.scenario.labspec import CLIENT_NAMESPACE, LabSpec
 from netlab.scenario.model import Scenario
 
 APISERVER_PORT = 6443
 KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
+# Objects netlab itself adds, as every kubeadm cluster has them; derived checks leave them out.
+SYSTEM_SERVICES = {"default/kubernetes", "kube-system/kube-dns"}
 
 
 def pod_netns(lab: str, namespace: str, name: str) -> str:
@@ -71,6 +76,45 @@ def system_pods(first_node: str) -> list[Pod]:
             owner="Node/" + first_node,
         )
     ]
+
+
+def dns_deployment(replicas: int) -> Deployment:
+    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153."""
+    labels = {"k8s-app": "kube-dns"}
+    ports = [
+        ContainerPort(53, "UDP", "dns"),
+        ContainerPort(53, "TCP", "dns-tcp"),
+        ContainerPort(9153, "TCP", "metrics"),
+    ]
+    return Deployment(
+        meta=ObjectMeta(name="coredns", namespace="kube-system", labels=labels),
+        replicas=replicas,
+        selector=labels,
+        template_meta=ObjectMeta(name="", namespace="kube-system", labels=labels),
+        template_spec=PodSpec(containers=[Container("coredns", COREDNS_IMAGE, ports)]),
+    )
+
+
+def kube_dns_service(cluster_ip: str) -> Service:
+    """The kube-dns Service exactly as kubeadm creates it."""
+    return Service(
+        meta=ObjectMeta(
+            name="kube-dns",
+            namespace="kube-system",
+            labels={
+                "k8s-app": "kube-dns",
+                "kubernetes.io/cluster-service": "true",
+                "kubernetes.io/name": "CoreDNS",
+            },
+        ),
+        ports=[
+            ServicePort(53, "UDP", "dns", 53),
+            ServicePort(53, "TCP", "dns-tcp", 53),
+            ServicePort(9153, "TCP", "metrics", 9153),
+        ],
+        selector={"k8s-app": "kube-dns"},
+        cluster_ip=cluster_ip,
+    )
 
 
 def client_pods(nodes: list[str]) -> list[Pod]:
@@ -115,7 +159,9 @@ def build_cluster(scenario: Scenario) -> ClusterState:
     ]
     by_name = {n.name: n for n in nodes}
 
-    # Pods: control plane first (as a real cluster boots), then the scenario's, then clients.
+    # Pods: the API server, the scenario's, the clients, then cluster DNS. (A real cluster
+    # starts CoreDNS early; placing it last keeps the scenario's pod addresses independent of
+    # whether DNS is on.)
     waves: list[tuple[str, list[Pod]]] = [("system", system_pods(nodes[0].name))]
     workload = list(scenario.pods)
     for deploy in scenario.deployments:
@@ -123,12 +169,14 @@ def build_cluster(scenario: Scenario) -> ClusterState:
     waves.append(("workload", workload))
     if lab.client_pods:
         waves.append(("client", client_pods(list(lab.nodes))))
+    if lab.dns.enabled:
+        waves.append(("system", expand_deployment(dns_deployment(lab.dns.replicas), name)))
 
     ipams = {n.name: PodIPAM(ipaddress.IPv4Network(n.pod_cidr)) for n in nodes}
     counts = {n: 0 for n in lab.nodes}
     pods: list[PodInfo] = []
     for role, wave in waves:
-        placement = schedule([p for p in wave if role != "system"], list(lab.nodes), counts)
+        placement = schedule([p for p in wave if not p.spec.host_network], list(lab.nodes), counts)
         for pod in wave:
             key = f"{pod.meta.namespace}/{pod.meta.name}"
             node = by_name[pod.spec.node_name or placement[key]]
@@ -150,10 +198,11 @@ def build_cluster(scenario: Scenario) -> ClusterState:
                     host_network=host,
                     owner=pod.owner,
                     role=role,
+                    runs=_runs(pod),
                 )
             )
 
-    services = _allocate_services(scenario, net.service_cidr)
+    services = _allocate_services(scenario, lab)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
         slices.extend(endpoint_slices(svc, pods, name))
@@ -174,6 +223,14 @@ def build_cluster(scenario: Scenario) -> ClusterState:
     )
 
 
+def _runs(pod: Pod) -> str:
+    if pod.meta.namespace == "kube-system" and pod.owner == "Deployment/coredns":
+        return "coredns"
+    if pod.meta.namespace == "kube-system" and pod.meta.name.startswith("kube-apiserver-"):
+        return "apiserver"
+    return "netexec"
+
+
 def _kubernetes_slice(node: Node) -> EndpointSlice:
     """The API server maintains this slice itself (no selector): its own address and port."""
     return EndpointSlice(
@@ -187,12 +244,14 @@ def _kubernetes_slice(node: Node) -> EndpointSlice:
     )
 
 
-def _allocate_services(scenario: Scenario, service_cidr: str) -> list[Service]:
-    ipam = ServiceIPAM(service_cidr)
+def _allocate_services(scenario: Scenario, lab: LabSpec) -> list[Service]:
+    ipam = ServiceIPAM(lab.network.service_cidr)
     ports = NodePortAllocator()
+    lbs = LoadBalancerIPAM(lab)
     kube = kubernetes_service(ipam.first())
     ipam.reserve(ipam.first())
     ipam.reserve(ipam.nth(KUBE_DNS_HOST))
+    system = [kube]
     for svc in scenario.services:
         if svc.cluster_ip and svc.cluster_ip != "None":
             ipam.reserve(svc.cluster_ip)
@@ -201,7 +260,9 @@ def _allocate_services(scenario: Scenario, service_cidr: str) -> list[Service]:
                 ports.reserve(p.node_port)
         if svc.health_check_node_port:
             ports.reserve(svc.health_check_node_port)
-    out = [kube]
+        if svc.type == "LoadBalancer" and svc.load_balancer_ip:
+            lbs.reserve(svc.load_balancer_ip)
+    out = system
     for svc in scenario.services:
         key = f"{svc.meta.namespace}/{svc.meta.name}"
         cluster_ip = svc.cluster_ip
@@ -221,15 +282,22 @@ def _allocate_services(scenario: Scenario, service_cidr: str) -> list[Service]:
             by_number.setdefault(p.port, node_port)
             new_ports.append(replace(p, node_port=node_port))
         hc = svc.health_check_node_port
-        if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local" and not hc:
-            hc = ports.allocate(f"{key}/health-check")
+        ingress: list[str] = []
+        if svc.type == "LoadBalancer":
+            if svc.external_traffic_policy == "Local" and not hc:
+                hc = ports.allocate(f"{key}/health-check")
+            # The stand-in cloud provider: the requested address, else the pool's next free one.
+            ingress = [svc.load_balancer_ip or lbs.allocate()]
         out.append(
             replace(
                 svc,
                 cluster_ip=cluster_ip,
                 ports=new_ports,
                 health_check_node_port=hc,
+                load_balancer_ingress=ingress,
                 meta=replace(svc.meta),
             )
         )
+    if lab.dns.enabled:
+        out.append(kube_dns_service(ipam.nth(KUBE_DNS_HOST)))
     return out

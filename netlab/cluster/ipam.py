@@ -13,6 +13,7 @@ import ipaddress
 import itertools
 
 from netlab.scenario.k8s import NODE_PORT_RANGE
+from netlab.scenario.labspec import LabSpec
 
 
 def _seed(key: str) -> int:
@@ -113,3 +114,26 @@ class NodePortAllocator:
                 self.used.add(port)
                 return port
         raise ValueError("no NodePort left in 30000-32767")
+
+
+class LoadBalancerIPAM:
+    """The stand-in cloud provider's pool: lowest free address first, as MetalLB hands them out.
+
+    Addresses of external clients and servers are never handed out (the default pool may
+    contain one; a pool one asks for is validated not to).
+    """
+
+    def __init__(self, lab: LabSpec):
+        self.net = ipaddress.IPv4Network(lab.load_balancer_pool)
+        self.used = {c.address for c in lab.external_clients}
+        self.used |= {s.address for s in lab.external_servers}
+
+    def reserve(self, ip: str) -> None:
+        self.used.add(ip)
+
+    def allocate(self) -> str:
+        for host in self.net.hosts():
+            if str(host) not in self.used:
+                self.used.add(str(host))
+                return str(host)
+        raise ValueError(f"load-balancer pool {self.net} is exhausted")

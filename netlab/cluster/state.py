@@ -37,6 +37,7 @@ class PodInfo:
     host_network: bool = False
     owner: str = ""  # "Deployment/web", "netlab" for the client pods, "" for bare pods
     role: str = "workload"  # "workload" | "client" | "system"
+    runs: str = "netexec"  # what the agent serves in it: "netexec" | "coredns" | "apiserver"
 
     @property
     def key(self) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 
-from netlab.kernel import netns, threads
+from netlab.kernel import etcnetns, netns, threads
 from netlab.topology import RoutePlan, SysctlPlan, TopologyPlan, VethPlan, tag
 
 Progress = Callable[[str, int, int], None]
@@ -112,6 +112,9 @@ class _Builder:
                 self.progress("pods", i + 1, len(pods))
         self.stats.phases["pods"] = time.perf_counter() - t1
         netns.enter_host()
+        t2 = time.perf_counter()
+        etcnetns.write([(f.netns, f.name, f.content) for f in plan.files])
+        self.stats.phases["files"] = time.perf_counter() - t2
         self.stats.namespaces = len(self.created)
         self.stats.seconds = time.perf_counter() - t0
         return self.stats

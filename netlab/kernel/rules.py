@@ -25,9 +25,11 @@ def iptables_restore(netns_name: str, text: str, backend: str) -> float:
     return time.perf_counter() - t0
 
 
-def iptables_save(netns_name: str, backend: str, table: str | None = None) -> str:
+def iptables_save(
+    netns_name: str, backend: str, table: str | None = None, *, counters: bool = False
+) -> str:
     _, save = IPTABLES_BACKENDS[backend]
-    argv = [save] if table is None else [save, "-t", table]
+    argv = [save, *(["-c"] if counters else []), *(["-t", table] if table else [])]
     return process.run(netns_name, argv).stdout
 
 

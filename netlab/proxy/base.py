@@ -34,8 +34,11 @@ class Proxier(abc.ABC):
         """Program ``node`` for the current state in one transaction."""
 
     @abc.abstractmethod
-    def live_rules(self, node: Node, service: tuple[str, str] | None = None) -> str:
-        """The node's live state as the mode's own tool prints it (optionally one Service's)."""
+    def live_rules(
+        self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False
+    ) -> str:
+        """The node's live state as the mode's own tool prints it (optionally one Service's,
+        optionally with packet counters)."""
 
     def describe(self) -> str:
         return self.mode

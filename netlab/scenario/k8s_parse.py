@@ -1478,8 +1478,10 @@ def _service_type_rules(ctx: _Ctx, svc: _Svc) -> None:
     if not msgs and _parse_ip(cname) is not None:
         ctx.warn(
             ("spec", "externalName"),
-            f"{_go_quote(cname)} looks like an IP address, but an ExternalName Service publishes "
-            "it as a CNAME, so clients look up a host name made of digits that will not resolve",
+            f"{_go_quote(cname)} looks like an IP address, but an ExternalName is a DNS name: "
+            "the API server accepts it, yet it does not resolve (CoreDNS answers the Service's "
+            "name with NXDOMAIN; older kube-dns published a CNAME to a host name made of "
+            "digits, which resolves nowhere either)",
             "to reach an IP address use a DNS name that resolves to it; netlab cannot give a "
             "Service manual EndpointSlices",
         )

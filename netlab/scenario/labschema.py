@@ -55,13 +55,20 @@ _DESTINATION_OBJECT = {
         },
         "node": {"type": "string", "description": "Node whose IP is dialled (via nodePort)."},
         "address": {**_IPV4, "description": "A raw destination address."},
+        "name": {
+            "type": "string",
+            "description": (
+                "A DNS name, resolved from the source as its resolver would (search path for "
+                "short names), then dialled; e.g. db.example.com or web.default."
+            ),
+        },
     },
 }
 
 _DESTINATION = {
     "description": (
         "service/NAME[:PORT], service/NAMESPACE/NAME[:PORT], IP:PORT, node/NODE:PORT, "
-        "or an object for the other forms."
+        "or an object for the other forms (a DNS name: {name: NAME, port: P})."
     ),
     "oneOf": [
         {
@@ -84,39 +91,102 @@ _ENDPOINT_SET = {
     "x-hint": "use all, none, or a list such as [web-0, node/node-1]",
 }
 
+_EXPECT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "result": {
+            "enum": ["connected", "refused", "timeout", "unreachable", "unresolved"],
+            "description": (
+                "connected; refused (REJECT); timeout (DROP); unreachable (no route); "
+                "unresolved (a name that did not resolve)."
+            ),
+        },
+        "dnat": {
+            "type": "boolean",
+            "description": (
+                "Whether the connections were DNATed, as connection tracking on the client's "
+                "node shows (false for a headless Service: pods are dialled directly)."
+            ),
+        },
+        "endpoints": _ENDPOINT_SET,
+        "source": {
+            "enum": ["client", "masqueraded"],
+            "description": "Whether backends saw the client's own address.",
+        },
+        "rcode": {
+            "enum": ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"],
+            "description": "dns checks: the response code (default NOERROR).",
+        },
+        "answers": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": (
+                "dns checks: the exact set of answers of the queried type. Literal values, or "
+                "service/[NS/]NAME (its ClusterIP), endpoints/[NS/]NAME (its ready endpoints' "
+                "addresses), pod/[NS/]NAME (its IP), external/SERVER (an external server's "
+                "address)."
+            ),
+        },
+        "cname": {
+            "type": "string",
+            "description": "dns checks: the name the first CNAME in the answer points to.",
+        },
+    },
+}
+
 _CHECK = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["from", "to"],
+    "required": ["from"],
     "properties": {
-        "name": _NAME,
+        "name": {**_NAME, "maxLength": 80},
         "kind": {
-            "enum": ["connect", "capture"],
+            "enum": ["connect", "capture", "dns"],
             "description": (
                 "connect: N real connections, observing who answered and the source address it "
-                "saw. capture: one connection whose SYN is captured with scapy inside the "
-                "backend pods, proving the DNAT on the wire."
+                "saw. capture: the same, with the SYN captured by scapy inside the backend pods, "
+                "proving the DNAT on the wire. dns: a DNS query from the source, through its "
+                "resolver configuration."
             ),
         },
         "description": {"type": "string"},
         "from": _SOURCE,
         "to": _DESTINATION,
+        "query": {
+            "type": "string",
+            "description": "dns checks: the name to look up (a short name uses the search path).",
+        },
+        "type": {
+            "enum": ["A", "SRV", "PTR", "CNAME", "TXT", "AAAA", "SOA", "NS"],
+            "description": "dns checks: the record type (default A).",
+        },
+        "search": {
+            "type": "boolean",
+            "description": (
+                "dns checks: apply the source's search path and ndots as its resolver would "
+                "(default true; a name ending in '.' is never searched)."
+            ),
+        },
         "protocol": {"enum": ["TCP", "UDP"]},
         "connections": {"type": "integer", "minimum": 1, "maximum": 10000},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
-        "expect": {
+        "expect": _EXPECT,
+        "modes": {
             "type": "object",
+            "description": (
+                "Where proxy modes genuinely differ: per-mode expectations that replace fields of "
+                "expect, e.g. {userspace: {expect: {source: masqueraded}}}."
+            ),
             "additionalProperties": False,
             "properties": {
-                "result": {
-                    "enum": ["connected", "refused", "timeout"],
-                    "description": "connected; refused (REJECT); timeout (DROP).",
-                },
-                "endpoints": _ENDPOINT_SET,
-                "source": {
-                    "enum": ["client", "masqueraded"],
-                    "description": "Whether backends saw the client's own address.",
-                },
+                mode: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["expect"],
+                    "properties": {"expect": _EXPECT, "why": {"type": "string"}},
+                }
+                for mode in PROXY_MODES
             },
         },
     },
@@ -218,6 +288,69 @@ SCHEMA: dict[str, Any] = {
                             "description": (
                                 "Clients outside the cluster. The first sits on the node network "
                                 "(default external at 192.168.56.100); others may use any address."
+                            ),
+                        },
+                        "servers": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["name", "address"],
+                                "properties": {
+                                    "name": {
+                                        "type": "string",
+                                        "pattern": (
+                                            r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+"
+                                            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+                                        ),
+                                        "x-hint": "a DNS name such as db.example.com",
+                                    },
+                                    "address": _IPV4,
+                                    "ports": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "integer",
+                                            "minimum": 1,
+                                            "maximum": 65535,
+                                        },
+                                    },
+                                },
+                            },
+                            "description": (
+                                "Servers of the outside world, in the external namespace: the "
+                                "upstream DNS server resolves their names, and each port is "
+                                "served over TCP and UDP like a pod's."
+                            ),
+                        },
+                    },
+                },
+                "dns": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "enabled": {
+                            "type": "boolean",
+                            "description": "Run cluster DNS behind kube-system/kube-dns (default "
+                            "true).",
+                        },
+                        "replicas": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "domain": {
+                            "type": "string",
+                            "pattern": r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*"
+                            r"[a-z0-9])?$",
+                            "description": "The cluster domain (default cluster.local).",
+                        },
+                    },
+                },
+                "loadBalancer": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "pool": {
+                            **_CIDR,
+                            "description": (
+                                "Addresses the stand-in cloud load balancer gives LoadBalancer "
+                                "Services (default 192.0.2.0/24)."
                             ),
                         },
                     },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonschema
@@ -17,6 +17,7 @@ DEFAULT_POD_CIDR = "10.244.0.0/16"  # kubeadm's usual --pod-network-cidr (flanne
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # kubeadm DefaultServicesSubnet
 DEFAULT_NODE_NETWORK = "192.168.56.0/24"
 DEFAULT_EXTERNAL_ADDRESS_HOST = 100  # external client: .100 on the node network
+DEFAULT_LB_POOL = "192.0.2.0/24"  # TEST-NET-1, as in the Kubernetes docs' LoadBalancer examples
 CLIENT_NAMESPACE = "netlab"  # namespace of the client pods netlab adds on every node
 RESERVED_NODE_NAMES = {"fabric", "external"}
 
@@ -68,8 +69,11 @@ class Destination:
     via: str = "clusterIP"
     node: str = ""
     address: str = ""
+    name: str = ""  # a DNS name resolved from the source, then dialled
 
     def __str__(self) -> str:
+        if self.name:
+            return f"{self.name}:{self.port}"
         if self.service:
             ns = f"{self.namespace}/" if self.namespace else ""
             port = f":{self.port}" if self.port is not None else ""
@@ -87,6 +91,11 @@ class Expect:
     result: str = "connected"
     endpoints: str | tuple[str, ...] | None = None  # None = "all" when connected, else "none"
     source: str | None = None
+    dnat: bool | None = None  # seen in conntrack on the client's node
+    # dns checks
+    rcode: str = "NOERROR"
+    answers: tuple[str, ...] | None = None
+    cname: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,35 @@ class CheckSpec:
     description: str = ""
     derived: bool = False
     origin: Origin | None = None
+    # dns checks
+    query: str = ""
+    qtype: str = "A"
+    search: bool = True
+    # Where proxy modes genuinely differ: the expectation for a mode, and why it differs.
+    mode_expect: dict[str, Expect] = field(default_factory=dict)
+    mode_why: dict[str, str] = field(default_factory=dict)
+
+    def for_mode(self, mode: str) -> CheckSpec:
+        """This check as it applies under ``mode``."""
+        if mode not in self.mode_expect:
+            return self
+        return replace(self, expect=self.mode_expect[mode])
+
+
+@dataclass(frozen=True)
+class ExternalServer:
+    """A server of the outside world: a name the upstream DNS resolves, an address, ports."""
+
+    name: str
+    address: str
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DnsSpec:
+    enabled: bool = True
+    replicas: int = 2  # kubeadm's CoreDNS Deployment runs two
+    domain: str = "cluster.local"
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,9 @@ class LabSpec:
     client_pods: bool = True
     checks: tuple[CheckSpec, ...] | None = None  # None = derive checks from the manifests
     description: str = ""
+    external_servers: tuple[ExternalServer, ...] = ()
+    dns: DnsSpec = field(default_factory=DnsSpec)
+    load_balancer_pool: str = DEFAULT_LB_POOL
 
 
 def default_external_clients(node_network: str) -> tuple[ExternalClient, ...]:
@@ -279,6 +320,60 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
             if n in names[:i]:
                 diag(("spec", "external", "clients", i, "name"), f'Duplicate value: "{n}"')
 
+    servers: list[ExternalServer] = []
+    taken = {c.address: f"external client {c.name}" for c in clients}
+    for i, srv in enumerate((spec.get("external") or {}).get("servers") or []):
+        path = ("spec", "external", "servers", i)
+        try:
+            ip = ipaddress.IPv4Address(srv["address"])
+        except ValueError:
+            diag(
+                (*path, "address"),
+                f'Invalid value: "{srv["address"]}": must be a valid IPv4 address',
+            )
+            continue
+        for key, net in nets.items():
+            if ip in net:
+                diag(
+                    (*path, "address"),
+                    f"{ip} lies inside {key} {net}",
+                    "external servers live outside the cluster and the node network",
+                )
+        if str(ip) in taken and taken[str(ip)].startswith("external client"):
+            diag((*path, "address"), f"{ip} is {taken[str(ip)]}'s address")
+        if any(s.name == srv["name"] for s in servers):
+            diag((*path, "name"), f'Duplicate value: "{srv["name"]}"')
+        servers.append(ExternalServer(srv["name"], str(ip), tuple(srv.get("ports") or ())))
+
+    dns_data = spec.get("dns") or {}
+    dns = DnsSpec(
+        enabled=dns_data.get("enabled", True),
+        replicas=dns_data.get("replicas", 2),
+        domain=dns_data.get("domain", "cluster.local"),
+    )
+
+    pool_given = "pool" in (spec.get("loadBalancer") or {})
+    pool = (spec.get("loadBalancer") or {}).get("pool", DEFAULT_LB_POOL)
+    try:
+        pool_net = ipaddress.IPv4Network(pool, strict=True)
+    except ValueError as exc:
+        diag(("spec", "loadBalancer", "pool"), f"invalid prefix {pool!r}: {exc}")
+    else:
+        for key, net in nets.items():
+            if pool_net.overlaps(net):
+                diag(
+                    ("spec", "loadBalancer", "pool"),
+                    f"pool {pool_net} overlaps {key} {net}",
+                    "load-balancer addresses must be outside the cluster and node networks",
+                )
+        # The default pool just skips addresses in use; a pool one asked for must be free.
+        for addr, what in [*taken.items(), *((s.address, s.name) for s in servers)]:
+            if pool_given and ipaddress.IPv4Address(addr) in pool_net:
+                diag(
+                    ("spec", "loadBalancer", "pool"),
+                    f"pool {pool_net} contains {what}'s address {addr}",
+                )
+
     checks: list[CheckSpec] | None = None
     if "checks" in spec:
         checks = []
@@ -306,6 +401,9 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         client_pods=spec.get("clientPods", True),
         checks=tuple(checks) if checks is not None else None,
         description=meta.get("description", ""),
+        external_servers=tuple(servers),
+        dns=dns,
+        load_balancer_pool=pool,
     )
 
 
@@ -344,6 +442,7 @@ def parse_destination(value: str | dict[str, Any]) -> Destination:
             via=value.get("via", "clusterIP" if service else ""),
             node=value.get("node", ""),
             address=value.get("address", ""),
+            name=value.get("name", ""),
         )
     if m := _SERVICE_STRING.match(value):
         port = m.group("port")
@@ -363,6 +462,101 @@ def _port_value(port: int | str) -> int | str:
     return int(port) if isinstance(port, str) and port.isdigit() else port
 
 
+def _parse_expect(
+    doc: Document,
+    path: Path,
+    data: dict[str, Any],
+    kind: str,
+    category: str,
+    out: list[Diagnostic],
+    base: Expect | None = None,
+) -> Expect:
+    """An ``expect`` mapping; with ``base``, a per-mode override of the fields it names."""
+    endpoints = data.get("endpoints")
+    answers = data.get("answers")
+    values: dict[str, Any] = {}
+    if "result" in data:
+        values["result"] = data["result"]
+    if "endpoints" in data:
+        values["endpoints"] = tuple(endpoints) if isinstance(endpoints, list) else endpoints
+    for key in ("source", "rcode", "cname", "dnat"):
+        if key in data:
+            values[key] = data[key]
+    if "answers" in data:
+        values["answers"] = tuple(answers or ())
+    expect = replace(base or Expect(), **values)
+    if base is not None and "result" in data and data["result"] != "connected":
+        # An override to a failure drops what only a connection can show.
+        expect = replace(expect, endpoints=values.get("endpoints"), source=values.get("source"))
+
+    def diag(key: str, message: str, hint: str) -> None:
+        out.append(doc.diag((*path, key), message, category=category, hint=hint))
+
+    if kind == "dns":
+        for key in ("result", "endpoints", "source", "dnat"):
+            if key in data:
+                diag(
+                    key,
+                    f"{key} applies to connect checks",
+                    "a dns check expects rcode, answers or cname",
+                )
+        return expect
+    for key in ("rcode", "answers", "cname"):
+        if key in data:
+            diag(key, f"{key} applies to dns checks", "use kind: dns")
+    if expect.result != "connected" and expect.endpoints not in (None, "none"):
+        diag(
+            "endpoints",
+            f"a check expecting {expect.result} reaches no endpoints",
+            "drop endpoints or use endpoints: none",
+        )
+    if expect.result != "connected" and expect.source is not None:
+        diag("source", f"a check expecting {expect.result} sees no source address", "drop source")
+    if kind == "capture" and expect.result != "connected":
+        diag(
+            "result", "a capture check needs a connection", "use kind: connect for refused/timeout"
+        )
+    return expect
+
+
+def _check_destination(
+    doc: Document, path: Path, data: dict[str, Any], category: str, out: list[Diagnostic]
+) -> Destination | None:
+    def diag(where: Path, message: str, hint: str = "") -> None:
+        out.append(doc.diag((*path, *where), message, category=category, hint=hint))
+
+    if "to" not in data:
+        diag((), "Required value: to", "say what the probe dials")
+        return None
+    try:
+        dest = parse_destination(data["to"])
+    except ValueError:  # pragma: no cover - the schema pattern already rejects these
+        diag(("to",), "unrecognised destination")
+        return None
+    if isinstance(data["to"], dict):
+        d = data["to"]
+        targets = [k for k in ("service", "address", "name") if d.get(k)]
+        if not targets and not dest.node:
+            diag(
+                ("to",),
+                "Required value: service, address, name or node",
+                "say what the probe dials",
+            )
+        if len(targets) > 1:
+            diag(("to", targets[1]), f"{targets[0]} and {targets[1]} exclude each other")
+        if not dest.service and "via" in d:
+            diag(("to", "via"), "via applies to a service only")
+        if not dest.service and dest.port is None:
+            diag(("to",), "Required value: port", "a raw address or a name needs a port number")
+        if not dest.service and isinstance(dest.port, str):
+            diag(("to", "port"), "a raw destination needs a port number")
+        if dest.node and dest.service and dest.via != "nodePort":
+            diag(("to", "node"), "node applies with via: nodePort", "add via: nodePort")
+        if dest.node and (dest.address or dest.name):
+            diag(("to", "node"), "node applies to a service or a raw port")
+    return dest
+
+
 def _parse_check(
     doc: Document,
     path: Path,
@@ -373,95 +567,56 @@ def _parse_check(
 ) -> CheckSpec | None:
     before = len(out)
     source = parse_source(data["from"])
-    try:
-        dest = parse_destination(data["to"])
-    except ValueError:  # pragma: no cover - the schema pattern already rejects these
-        out.append(doc.diag((*path, "to"), "unrecognised destination", category=category))
-        return None
-    if isinstance(data["to"], dict):
-        d = data["to"]
-        if not dest.service and not dest.address and not dest.node:
-            out.append(
-                doc.diag(
-                    (*path, "to"),
-                    "Required value: service, address or node",
-                    category=category,
-                    hint="say what the probe dials",
-                )
-            )
-        if dest.service and dest.address:
-            out.append(
-                doc.diag(
-                    (*path, "to", "address"),
-                    "address and service exclude each other",
-                    category=category,
-                )
-            )
-        if not dest.service and "via" in d:
-            out.append(
-                doc.diag((*path, "to", "via"), "via applies to a service only", category=category)
-            )
-        if not dest.service and dest.port is None:
-            out.append(
-                doc.diag(
-                    (*path, "to"),
-                    "Required value: port",
-                    category=category,
-                    hint="a raw address needs a port number",
-                )
-            )
-        if not dest.service and isinstance(dest.port, str):
-            out.append(
-                doc.diag(
-                    (*path, "to", "port"),
-                    "a raw destination needs a port number",
-                    category=category,
-                )
-            )
-        if dest.node and dest.service and dest.via != "nodePort":
-            out.append(
-                doc.diag(
-                    (*path, "to", "node"),
-                    "node applies with via: nodePort",
-                    category=category,
-                    hint="add via: nodePort",
-                )
-            )
-    expect_data = data.get("expect") or {}
-    endpoints = expect_data.get("endpoints")
-    expect = Expect(
-        result=expect_data.get("result", "connected"),
-        endpoints=tuple(endpoints) if isinstance(endpoints, list) else endpoints,
-        source=expect_data.get("source"),
-    )
-    if expect.result != "connected" and expect.endpoints not in (None, "none"):
-        out.append(
-            doc.diag(
-                (*path, "expect", "endpoints"),
-                f"a check expecting {expect.result} reaches no endpoints",
-                category=category,
-                hint="drop endpoints or use endpoints: none",
-            )
-        )
-    if expect.result != "connected" and expect.source is not None:
-        out.append(
-            doc.diag(
-                (*path, "expect", "source"),
-                f"a check expecting {expect.result} sees no source address",
-                category=category,
-                hint="drop source",
-            )
-        )
     kind = data.get("kind", "connect")
-    if kind == "capture" and expect.result != "connected":
-        out.append(
-            doc.diag(
-                (*path, "expect", "result"),
-                "a capture check needs a connection",
-                category=category,
-                hint="use kind: connect for refused/timeout",
+    dest = Destination()
+    if kind == "dns":
+        if "query" not in data:
+            out.append(
+                doc.diag(
+                    path,
+                    "Required value: query",
+                    category=category,
+                    hint="a dns check looks a name up, e.g. query: web",
+                )
             )
+        for key in ("to", "protocol", "connections"):
+            if key in data:
+                out.append(
+                    doc.diag(
+                        (*path, key),
+                        f"{key} does not apply to dns checks",
+                        category=category,
+                        hint="a dns check has query and type",
+                    )
+                )
+    else:
+        for key in ("query", "type", "search"):
+            if key in data:
+                out.append(
+                    doc.diag(
+                        (*path, key),
+                        f"{key} applies to dns checks",
+                        category=category,
+                        hint="add kind: dns",
+                    )
+                )
+        parsed = _check_destination(doc, path, data, category, out)
+        dest = parsed or dest
+    expect = _parse_expect(doc, (*path, "expect"), data.get("expect") or {}, kind, category, out)
+    mode_expect: dict[str, Expect] = {}
+    mode_why: dict[str, str] = {}
+    for mode, override in (data.get("modes") or {}).items():
+        mode_expect[mode] = _parse_expect(
+            doc,
+            (*path, "modes", mode, "expect"),
+            override["expect"],
+            kind,
+            category,
+            out,
+            base=expect,
         )
+        if override.get("why"):
+            mode_why[mode] = override["why"]
     if len(out) > before:
         return None
     name = data.get("name") or f"check-{index + 1}"
@@ -473,10 +628,15 @@ def _parse_check(
         kind=kind,
         protocol=data.get("protocol"),
         connections=data.get("connections"),
-        timeout=float(data.get("timeout", 1.0)),
+        timeout=float(data.get("timeout", 1.0 if kind != "dns" else 2.0)),
         expect=expect,
         description=data.get("description", ""),
         origin=Origin(doc.file, line, col, dotted(path)),
+        query=data.get("query", ""),
+        qtype=data.get("type", "A"),
+        search=data.get("search", True),
+        mode_expect=mode_expect,
+        mode_why=mode_why,
     )
 
 

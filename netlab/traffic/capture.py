@@ -15,19 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class CapturedPacket:
-    src: str
-    dst: str
-    sport: int
-    dport: int
-    proto: str
-    flags: str
-    summary: str
+from netlab.traffic.results import CapturedPacket
 
 
 def _describe(pkt: Any) -> dict[str, Any] | None:

@@ -18,29 +18,9 @@ import time
 from dataclasses import dataclass
 
 from netlab.kernel import threads
+from netlab.traffic.results import Observation
 
 CONCURRENCY = 64
-
-
-@dataclass(frozen=True)
-class Observation:
-    outcome: str  # "connected" | "refused" | "timeout" | "unreachable" | "error"
-    hostname: str = ""
-    client_ip: str = ""
-    client_port: int = 0
-    local_ip: str = ""  # the probe socket's own address: the client as it left
-    local_port: int = 0
-    error: str = ""
-    seconds: float = 0.0
-
-    @property
-    def translated(self) -> bool:
-        """Whether the backend saw another address or port than the socket sent from (SNAT).
-
-        The address alone is not enough: a node masquerading towards another node rewrites the
-        source to its own address, which may be the address it sent from, with a new port.
-        """
-        return (self.client_ip, self.client_port) != (self.local_ip, self.local_port)
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
@@ -120,16 +100,25 @@ async def _udp(ip: str, port: int, timeout: float, source: str | None) -> Observ
 
 
 async def _many(
-    ip: str, port: int, protocol: str, count: int, timeout: float, source: str | None
+    targets: list[str | Observation], port: int, protocol: str, timeout: float, source: str | None
 ) -> list[Observation]:
+    """One connection per target address; a target that is already an Observation (a name
+    that did not resolve) is passed through as it is."""
     gate = asyncio.Semaphore(CONCURRENCY)
     one = _tcp if protocol == "TCP" else _udp
 
-    async def guarded() -> Observation:
+    async def guarded(ip: str) -> Observation:
         async with gate:
             return await one(ip, port, timeout, source)
 
-    return list(await asyncio.gather(*(guarded() for _ in range(count))))
+    async def done(o: Observation) -> Observation:
+        return o
+
+    return list(
+        await asyncio.gather(
+            *(done(t) if isinstance(t, Observation) else guarded(t) for t in targets)
+        )
+    )
 
 
 def probe(
@@ -142,7 +131,61 @@ def probe(
     source: str | None = None,
 ) -> list[Observation]:
     """Open ``count`` connections from inside ``netns_name`` to ``ip:port``."""
+    return probe_each(netns_name, [ip] * count, port, protocol, timeout, source)
+
+
+def probe_each(
+    netns_name: str,
+    targets: list[str | Observation],
+    port: int,
+    protocol: str = "TCP",
+    timeout: float = 1.0,
+    source: str | None = None,
+) -> list[Observation]:
+    """One connection from inside ``netns_name`` to each target address (e.g. each the answer
+    of a fresh DNS lookup, as a client resolving a name per connection gets)."""
     return threads.call(
-        lambda: asyncio.run(_many(ip, port, protocol, count, timeout, source)),
+        lambda: asyncio.run(_many(targets, port, protocol, timeout, source)),
         netns_name=netns_name,
     )
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int  # 0 when nothing answered
+    body: str = ""
+    error: str = ""
+
+
+async def _http_get(ip: str, port: int, path: str, timeout: float) -> HttpAnswer:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        return HttpAnswer(0, error=_classify(exc)[1])
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(65536), timeout)
+    except (OSError, TimeoutError) as exc:
+        return HttpAnswer(0, error=_classify(exc)[1])
+    finally:
+        writer.close()
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    try:
+        status = int(head.split(" ", 2)[1])
+    except (IndexError, ValueError):
+        return HttpAnswer(0, error=f"not HTTP: {head[:40]!r}")
+    return HttpAnswer(status, body)
+
+
+def http_get(
+    netns_name: str, targets: list[tuple[str, int]], path: str = "/", timeout: float = 1.0
+) -> list[HttpAnswer]:
+    """GET ``path`` from each ``(ip, port)``, concurrently, from inside ``netns_name``."""
+
+    async def all_of() -> list[HttpAnswer]:
+        return list(await asyncio.gather(*(_http_get(ip, p, path, timeout) for ip, p in targets)))
+
+    return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)

@@ -1,69 +1,115 @@
-"""The lab agent: one process that serves every pod of a lab.
+"""The lab agent: one process that serves every pod of a lab, and what runs on the nodes.
 
-It reads the list of listeners from its spec file, opens each socket inside its pod's namespace
-(from a worker thread, so the sockets belong to that namespace), and serves them all from one
-asyncio loop: 1,000 pods are 2,000-odd sockets in one interpreter, not 1,000 interpreters.
+It reads its spec (``agent.json``) and the cluster state (``cluster.json``), opens each socket
+inside its namespace (from a worker thread, so the socket belongs to that namespace) and serves
+them all from one asyncio loop: 1,000 pods are 2,000-odd sockets in one interpreter, not 1,000
+interpreters. What it serves:
 
-Started by ``netlab up`` as ``python -m netlab.workloads.agent SPEC READY_FD`` in its own session,
-tagged with ``NETLAB_LAB=<lab>`` in its environment so ``cleanup`` can find it; it writes
-``ready`` to ``READY_FD`` once every socket is bound, and exits on SIGTERM.
+- every container port of every pod, over TCP and UDP, answering like agnhost ``netexec``;
+- the cluster DNS pods (``kube-system/coredns-*``) on port 53, from the live cluster state,
+  forwarding other names to the upstream server;
+- the outside world's DNS server and servers in the external namespace;
+- on every node, kube-proxy's health server: ``healthCheckNodePort`` of each LoadBalancer
+  Service with externalTrafficPolicy Local (200 with local endpoints, 503 without) and the proxy's
+  own healthz on 10256.
+
+Started by the lab as ``python -m netlab.workloads.agent STATE_DIR READY_FD`` in its own session,
+tagged with ``NETLAB_LAB=<lab>`` so ``cleanup`` can find it. It writes ``ready`` to ``READY_FD``
+once every socket is bound, re-reads its spec and the state on SIGHUP (``ready`` again on the
+file ``reloaded``), and exits on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
+import queue
 import signal
 import socket
 import sys
+import threading
+import time
 import typing
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 
+from netlab.cluster.state import ClusterState
 from netlab.kernel import netns, threads
+from netlab.serial import from_data
 from netlab.workloads import echo
+from netlab.workloads.spec import AgentSpec, DnsServer, HealthServer, Listener
 
 MAX_LINE = 8192
 
 
-@dataclass(frozen=True)
-class Listener:
-    netns: str
-    hostname: str
-    address: str  # "" = all addresses
-    port: int
-    protocol: str  # "TCP" | "UDP"
+def load_spec(state_dir: str) -> tuple[AgentSpec, ClusterState]:
+    with open(os.path.join(state_dir, "agent.json")) as f:
+        spec = from_data(AgentSpec, json.load(f))
+    with open(os.path.join(state_dir, "cluster.json")) as f:
+        state = from_data(ClusterState, json.load(f))
+    return spec, state
 
 
-def load_spec(path: str) -> list[Listener]:
-    with open(path) as f:
-        data = json.load(f)
-    return [Listener(**item) for item in data["listeners"]]
+Key = tuple[str, str, int, str]  # netns, address, port, protocol
 
 
-def open_sockets(listeners: list[Listener]) -> list[tuple[Listener, socket.socket]]:
-    """Bind every listener inside its namespace; grouped so each namespace is entered once."""
-    by_ns: dict[str, list[Listener]] = {}
-    for item in listeners:
-        by_ns.setdefault(item.netns, []).append(item)
+def _key(netns_name: str, address: str, port: int, protocol: str) -> Key:
+    return (netns_name, address, port, protocol)
 
-    def job() -> list[tuple[Listener, socket.socket]]:
-        out = []
-        for name, items in by_ns.items():
+
+def open_sockets(wanted: list[Key]) -> dict[Key, socket.socket]:
+    """Bind every socket inside its namespace; each namespace is entered once."""
+    by_ns: dict[str, list[Key]] = {}
+    for key in wanted:
+        by_ns.setdefault(key[0], []).append(key)
+
+    def job() -> dict[Key, socket.socket]:
+        out = {}
+        for name, keys in by_ns.items():
             netns.enter(name)
-            for item in items:
-                kind = socket.SOCK_STREAM if item.protocol == "TCP" else socket.SOCK_DGRAM
+            for key in keys:
+                _, address, port, protocol = key
+                kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
                 sock = socket.socket(socket.AF_INET, kind)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((item.address, item.port))
-                if item.protocol == "TCP":
+                sock.bind((address, port))
+                if protocol == "TCP":
                     sock.listen(512)
                 sock.setblocking(False)
-                out.append((item, sock))
+                out[key] = sock
         return out
 
     return threads.call(job)
+
+
+class NamespaceSockets:
+    """Makes outgoing sockets inside one namespace, on demand, from a thread parked there.
+
+    The agent's loop runs in the host namespace; a DNS pod forwarding upstream must send from the
+    pod's own namespace, as CoreDNS would.
+    """
+
+    def __init__(self, netns_name: str):
+        self.requests: queue.Queue[tuple[int, Future[socket.socket]] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, args=(netns_name,), daemon=True)
+        self.thread.start()
+
+    def _run(self, netns_name: str) -> None:
+        netns.enter(netns_name)
+        while (item := self.requests.get()) is not None:
+            kind, future = item
+            try:
+                future.set_result(socket.socket(socket.AF_INET, kind))
+            except OSError as exc:
+                future.set_exception(exc)
+
+    def __call__(self, kind: int) -> Awaitable[socket.socket]:
+        future: Future[socket.socket] = Future()
+        self.requests.put((kind, future))
+        return asyncio.wrap_future(future)
 
 
 async def _serve_tcp(
@@ -75,10 +121,7 @@ async def _serve_tcp(
         line = await asyncio.wait_for(reader.readline(), timeout=30)
         text = line.decode("latin-1", "replace")
         if " HTTP/" in text:
-            while True:  # skip the headers
-                header = await asyncio.wait_for(reader.readline(), timeout=30)
-                if header in (b"\r\n", b"\n", b""):
-                    break
+            await _skip_headers(reader)
             writer.write(echo.http_response(hostname, client, text))
         elif text:
             writer.write((echo.command(hostname, client, text) + "\n").encode())
@@ -87,6 +130,13 @@ async def _serve_tcp(
         pass
     finally:
         writer.close()
+
+
+async def _skip_headers(reader: asyncio.StreamReader) -> None:
+    while True:
+        header = await asyncio.wait_for(reader.readline(), timeout=30)
+        if header in (b"\r\n", b"\n", b""):
+            return
 
 
 class _UDP(asyncio.DatagramProtocol):
@@ -105,41 +155,195 @@ class _UDP(asyncio.DatagramProtocol):
             self.transport.sendto(reply.encode(), addr)
 
 
-async def serve(sockets: list[tuple[Listener, socket.socket]], ready_fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    servers = []
-    for item, sock in sockets:
+def local_ready_endpoints(state: ClusterState, namespace: str, name: str, node: str) -> int:
+    """What kube-proxy's service health server counts: ready endpoints on this node."""
+    key = f"{namespace}/{name}"
+    seen = {
+        ep.address
+        for sl in state.slices
+        if sl.service == key
+        for ep in sl.endpoints
+        if ep.ready and ep.node_name == node
+    }
+    return len(seen)
+
+
+def health_response(server: HealthServer, state: ClusterState, started: float) -> bytes:
+    """kube-proxy's answers, byte for byte in shape (pkg/proxy/healthcheck)."""
+    if server.kind == "service":
+        count = local_ready_endpoints(state, server.namespace, server.name, server.node)
+        body = (
+            "{\n"
+            '\t"service": {\n'
+            f'\t\t"namespace": {json.dumps(server.namespace)},\n'
+            f'\t\t"name": {json.dumps(server.name)}\n'
+            "\t},\n"
+            f'\t"localEndpoints": {count},\n'
+            '\t"serviceProxyHealthy": true\n'
+            "}"
+        )
+        status = "200 OK" if count else "503 Service Unavailable"
+        extra = f"X-Load-Balancing-Endpoint-Weight: {count}\r\n"
+    else:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        body = json.dumps(
+            {"lastUpdated": since, "currentTime": now, "nodeEligible": True}, separators=(",", ":")
+        )
+        status, extra = "200 OK", ""
+    data = body.encode()
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff"
+        f"\r\n{extra}Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+class Agent:
+    def __init__(self, state_dir: str):
+        self.state_dir = state_dir
+        self.spec, self.state = load_spec(state_dir)
+        self.sockets: dict[Key, socket.socket] = {}
+        self.closers: dict[Key, Callable[[], None]] = {}
+        self.dns_handlers: list[typing.Any] = []
+        self.factories: dict[str, NamespaceSockets] = {}
+        self.started = time.time()
+
+    def wanted(self) -> dict[Key, Callable[[socket.socket], Awaitable[Callable[[], None]]]]:
+        """Every socket the spec asks for, with how to serve it."""
+        out: dict[Key, Callable[[socket.socket], Awaitable[Callable[[], None]]]] = {}
+        for item in self.spec.listeners:
+            key = _key(item.netns, item.address, item.port, item.protocol)
+            out[key] = functools.partial(self._serve_echo, item)
+        for server in self.spec.dns:
+            for proto in ("UDP", "TCP"):
+                key = _key(server.netns, server.address, server.port, proto)
+                out[key] = functools.partial(self._serve_dns, server, proto)
+        for health in self.spec.health:
+            key = _key(health.netns, "", health.port, "TCP")
+            out[key] = functools.partial(self._serve_health, health)
+        return out
+
+    async def _serve_echo(self, item: Listener, sock: socket.socket) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
         if item.protocol == "TCP":
 
-            def handler(
-                r: asyncio.StreamReader, w: asyncio.StreamWriter, h: str = item.hostname
-            ) -> asyncio.Future[None]:
-                return asyncio.ensure_future(_serve_tcp(h, r, w))
+            def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> asyncio.Future[None]:
+                return asyncio.ensure_future(_serve_tcp(item.hostname, r, w))
 
-            servers.append(await asyncio.start_server(handler, sock=sock, limit=MAX_LINE))
+            server = await asyncio.start_server(handler, sock=sock, limit=MAX_LINE)
+            return server.close
+        transport, _ = await loop.create_datagram_endpoint(
+            functools.partial(_UDP, item.hostname), sock=sock
+        )
+        return transport.close
+
+    async def _serve_dns(
+        self, server: DnsServer, proto: str, sock: socket.socket
+    ) -> Callable[[], None]:
+        from netlab.workloads import dns
+
+        handler: typing.Any
+        if server.role == "upstream":
+            upstream = dns.UpstreamDNS(self.spec.upstream_records)
+
+            async def answer(data: bytes, tcp: bool = proto == "TCP") -> bytes:
+                return upstream.handle(data, tcp=tcp)
+
+            handler = answer
         else:
-            await loop.create_datagram_endpoint(functools.partial(_UDP, item.hostname), sock=sock)
-    if ready_fd >= 0:
-        os.write(ready_fd, b"ready\n")
-        os.close(ready_fd)
-    await stop.wait()
-    for s in servers:
-        s.close()
+            if server.netns not in self.factories:
+                self.factories[server.netns] = NamespaceSockets(server.netns)
+            ip, _, port = server.upstream.rpartition(":")
+            cluster = dns.ClusterDNS(self.state, zone=self.state.lab.dns.domain)
+            full = dns.ClusterDNSHandler(
+                cluster, (ip, int(port)), open_upstream=self.factories[server.netns]
+            )
+            self.dns_handlers.append(full)
+            handler = full.udp if proto == "UDP" else full.tcp
+        if proto == "UDP":
+            transport = await dns.serve_udp(sock, handler)
+            return transport.close
+        server_obj = await dns.serve_tcp(sock, handler)
+        return server_obj.close
+
+    async def _serve_health(self, health: HealthServer, sock: socket.socket) -> Callable[[], None]:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await asyncio.wait_for(reader.readline(), timeout=30)
+                await _skip_headers(reader)
+                writer.write(health_response(health, self.state, self.started))
+                await writer.drain()
+            except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        return server.close
+
+    async def reconcile(self) -> None:
+        """Open what the spec asks for and is not open; close what it no longer asks for."""
+        wanted = self.wanted()
+        for key in [k for k in self.sockets if k not in wanted]:
+            self.closers.pop(key)()
+            self.sockets.pop(key).close()
+        new = [k for k in wanted if k not in self.sockets]
+        for key, sock in open_sockets(new).items():
+            self.sockets[key] = sock
+            self.closers[key] = await wanted[key](sock)
+
+    def reload(self) -> None:
+        from netlab.workloads import dns
+
+        self.spec, self.state = load_spec(self.state_dir)
+        for handler in self.dns_handlers:
+            handler.cluster = dns.ClusterDNS(self.state, zone=self.state.lab.dns.domain)
+
+    async def run(self, ready_fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        reload = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
+        await self.reconcile()
+        if ready_fd >= 0:
+            os.write(ready_fd, b"ready\n")
+            os.close(ready_fd)
+        while not stop.is_set():
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload.wait())]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+            if reload.is_set() and not stop.is_set():
+                reload.clear()
+                self._reload_and_report()
+                await self.reconcile()
+                with open(os.path.join(self.state_dir, "reloaded"), "w") as f:
+                    f.write(f"{time.time()}\n")
+        for close in self.closers.values():
+            with contextlib.suppress(Exception):
+                close()
+
+    def _reload_and_report(self) -> None:
+        try:
+            self.reload()
+        except (OSError, ValueError) as exc:
+            print(f"netlab agent: reload failed: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
-    spec, ready_fd = argv[0], int(argv[1]) if len(argv) > 1 else -1
+    state_dir, ready_fd = argv[0], int(argv[1]) if len(argv) > 1 else -1
     try:
-        sockets = open_sockets(load_spec(spec))
+        agent = Agent(state_dir)
+        asyncio.run(agent.run(ready_fd))
     except OSError as exc:
         if ready_fd >= 0:
-            os.write(ready_fd, f"error {exc}\n".encode())
+            with contextlib.suppress(OSError):
+                os.write(ready_fd, f"error {exc}\n".encode())
         print(f"netlab agent: {exc}", file=sys.stderr)
         return 1
-    asyncio.run(serve(sockets, ready_fd))
     return 0
 
 

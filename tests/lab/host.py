@@ -71,8 +71,8 @@ def snapshot() -> HostSnapshot:
         iptables_legacy=_run(["iptables-legacy-save"]),
         nft=_run(["nft", "list", "ruleset"]),
         sysctls={k: _read("/proc/sys/" + k) for k in HOST_SYSCTLS},
-        netlab_state=_listdir("/run/netlab"),
-        etc_netns=_listdir("/etc/netns"),
+        netlab_state=_listdir("/run/netlab") if os.path.isdir("/run/netlab") else ["<absent>"],
+        etc_netns=_listdir("/etc/netns") if os.path.isdir("/etc/netns") else ["<absent>"],
         tagged_processes=process.find_tagged(None),
     )
 

@@ -23,8 +23,8 @@ from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic
 from netlab.scenario.labspec import CheckSpec, Destination, Expect, Source
 from netlab.scenario.load import parse_scenario
-from netlab.traffic.capture import CapturedPacket
-from netlab.traffic.probe import Observation
+from netlab.traffic.dnsquery import ResolvConf
+from netlab.traffic.results import CapturedPacket, Observation
 
 MANIFESTS = """\
 apiVersion: v1
@@ -230,10 +230,16 @@ def test_derive_covers_every_port_and_skips_default_kubernetes() -> None:
         "team/web:80 clusterIP from node-2",
     ]
     assert [c.protocol for c in specs if c.name.startswith("default/multi:dns")] == ["UDP", "UDP"]
-    assert len(specs) == 4 + 2 + 2 + 4 + 6 + 2
+    # Cluster DNS answers from every node's client pod (kubernetes.default through kube-dns).
+    dns = [c for c in specs if c.kind == "dns"]
+    assert [(c.name, c.query, c.expect.answers) for c in dns] == [
+        ("cluster DNS from node-1", "kubernetes.default", ("service/default/kubernetes",)),
+        ("cluster DNS from node-2", "kubernetes.default", ("service/default/kubernetes",)),
+    ]
+    assert len(specs) == 2 + 4 + 2 + 2 + 4 + 6 + 2
 
 
-def test_derive_skips_headless_and_external_name_and_needs_client_pods() -> None:
+def test_derive_covers_headless_and_external_name_and_needs_client_pods() -> None:
     text = MANIFESTS + textwrap.dedent(
         """\
         ---
@@ -254,7 +260,31 @@ def test_derive_skips_headless_and_external_name_and_needs_client_pods() -> None
         """
     )
     state = build_cluster(parse_scenario(text, "checks.yaml"))
-    assert [c.name for c in derive(state)] == [c.name for c in derive(STATE)]
+    extra = {c.name: c for c in derive(state)}
+    for name in (c.name for c in derive(STATE)):
+        del extra[name]
+    # Headless: its A records are the ready endpoints, and by name the pods are reached
+    # directly (no DNAT). ExternalName: a CNAME to its target.
+    assert {n: (c.kind, c.query, c.expect) for n, c in extra.items()} == {
+        "default/headless headless A records": (
+            "dns",
+            "headless.default.svc.cluster.local.",
+            Expect(answers=("endpoints/default/headless",)),
+        ),
+        "default/headless:80 by name reaches pods directly": (
+            "connect",
+            "",
+            Expect(endpoints="all", source="client", dnat=False),
+        ),
+        "default/ext ExternalName resolves": (
+            "dns",
+            "ext.default.svc.cluster.local.",
+            Expect(cname="example.com"),
+        ),
+    }
+    assert extra["default/headless:80 by name reaches pods directly"].destination == Destination(
+        "headless", "default", 80, via="name"
+    )
     no_clients = parse_scenario(
         "apiVersion: netlab.dev/v1alpha1\nkind: Lab\nspec: {clientPods: false}\n---\n"
         + MANIFESTS.replace("metadata: {name: tool, namespace: netlab}", "metadata: {name: tool2}"),
@@ -303,6 +333,8 @@ def test_resolve_cluster_ip_by_port_name() -> None:
         backends=(WEB_A, WEB_B),
         expected=(WEB_A, WEB_B),
         summary=f"pod/netlab/client-node-1 -> default/web:http ({WEB_IP}:80/TCP)",
+        resolv=ResolvConf.for_pod("netlab"),
+        conntrack_netns="checks-node-1",
     )
     assert r.name == "c"
 

@@ -28,10 +28,14 @@ LAB = "apiVersion: netlab.dev/v1alpha1\nkind: Lab\nmetadata: {name: demo}\n"
 
 
 def build(*docs: str, lab: str = "") -> ClusterState:
-    """Build a lab named ``demo`` from manifests (dedented); ``lab`` is the Lab document's spec."""
-    head = LAB + (
-        "spec:\n" + textwrap.indent(textwrap.dedent(lab).strip("\n"), "  ") if lab else ""
-    )
+    """Build a lab named ``demo`` from manifests (dedented); ``lab`` is the Lab document's spec.
+
+    Cluster DNS is off unless ``lab`` configures it, so the objects listed are the scenario's.
+    """
+    spec = textwrap.dedent(lab).strip("\n")
+    if "dns:" not in spec:
+        spec = (spec + "\ndns: {enabled: false}").strip("\n")
+    head = LAB + "spec:\n" + textwrap.indent(spec, "  ")
     text = "\n---\n".join([head.rstrip("\n"), *(textwrap.dedent(d).strip("\n") for d in docs)])
     return build_cluster(parse_scenario(text + "\n", "demo.yaml"))
 
@@ -683,3 +687,47 @@ def test_node_port_allocator_bands() -> None:
         ports.reserve(p)
     with pytest.raises(ValueError, match=r"^no NodePort left in 30000-32767$"):
         ports.allocate("z")
+
+
+def test_cluster_dns_is_kubeadms() -> None:
+    state = build(lab="dns: {replicas: 2}")
+    dns = state.service("kube-system", "kube-dns")
+    assert dns.cluster_ip == "10.96.0.10"
+    assert [(p.name, p.port, p.protocol) for p in dns.ports] == [
+        ("dns", 53, "UDP"),
+        ("dns-tcp", 53, "TCP"),
+        ("metrics", 9153, "TCP"),
+    ]
+    assert dns.selector == {"k8s-app": "kube-dns"}
+    pods = [p for p in state.pods if p.runs == "coredns"]
+    assert [p.node for p in pods] == ["node-1", "node-2"]
+    assert all(p.name.startswith("coredns-") and p.namespace == "kube-system" for p in pods)
+    assert all(p.role == "system" for p in pods)
+    (sl,) = state.slices_for(dns)
+    assert sorted(e.address for e in sl.endpoints) == sorted(p.ip for p in pods)
+    assert {(p.name, p.port, p.protocol) for p in sl.ports} == {
+        ("dns", 53, "UDP"),
+        ("dns-tcp", 53, "TCP"),
+        ("metrics", 9153, "TCP"),
+    }
+    assert build().services[-1].meta.name != "kube-dns"  # off when disabled
+
+
+def test_load_balancer_ingress_from_the_pool() -> None:
+    lb = """\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: NAME}
+        spec:
+          type: LoadBalancer
+          selector: {app: web}
+          ports: [{port: 80}]
+        """
+    state = build(
+        lb.replace("NAME", "a"),
+        lb.replace("NAME", "b").replace("spec:\n", "spec:\n          loadBalancerIP: 192.0.2.1\n"),
+        lb.replace("NAME", "c"),
+    )
+    assert state.service("default", "b").load_balancer_ingress == ["192.0.2.1"]
+    assert state.service("default", "a").load_balancer_ingress == ["192.0.2.2"]
+    assert state.service("default", "c").load_balancer_ingress == ["192.0.2.3"]

@@ -84,3 +84,11 @@ def test_chains_in_save_and_service_filter() -> None:
     assert "KUBE-POSTROUTING" not in only
     assert '-A KUBE-SERVICES -m comment --comment "default/web:http cluster IP"' in only
     assert only.count(":KUBE-SEP-") == 2
+
+
+def test_service_filter_keeps_rules_with_counters() -> None:
+    """iptables-save -c prefixes every rule with its [packets:bytes]."""
+    save = "*nat\n:KUBE-SVC-X - [0:0]\n[7:420] -A KUBE-SVC-X -j KUBE-SEP-Y\n[0:0] -A OTHER -j Z\nCOMMIT\n"
+    assert filter_save(save, {"KUBE-SVC-X"}, "default/web") == (
+        "*nat\n:KUBE-SVC-X - [0:0]\n[7:420] -A KUBE-SVC-X -j KUBE-SEP-Y\nCOMMIT\n"
+    )

@@ -1372,8 +1372,10 @@ def test_ip_looking_external_name_is_accepted_with_a_warning() -> None:
     assert warnings(out) == [
         (
             "spec.externalName",
-            '"192.0.2.10" looks like an IP address, but an ExternalName Service publishes it as '
-            "a CNAME, so clients look up a host name made of digits that will not resolve",
+            '"192.0.2.10" looks like an IP address, but an ExternalName is a DNS name: the API '
+            "server accepts it, yet it does not resolve (CoreDNS answers the Service's name "
+            "with NXDOMAIN; older kube-dns published a CNAME to a host name made of digits, "
+            "which resolves nowhere either)",
             7,
         )
     ]

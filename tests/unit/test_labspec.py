@@ -165,7 +165,10 @@ def test_unknown_field_at_its_key_with_the_allowed_fields() -> None:
             line=5,
             col=3,
             path="spec.bogus",
-            hint="fields allowed here: checks, clientPods, external, network, nodes, proxy",
+            hint=(
+                "fields allowed here: checks, clientPods, dns, external, loadBalancer, network, "
+                "nodes, proxy"
+            ),
             category="Lab",
         )
     ]
@@ -300,8 +303,10 @@ def test_schema_errors_in_checks() -> None:
             12,
             22,
             "spec.checks[3].expect.result",
-            "Unsupported value: 'maybe': supported values: connected, refused, timeout",
-            "connected; refused (REJECT); timeout (DROP).",
+            "Unsupported value: 'maybe': supported values: connected, refused, timeout, "
+            "unreachable, unresolved",
+            "connected; refused (REJECT); timeout (DROP); unreachable (no route); unresolved "
+            "(a name that did not resolve).",
         ),
     ]
 
@@ -671,18 +676,30 @@ def test_destination_object_errors() -> None:
     """
     assert errs(body) == [
         (5, 48, "spec.checks[0].to.via", "via applies to a service only", ""),
-        (5, 23, "spec.checks[0].to", "Required value: port", "a raw address needs a port number"),
+        (
+            5,
+            23,
+            "spec.checks[0].to",
+            "Required value: port",
+            "a raw address or a name needs a port number",
+        ),
         (6, 44, "spec.checks[1].to.node", "node applies with via: nodePort", "add via: nodePort"),
-        (7, 23, "spec.checks[2].to", "Required value: port", "a raw address needs a port number"),
+        (
+            7,
+            23,
+            "spec.checks[2].to",
+            "Required value: port",
+            "a raw address or a name needs a port number",
+        ),
         (8, 49, "spec.checks[3].to.port", "a raw destination needs a port number", ""),
         (
             9,
             23,
             "spec.checks[4].to",
-            "Required value: service, address or node",
+            "Required value: service, address, name or node",
             "say what the probe dials",
         ),
-        (10, 47, "spec.checks[5].to.address", "address and service exclude each other", ""),
+        (10, 47, "spec.checks[5].to.address", "service and address exclude each other", ""),
     ]
 
 

@@ -160,6 +160,10 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
 def test_the_shipped_scenarios_are_there() -> None:
     assert [p.name for p in SCENARIOS] == [
         "clusterip.yaml",
+        "dns.yaml",
+        "externalname.yaml",
+        "headless.yaml",
+        "loadbalancer.yaml",
         "no-endpoints.yaml",
         "nodeport.yaml",
         "plain-manifests.yaml",

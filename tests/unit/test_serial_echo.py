@@ -109,7 +109,15 @@ def test_to_data_is_plain_json_data() -> None:
     data = to_data(spec)
     assert data["source"] == {"kind": "pod", "name": "a", "namespace": "ns"}
     assert data["destination"]["port"] == 80
-    assert data["expect"] == {"result": "connected", "endpoints": None, "source": None}
+    assert data["expect"] == {
+        "result": "connected",
+        "endpoints": None,
+        "source": None,
+        "dnat": None,
+        "rcode": "NOERROR",
+        "answers": None,
+        "cname": None,
+    }
     assert data["origin"] is None
     assert json.loads(json.dumps(data)) == data
     assert from_data(CheckSpec, data) == spec

@@ -30,6 +30,7 @@ apiVersion: netlab.dev/v1alpha1
 kind: Lab
 metadata: {name: topo}
 spec:
+  dns: {enabled: false}
   external:
     clients: [{name: external}, {name: far, address: 203.0.113.7}]
 ---
@@ -203,6 +204,8 @@ def test_sysctls(p: TopologyPlan) -> None:
             SysctlPlan(node, "net.bridge.bridge-nf-call-iptables", "1"),
             SysctlPlan(node, "net.ipv4.conf.all.route_localnet", "1"),
         ]
+    # The stand-in load balancer (the external namespace) hashes flows over ports too.
+    expected.append(SysctlPlan("topo-external", "net.ipv4.fib_multipath_hash_policy", "1"))
     assert p.sysctls == expected
 
 
@@ -212,6 +215,7 @@ def test_sysctls_without_node_sysctls_and_overrides() -> None:
         ("topo-node-1", "net.bridge.bridge-nf-call-iptables", "1"),
         ("topo-node-2", "net.ipv4.ip_forward", "1"),
         ("topo-node-2", "net.bridge.bridge-nf-call-iptables", "1"),
+        ("topo-external", "net.ipv4.fib_multipath_hash_policy", "1"),
     ]
     # A proxy mode's own value for a key wins over the default.
     p = plan(STATE, {"net.bridge.bridge-nf-call-iptables": "0"})

@@ -61,8 +61,10 @@ class IptablesProxier(Proxier):
         seconds = rules.iptables_restore(node.netns, text, self.backend)
         return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end")
 
-    def live_rules(self, node: Node, service: tuple[str, str] | None = None) -> str:
-        text = rules.iptables_save(node.netns, self.backend)
+    def live_rules(
+        self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False
+    ) -> str:
+        text = rules.iptables_save(node.netns, self.backend, counters=counters)
         if service is None:
             return text
         svc = self.state.service(*service)

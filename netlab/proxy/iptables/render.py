@@ -714,8 +714,9 @@ def filter_save(text: str, chains: set[str], service_key: str) -> str:
                 table.append(line)
                 kept = True
             continue
-        if line.startswith("-A "):
-            words = line.split()
+        rule = line.split("] ", 1)[1] if line.startswith("[") else line  # iptables-save -c
+        if rule.startswith("-A "):
+            words = rule.split()
             chain = words[1]
             target = words[words.index("-j") + 1] if "-j" in words else ""
             if (

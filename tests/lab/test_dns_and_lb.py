@@ -1,0 +1,108 @@
+"""Cluster DNS and the stand-in load balancer, poked at from a live lab as a learner would."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.lab.host import netlab, scenario
+
+
+@pytest.fixture(scope="module")
+def dns_lab() -> Iterator[str]:
+    name = "dnslab"
+    up = netlab("up", scenario("dns.yaml"), "--name", name)
+    assert up.returncode == 0, up.stderr
+    yield name
+    netlab("down", name)
+
+
+def _exec(lab: str, target: str, *argv: str) -> str:
+    out = netlab("exec", lab, target, "--", *argv)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_dig_a_service_from_a_pod(dns_lab: str) -> None:
+    fqdn = _exec(dns_lab, "pod/toolbox", "dig", "+short", "web.default.svc.cluster.local")
+    assert fqdn.split() == ["10.96.100.100"]
+    # The search path, as kubelet writes it, turns the short name into the same one.
+    short = _exec(dns_lab, "pod/toolbox", "dig", "+search", "+short", "web")
+    assert short.split() == ["10.96.100.100"]
+    hosts = _exec(dns_lab, "pod/toolbox", "getent", "hosts", "web")
+    assert hosts.split() == ["10.96.100.100", "web.default.svc.cluster.local"]
+
+
+def test_pod_resolver_configuration_is_kubelets(dns_lab: str) -> None:
+    assert _exec(dns_lab, "pod/toolbox", "cat", "/etc/resolv.conf") == (
+        "search default.svc.cluster.local svc.cluster.local cluster.local\n"
+        "nameserver 10.96.0.10\n"
+        "options ndots:5\n"
+    )
+    hosts = _exec(dns_lab, "pod/toolbox", "cat", "/etc/hosts")
+    assert hosts.startswith("# Kubernetes-managed hosts file.\n")
+    assert re.search(r"^10\.244\.2\.\d+\ttoolbox$", hosts, re.M)
+
+
+def _kube_dns_packets(lab: str, node: str) -> int:
+    text = netlab(
+        "rules", lab, f"node/{node}", "--counters", "--service", "kube-system/kube-dns"
+    ).stdout
+    counts = re.findall(r"^\[(\d+):\d+\] -A KUBE-SVC-TCOU7JCQXEZGVUNU ", text, re.M)
+    assert counts, text
+    return sum(int(c) for c in counts)
+
+
+def test_dns_queries_cross_the_kube_dns_chain(dns_lab: str) -> None:
+    before = _kube_dns_packets(dns_lab, "node-2")  # toolbox runs on node-2
+    for _ in range(3):
+        _exec(dns_lab, "pod/toolbox", "dig", "+short", "kubernetes.default.svc.cluster.local")
+    after = _kube_dns_packets(dns_lab, "node-2")
+    assert after >= before + 3
+
+
+@pytest.fixture(scope="module")
+def lb_lab() -> Iterator[str]:
+    name = "lblab"
+    up = netlab("up", scenario("loadbalancer.yaml"), "--name", name)
+    assert up.returncode == 0, up.stderr
+    yield name
+    netlab("down", name)
+
+
+def test_health_check_node_port_answers_like_kube_proxy(lb_lab: str) -> None:
+    def get(ip: str) -> tuple[str, dict[str, object]]:
+        out = _exec(lb_lab, "external", "curl", "-s", "-w", "\n%{http_code}", f"http://{ip}:32000/")
+        body, _, code = out.rpartition("\n")
+        return code, json.loads(body)
+
+    code, body = get("192.168.56.11")
+    assert code == "200"
+    assert body == {
+        "service": {"namespace": "default", "name": "local"},
+        "localEndpoints": 1,
+        "serviceProxyHealthy": True,
+    }
+    code, body = get("192.168.56.12")
+    assert code == "503"
+    assert body["localEndpoints"] == 0
+
+
+def test_load_balancer_status_and_routes(lb_lab: str) -> None:
+    data = json.loads(netlab("status", lb_lab, "--json").stdout)
+    by_service = {b["service"]: b for b in data["loadBalancers"]}
+    assert by_service["default/web"]["nodes"] == ["node-1", "node-2"]
+    assert by_service["default/local"]["nodes"] == ["node-1"]
+    assert by_service["default/local"]["health"] == {"node-1": 200, "node-2": 503}
+    routes = _exec(lb_lab, "external", "ip", "route")
+    assert "192.0.2.2 via 192.168.56.11 dev eth0" in routes  # only the healthy node
+    # Cluster policy: every node is a next hop (ECMP).
+    assert re.search(
+        r"^192\.0\.2\.1 \n\tnexthop via 192\.168\.56\.11 dev eth0 weight 1 \n"
+        r"\tnexthop via 192\.168\.56\.12 dev eth0 weight 1 $",
+        routes,
+        re.M,
+    )
