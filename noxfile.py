@@ -1,4 +1,4 @@
-"""Developer sessions: nox -s unit | lab | lint | typecheck (lab needs root)."""
+"""Developer sessions: nox -s unit | lab | ipvs_vm | lint | typecheck (lab, ipvs_vm: root)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,29 @@ def lab(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     env = {"NETLAB_REQUIRE_PRIVILEGED": os.environ.get("NETLAB_REQUIRE_PRIVILEGED", "1")}
     session.run("pytest", "tests/lab", *session.posargs, env=env)
+
+
+@nox.session
+def ipvs_vm(session: nox.Session) -> None:
+    """The ipvs tests in a throwaway VM with Debian's stock kernel (root; docs/ipvs-vm.md)."""
+    session.install("-e", ".[dev]")
+    env = {"NETLAB_REQUIRE_PRIVILEGED": os.environ.get("NETLAB_REQUIRE_PRIVILEGED", "1")}
+    session.run(
+        "python",
+        "-m",
+        "netlab.testing.vm",
+        "--",
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "ipvs",
+        "-p",
+        "no:cacheprovider",
+        "tests/lab",
+        *session.posargs,
+        env=env,
+    )
 
 
 @nox.session

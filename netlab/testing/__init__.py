@@ -1,0 +1,1 @@
+"""Helpers for netlab's own test suite (the throwaway VM for kernel features the host lacks)."""
