@@ -14,6 +14,10 @@ def make_proxier(mode: str, state: ClusterState, backend: str | None = None) -> 
         from netlab.proxy.iptables.proxier import IptablesProxier
 
         return IptablesProxier(state, backend)
+    if mode == "ipvs":
+        from netlab.proxy.ipvs.proxier import IpvsProxier
+
+        return IpvsProxier(state, backend)
     if mode in MODES:
         raise UsageError(
             f"proxy mode {mode} is not available in this version of netlab",
