@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netlab.cluster.state import ClusterState
+from netlab.cluster.state import ClusterState, EndpointSlice
 from netlab.proxy.naming import ServicePortName
 from netlab.scenario.k8s import Service
 
@@ -121,10 +121,13 @@ def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     order comes from a Go map and is random).
     """
     out: list[ProxiedService] = []
+    by_service: dict[str, list[EndpointSlice]] = {}
+    for sl in state.slices:  # one pass, not one scan per Service (10k Services: seconds)
+        by_service.setdefault(sl.service, []).append(sl)
     for svc in state.services:
         if not is_proxied(svc):
             continue
-        slices = state.slices_for(svc)
+        slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
         for info in service_ports(svc):
             seen: dict[str, EndpointInfo] = {}
             for sl in slices:

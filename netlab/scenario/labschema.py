@@ -96,10 +96,11 @@ _EXPECT = {
     "additionalProperties": False,
     "properties": {
         "result": {
-            "enum": ["connected", "refused", "timeout", "unreachable", "unresolved"],
+            "enum": ["connected", "refused", "timeout", "unreachable", "unresolved", "closed"],
             "description": (
                 "connected; refused (REJECT); timeout (DROP); unreachable (no route); "
-                "unresolved (a name that did not resolve)."
+                "unresolved (a name that did not resolve); closed (accepted, then closed "
+                "without an answer: the userspace proxy with no endpoint)."
             ),
         },
         "dnat": {
@@ -270,6 +271,15 @@ SCHEMA: dict[str, Any] = {
                             ),
                         },
                         "masqueradeAll": {"type": "boolean"},
+                        "nftablesLayout": {
+                            "enum": ["kube-proxy", "fast", "auto"],
+                            "description": (
+                                "nftables mode: kube-proxy's own layout (default, for learning), "
+                                "a layout with the same verdicts that loads large rule sets "
+                                "much faster (docs/performance.md), or auto (fast above 2000 "
+                                "Service ports)."
+                            ),
+                        },
                     },
                 },
                 "external": {

@@ -35,6 +35,7 @@ class ProxySpec:
     mode: str = "iptables"
     iptables_backend: str = "auto"
     masquerade_all: bool = False
+    nftables_layout: str = "kube-proxy"
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,7 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         mode=proxy_data.get("mode", "iptables"),
         iptables_backend=proxy_data.get("iptablesBackend", "auto"),
         masquerade_all=proxy_data.get("masqueradeAll", False),
+        nftables_layout=proxy_data.get("nftablesLayout", "kube-proxy"),
     )
 
     clients: list[ExternalClient] = []

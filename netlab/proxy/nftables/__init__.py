@@ -1,0 +1,1 @@
+"""kube-proxy's nftables mode (``pkg/proxy/nftables``)."""

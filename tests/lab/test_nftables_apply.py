@@ -1,0 +1,203 @@
+"""Privileged: kube-proxy's nftables table, rendered by netlab, loaded by the real ``nft``.
+
+Each test makes its own namespace ``nftdev-<pid>-...`` from a worker thread (as the lab makes
+node namespaces), runs ``nft`` only inside it, and removes it in ``finally``. It checks what the
+unit tests cannot: that the kernel takes every transaction (syntax, references, element comments,
+affinity sets, both layouts), that a later sync removes what is stale, and that a sync is
+idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from netlab.cluster.build import build_cluster
+from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice, PodInfo
+from netlab.kernel import netns, process, threads
+from netlab.proxy.naming import ServicePortName
+from netlab.proxy.nftables.proxier import NftablesProxier
+from netlab.proxy.nftables.render import LAYOUTS, NftablesOptions, parse_existing, render
+from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo
+from netlab.scenario.k8s import ContainerPort, ObjectMeta, Service, ServicePort
+from netlab.scenario.labspec import LabSpec, default_external_clients
+from netlab.scenario.model import Scenario
+
+OPTS = NftablesOptions(
+    node_ip="192.168.56.11", cluster_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12"
+)
+
+
+@pytest.fixture
+def nsname(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace of this test's own, always removed."""
+    tag = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[-24:].strip("-")
+    name = f"nftdev-{os.getpid()}-{tag}"
+    assert not netns.exists(name)
+    try:
+        threads.call(netns.create_and_enter, name)
+        yield name
+    finally:
+        netns.remove(name)
+
+
+def nft(name: str, *args: str, text: str | None = None) -> str:
+    return process.run(name, ["nft", *args], input=text).stdout
+
+
+def apply(name: str, services: list[ProxiedService], layout: str, *, first: bool) -> str:
+    existing = None
+    if not first:
+        existing = parse_existing(
+            nft(name, "-t", "list", "chains", "ip"), nft(name, "-t", "list", "sets", "ip")
+        )
+    nft(name, "-f", "-", text=render(services, OPTS, layout, first=first, existing=existing))
+    return nft(name, "list", "table", "ip", "kube-proxy")
+
+
+def ep(ip: str, port: int = 8080, local: bool = False) -> EndpointInfo:
+    return EndpointInfo(ip, port, "node-1" if local else "node-2", "", local)
+
+
+def svc(name: str, cip: str, *eps: EndpointInfo, **fields: Any) -> ProxiedService:
+    info = ServicePortInfo(ServicePortName("default", name, "http", "TCP"), cip, 80, **fields)
+    return ProxiedService(info, eps)
+
+
+def services(web_eps: tuple[EndpointInfo, ...], *, with_sticky: bool) -> list[ProxiedService]:
+    out = [
+        svc("web", "10.96.0.20", *web_eps),
+        svc(
+            "lb",
+            "10.96.0.21",
+            ep("10.244.1.5", local=True),
+            ep("10.244.2.5"),
+            node_port=30080,
+            load_balancer_vips=("192.168.56.240",),
+            load_balancer_source_ranges=("192.168.56.0/24", "203.0.113.0/25"),
+            external_policy_local=True,
+        ),
+        svc("empty", "10.96.0.22", node_port=30081, external_ips=("192.168.56.250",)),
+    ]
+    if with_sticky:
+        out.append(
+            svc(
+                "sticky",
+                "10.96.0.23",
+                ep("10.244.1.7"),
+                ep("10.244.2.7"),
+                session_affinity_client_ip=True,
+            )
+        )
+    return out
+
+
+def chains(listing: str) -> set[str]:
+    return set(re.findall(r"^\tchain (\S+) \{$", listing, re.M))
+
+
+def sets(listing: str) -> set[str]:
+    return set(re.findall(r"^\t(?:set|map) (\S+) \{$", listing, re.M))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_sync_twice_removes_stale_objects(nsname: str, layout: str) -> None:
+    first_eps = (ep("10.244.1.2", local=True), ep("10.244.2.2"))
+    listing = apply(nsname, services(first_eps, with_sticky=True), layout, first=True)
+    have = chains(listing)
+    assert {"filter-prerouting-pre-dnat", "nat-prerouting", "services", "reject-chain"} <= have
+    web = [c for c in have if "default/web/" in c]
+    assert len(web) == 3  # service- + two endpoint- chains
+    assert any(c.startswith("endpoint-") and "10.244.2.2/8080" in c for c in web)
+    assert len([c for c in have if "default/sticky/" in c]) == 3
+    assert len([s for s in sets(listing) if s.startswith("affinity-")]) == 2
+    assert {"firewall-ips", "service-ips", "no-endpoint-services", "cluster-ips"} <= sets(listing)
+    assert "nodeport-ips" not in sets(listing)
+    assert 'comment "default/empty:http" : goto reject-chain' in listing
+    assert "masquerade fully-random" in listing
+    if layout == "fast":
+        assert "vmap {" not in listing  # no anonymous maps at all
+        assert "numgen random mod 2" in listing
+    else:
+        assert "numgen random mod 2 vmap" in listing
+
+    # Second sync: the sticky Service is gone, web's second endpoint moved.
+    second_eps = (ep("10.244.1.2", local=True), ep("10.244.2.9"))
+    listing = apply(nsname, services(second_eps, with_sticky=False), layout, first=False)
+    have = chains(listing)
+    assert not [c for c in have if "default/sticky/" in c]
+    assert not [s for s in sets(listing) if s.startswith("affinity-")]
+    assert not [c for c in have if "10.244.2.2/8080" in c]
+    assert any("10.244.2.9/8080" in c for c in have)
+    assert "10.96.0.23" not in listing
+    assert "10.96.0.20 . tcp . 80 : goto service-" in listing
+
+    # Once more with nothing changed: the same table (a full sync is idempotent).
+    assert apply(nsname, services(second_eps, with_sticky=False), layout, first=False) == listing
+    # (A "first" sync re-creates the base chains, so they list in another order.)
+    again = apply(nsname, services(second_eps, with_sticky=False), layout, first=True)
+    assert sorted(again.splitlines()) == sorted(listing.splitlines())
+
+
+def _state(node_netns: str) -> ClusterState:
+    """A two-node lab skeleton with one Service "web" (two pods), node-1 living in our netns."""
+    lab = LabSpec(
+        name="nftdev",
+        external_clients=default_external_clients("192.168.56.0/24"),
+        client_pods=False,
+    )
+    state = build_cluster(Scenario(file="nftdev", lab=lab))
+    state.nodes[0].netns = node_netns
+    endpoints = []
+    for j, node in enumerate(state.nodes):
+        ip = f"{node.gateway.rsplit('.', 1)[0]}.{10 + j}"
+        pod = PodInfo("default", f"web-{j}", node.name, ip, f"nftdev-never-{j}", {"app": "web"})
+        pod.ports = [ContainerPort(8080)]
+        state.pods.append(pod)
+        endpoints.append(Endpoint(address=ip, node_name=node.name, pod=pod.key))
+    state.services.append(
+        Service(
+            meta=ObjectMeta(name="web", labels={"app": "web"}),
+            ports=[ServicePort(port=80, name="http", target_port=8080)],
+            selector={"app": "web"},
+            cluster_ip="10.96.0.50",
+        )
+    )
+    state.slices.append(
+        EndpointSlice(
+            "default", "web-abcde", "default/web", [EndpointPort("http", 8080, "TCP")], endpoints
+        )
+    )
+    return state
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_proxier_sync_and_live_rules(nsname: str, layout: str) -> None:
+    state = _state(nsname)
+    node = state.nodes[0]
+    proxier = NftablesProxier(state, layout)
+    assert proxier.node_sysctls() == {}
+    assert proxier.describe() == f"nftables ({layout} layout)"
+    result = proxier.sync(node, first=True)
+    assert result.lines > 50 and result.seconds > 0
+    full = proxier.live_rules(node)
+    assert full.startswith("table ip kube-proxy {")
+    assert "default/kubernetes/tcp/https" in full  # the lab's own kubernetes Service
+
+    one = proxier.live_rules(node, ("default", "web"))
+    assert "chain service-" in one and "default/web/tcp/http" in one
+    assert "10.96.0.50 . tcp . 80 : goto service-" in one
+    assert "kubernetes" not in one
+    assert "chain services" not in one
+
+    # A later sync after the Service is deleted: its chains go, the rest stays.
+    state.services = [s for s in state.services if s.meta.name != "web"]
+    state.slices = [s for s in state.slices if s.service != "default/web"]
+    proxier.sync(node, first=False)
+    after = proxier.live_rules(node)
+    assert "default/web/" not in after
+    assert "default/kubernetes/tcp/https" in after
