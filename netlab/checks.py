@@ -232,27 +232,36 @@ def _backend(state: ClusterState, ep: EndpointInfo) -> Backend:
 
 
 def _reachable(
-    state: ClusterState, svc: Service, sp: ServicePort, node: str, external: bool
+    state: ClusterState,
+    svc: Service,
+    sp: ServicePort,
+    node: str,
+    external: bool,
+    mode: str = "iptables",
 ) -> tuple[tuple[EndpointInfo, ...], bool]:
     """The endpoints Kubernetes says a connection through ``node`` may reach, and whether the
-    Service has usable endpoints anywhere (to tell DROP from REJECT)."""
+    Service has usable endpoints anywhere (to tell DROP from REJECT). The userspace proxy knew
+    no traffic policies: every ready endpoint, from everywhere."""
     ps = _proxied(state, svc, sp, node)
     if ps is None:
         return (), False
+    if mode == "userspace":
+        ready = tuple(e for e in ps.endpoints if e.ready)
+        return ready, bool(ready)
     cat = categorize(ps.info, ps.endpoints)
     local = ps.info.external_policy_local if external else ps.info.internal_policy_local
     return (cat.local if local else cat.cluster), cat.has_any
 
 
 def _reachable_via_load_balancer(
-    state: ClusterState, svc: Service, sp: ServicePort
+    state: ClusterState, svc: Service, sp: ServicePort, mode: str = "iptables"
 ) -> tuple[tuple[EndpointInfo, ...], bool]:
     """Through the cloud load balancer: the union over the nodes it sends to (with Local
     policy, those whose health check answers 200: the ones with local endpoints)."""
     found: dict[str, EndpointInfo] = {}
     has_any = False
     for node in state.nodes:
-        eps, any_here = _reachable(state, svc, sp, node.name, external=True)
+        eps, any_here = _reachable(state, svc, sp, node.name, external=True, mode=mode)
         has_any = has_any or any_here
         found.update((str(e), e) for e in eps)
     return tuple(found.values()), has_any
@@ -288,7 +297,7 @@ def _default_namespace(state: ClusterState, src: Source, service: str) -> str:
     return "default"
 
 
-def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
+def resolve(state: ClusterState, spec: CheckSpec, mode: str = "iptables") -> ResolvedCheck:
     netns, client_ip, bind, client_node = resolve_source(state, spec.source)
     resolv = resolver_config(state, spec.source)
     track = _conntrack_netns(state, spec.source)
@@ -332,7 +341,7 @@ def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
         ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
         svc = _find_service(state, ns, dest.service)
         dial_name, dest_port, protocol, backends, expected = _by_service_name(
-            state, spec, svc, source_namespace=_source_namespace(state, spec.source)
+            state, spec, svc, source_namespace=_source_namespace(state, spec.source), mode=mode
         )
         return replace(
             base,
@@ -354,9 +363,9 @@ def resolve(state: ClusterState, spec: CheckSpec) -> ResolvedCheck:
         backends = tuple(_backend(state, e) for e in all_eps.values())
         dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
         if dest.via == "loadBalancer":
-            reachable, _ = _reachable_via_load_balancer(state, svc, sp)
+            reachable, _ = _reachable_via_load_balancer(state, svc, sp, mode)
         else:
-            reachable, _ = _reachable(state, svc, sp, via_node, external)
+            reachable, _ = _reachable(state, svc, sp, via_node, external, mode)
         target = f"{ns}/{svc.meta.name}:{sp.name or sp.port}"
         how = "" if dest.via == "clusterIP" else f" via {dest.via}"
         summary = f"{spec.source} -> {target}{how} ({dest_ip}:{dest_port}/{protocol})"
@@ -409,7 +418,7 @@ def _source_namespace(state: ClusterState, src: Source) -> str:
 
 
 def _by_service_name(
-    state: ClusterState, spec: CheckSpec, svc: Service, source_namespace: str
+    state: ClusterState, spec: CheckSpec, svc: Service, source_namespace: str, mode: str
 ) -> tuple[str, int, str, tuple[Backend, ...], tuple[Backend, ...] | None]:
     """Dial a Service by its name, as a client in a pod would: ``web`` from its own
     namespace, ``web.<ns>`` from another. What answers depends on the Service's kind: its
@@ -453,7 +462,7 @@ def _by_service_name(
     all_eps = _backends(state, svc, sp)
     backends = tuple(_backend(state, e) for e in all_eps.values())
     src_node = _source_node(state, spec.source)
-    reachable, _ = _reachable(state, svc, sp, src_node, external=False)
+    reachable, _ = _reachable(state, svc, sp, src_node, external=False, mode=mode)
     return (
         name,
         sp.port,
@@ -609,14 +618,14 @@ def default_connections(expect: Expect, expected: tuple[Backend, ...] | None) ->
 
 
 def resolve_all(
-    state: ClusterState, checks: list[CheckSpec]
+    state: ClusterState, checks: list[CheckSpec], mode: str = "iptables"
 ) -> tuple[list[ResolvedCheck], list[Diagnostic]]:
     """Resolve every check; each one that names something missing becomes a diagnostic."""
     out: list[ResolvedCheck] = []
     diags: list[Diagnostic] = []
     for spec in checks:
         try:
-            out.append(resolve(state, spec))
+            out.append(resolve(state, spec, mode))
         except ResolveError as exc:
             o = spec.origin
             path = f"{o.path}.{exc.field_name}" if o and exc.field_name else (o.path if o else "")
@@ -637,12 +646,13 @@ def resolve_all(
 # Derived checks ------------------------------------------------------------------------------
 
 
-def derive(state: ClusterState) -> list[CheckSpec]:
+def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
     """Checks for a scenario that wrote none: every Service port, from a client pod on every
     node to its ClusterIP, and from the external client to every node's NodePort."""
     out: list[CheckSpec] = []
     clients = {p.node: p for p in state.pods if p.role == "client"}
     zone = state.lab.dns.domain
+    userspace = mode == "userspace"
     dns_on = any(
         f"{s.meta.namespace}/{s.meta.name}" == "kube-system/kube-dns" for s in state.services
     )
@@ -681,8 +691,8 @@ def derive(state: ClusterState) -> list[CheckSpec]:
         for lb_ip in svc.load_balancer_ingress:
             for sp in svc.ports:
                 port = sp.name or sp.port
-                reach, has_any = _reachable_via_load_balancer(state, svc, sp)
-                local = svc.external_traffic_policy == "Local"
+                reach, has_any = _reachable_via_load_balancer(state, svc, sp, mode)
+                local = svc.external_traffic_policy == "Local" and not userspace
                 out.append(
                     CheckSpec(
                         name=f"{svc.meta.namespace}/{svc.meta.name}:{port} loadBalancer {lb_ip} "
@@ -697,6 +707,8 @@ def derive(state: ClusterState) -> list[CheckSpec]:
                             has_any,
                             "client" if local else "masqueraded",
                             no_route="unreachable" if local else "",
+                            userspace=userspace,
+                            protocol=sp.protocol,
                         ),
                         derived=True,
                     )
@@ -708,22 +720,28 @@ def derive(state: ClusterState) -> list[CheckSpec]:
                 client = clients.get(node.name)
                 if client is None:
                     continue
-                reach, has_any = _reachable(state, svc, sp, node.name, external=False)
+                reach, has_any = _reachable(state, svc, sp, node.name, False, mode)
                 out.append(
                     CheckSpec(
                         name=f"{label} clusterIP from {node.name}",
                         source=Source("pod", client.name, CLIENT_NAMESPACE),
                         destination=Destination(svc.meta.name, svc.meta.namespace, port),
                         protocol=sp.protocol,
-                        expect=_derived_expect(reach, has_any, "client"),
+                        expect=_derived_expect(
+                            reach,
+                            has_any,
+                            "masqueraded" if userspace else "client",
+                            userspace=userspace,
+                            protocol=sp.protocol,
+                        ),
                         derived=True,
                     )
                 )
             if not sp.node_port:
                 continue
             for node in state.nodes:
-                reach, has_any = _reachable(state, svc, sp, node.name, external=True)
-                local = svc.external_traffic_policy == "Local"
+                reach, has_any = _reachable(state, svc, sp, node.name, True, mode)
+                local = svc.external_traffic_policy == "Local" and not userspace
                 out.append(
                     CheckSpec(
                         name=f"{label} nodePort {sp.node_port} on {node.name} from external",
@@ -733,7 +751,11 @@ def derive(state: ClusterState) -> list[CheckSpec]:
                         ),
                         protocol=sp.protocol,
                         expect=_derived_expect(
-                            reach, has_any, "client" if local else "masqueraded"
+                            reach,
+                            has_any,
+                            "client" if local else "masqueraded",
+                            userspace=userspace,
+                            protocol=sp.protocol,
                         ),
                         derived=True,
                     )
@@ -742,15 +764,24 @@ def derive(state: ClusterState) -> list[CheckSpec]:
 
 
 def _derived_expect(
-    reach: tuple[EndpointInfo, ...], has_any: bool, source: str, no_route: str = ""
+    reach: tuple[EndpointInfo, ...],
+    has_any: bool,
+    source: str,
+    no_route: str = "",
+    *,
+    userspace: bool = False,
+    protocol: str = "TCP",
 ) -> Expect:
     """Reached and how; else DROP (timeout) when only the local policy leaves nothing here,
     REJECT (refused) when the Service has no endpoints at all. ``no_route``: what a client sees
-    when the load balancer has no healthy node to send to (its route is withdrawn)."""
+    when the load balancer has no healthy node to send to (its route is withdrawn). The
+    userspace proxy instead accepts and closes (TCP) or drops (UDP) what it cannot send on."""
     if reach:
         return Expect(result="connected", endpoints="all", source=source)
     if no_route:
         return Expect(result=no_route)
+    if userspace:
+        return Expect(result="closed" if protocol == "TCP" else "timeout")
     return Expect(result="timeout" if has_any else "refused")
 
 

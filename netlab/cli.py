@@ -220,8 +220,7 @@ def _status_data(lab: Any) -> dict[str, Any]:
             "servers": {s.name: s.address for s in st.lab.external_servers},
         },
         "loadBalancers": [
-            {"address": b.address, "service": b.service, "nodes": list(b.nodes),
-             "health": b.health}
+            {"address": b.address, "service": b.service, "nodes": list(b.nodes), "health": b.health}
             for b in lab.record.load_balancers
         ],
         "timings": lab.record.timings,
@@ -254,13 +253,17 @@ def _print_status(out: Out, lab: Any) -> None:
     ext = data["external"]
     clients = ", ".join(f"{k} {v}" for k, v in ext["clients"].items())
     servers = ", ".join(f"{k} {v}" for k, v in ext["servers"].items())
-    out.line(f"external: netns {ext['netns']}; clients {clients}"
-             + (f"; servers {servers}" if servers else ""))
+    out.line(
+        f"external: netns {ext['netns']}; clients {clients}"
+        + (f"; servers {servers}" if servers else "")
+    )
     for lb in data["loadBalancers"]:
         health = ", ".join(f"{n} {code}" for n, code in lb["health"].items())
-        out.line(f"load balancer {lb['address']} -> {lb['service']}: nodes "
-                 f"{', '.join(lb['nodes']) or 'none'}"
-                 + (f" (health checks: {health})" if health else ""))
+        out.line(
+            f"load balancer {lb['address']} -> {lb['service']}: nodes "
+            f"{', '.join(lb['nodes']) or 'none'}"
+            + (f" (health checks: {health})" if health else "")
+        )
 
 
 def cmd_status(args: argparse.Namespace, out: Out) -> int:

@@ -229,7 +229,7 @@ class Lab:
         d = state_dir(self.name)
         for name, data in (
             ("cluster.json", to_data(self.state)),
-            ("agent.json", to_data(build_spec(self.state))),
+            ("agent.json", to_data(build_spec(self.state, self.record.mode))),
         ):
             tmp = os.path.join(d, name + ".tmp")
             with open(tmp, "w") as f:
@@ -264,7 +264,7 @@ class Lab:
     # use -------------------------------------------------------------------------------------
 
     def checks(self, specs: tuple[CheckSpec, ...] | None) -> list[CheckSpec]:
-        return list(specs) if specs is not None else checks_mod.derive(self.state)
+        return list(specs) if specs is not None else checks_mod.derive(self.state, self.record.mode)
 
     def run_checks(
         self,
@@ -273,7 +273,7 @@ class Lab:
     ) -> list[checks_mod.CheckResult]:
         """Run checks as they apply to this lab's proxy mode (its per-mode expectations)."""
         specs = [s.for_mode(self.record.mode) for s in specs]
-        resolved, errors = checks_mod.resolve_all(self.state, specs)
+        resolved, errors = checks_mod.resolve_all(self.state, specs, self.record.mode)
         if errors:
             raise ScenarioError(errors)
         results = []

@@ -14,6 +14,14 @@ def make_proxier(mode: str, state: ClusterState, backend: str | None = None) -> 
         from netlab.proxy.iptables.proxier import IptablesProxier
 
         return IptablesProxier(state, backend)
+    if mode == "nftables":
+        from netlab.proxy.nftables.proxier import NftablesProxier, pick_layout
+
+        return NftablesProxier(state, pick_layout(state))
+    if mode == "userspace":
+        from netlab.proxy.userspace.proxier import UserspaceProxier
+
+        return UserspaceProxier(state, backend)
     if mode == "ipvs":
         from netlab.proxy.ipvs.proxier import IpvsProxier
 

@@ -50,6 +50,13 @@ async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observ
         if source:
             sock.bind((source, 0))
         await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), timeout)
+    except (OSError, TimeoutError) as exc:
+        sock.close()
+        outcome, text = _classify(exc)
+        return Observation(outcome, error=text, seconds=time.perf_counter() - t0)
+    # Connected. From here a reset or an empty answer means the far end accepted and then
+    # closed: what the userspace proxy does with no endpoint to send to.
+    try:
         local = sock.getsockname()
         request = f"GET /whoami HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n"
         await loop.sock_sendall(sock, request.encode())
@@ -59,6 +66,10 @@ async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observ
             if not chunk:
                 break
             data += chunk
+        if not data:
+            return Observation(
+                "closed", error="closed without an answer", seconds=time.perf_counter() - t0
+            )
         head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
         if not head.startswith("HTTP/1.1 200"):
             return Observation(
@@ -69,6 +80,10 @@ async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observ
         hostname, cip, cport = _parse_whoami(body)
         return Observation(
             "connected", hostname, cip, cport, local[0], local[1], seconds=time.perf_counter() - t0
+        )
+    except ConnectionResetError:
+        return Observation(
+            "closed", error="reset after connecting", seconds=time.perf_counter() - t0
         )
     except (OSError, TimeoutError, ValueError, KeyError) as exc:
         outcome, text = _classify(exc)

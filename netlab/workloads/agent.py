@@ -39,8 +39,14 @@ from concurrent.futures import Future
 from netlab.cluster.state import ClusterState
 from netlab.kernel import netns, threads
 from netlab.serial import from_data
-from netlab.workloads import echo
-from netlab.workloads.spec import AgentSpec, DnsServer, HealthServer, Listener
+from netlab.workloads import echo, userspace
+from netlab.workloads.spec import (
+    AgentSpec,
+    DnsServer,
+    HealthServer,
+    Listener,
+    UserspaceProxy,
+)
 
 MAX_LINE = 8192
 
@@ -207,6 +213,7 @@ class Agent:
         self.closers: dict[Key, Callable[[], None]] = {}
         self.dns_handlers: list[typing.Any] = []
         self.factories: dict[str, NamespaceSockets] = {}
+        self.balancers: dict[Key, userspace.Balancer] = {}
         self.started = time.time()
 
     def wanted(self) -> dict[Key, Callable[[socket.socket], Awaitable[Callable[[], None]]]]:
@@ -222,7 +229,21 @@ class Agent:
         for health in self.spec.health:
             key = _key(health.netns, "", health.port, "TCP")
             out[key] = functools.partial(self._serve_health, health)
+        for proxy in self.spec.proxies:
+            key = _key(proxy.netns, "", proxy.port, proxy.protocol)
+            out[key] = functools.partial(self._serve_proxy, proxy)
         return out
+
+    def _sockets_in(self, netns_name: str) -> NamespaceSockets:
+        if netns_name not in self.factories:
+            self.factories[netns_name] = NamespaceSockets(netns_name)
+        return self.factories[netns_name]
+
+    async def _serve_proxy(self, proxy: UserspaceProxy, sock: socket.socket) -> Callable[[], None]:
+        balancer = userspace.Balancer(proxy)
+        self.balancers[_key(proxy.netns, "", proxy.port, proxy.protocol)] = balancer
+        serve = userspace.serve_tcp if proxy.protocol == "TCP" else userspace.serve_udp
+        return await serve(sock, balancer, self._sockets_in(proxy.netns))
 
     async def _serve_echo(self, item: Listener, sock: socket.socket) -> Callable[[], None]:
         loop = asyncio.get_running_loop()
@@ -252,12 +273,10 @@ class Agent:
 
             handler = answer
         else:
-            if server.netns not in self.factories:
-                self.factories[server.netns] = NamespaceSockets(server.netns)
             ip, _, port = server.upstream.rpartition(":")
             cluster = dns.ClusterDNS(self.state, zone=self.state.lab.dns.domain)
             full = dns.ClusterDNSHandler(
-                cluster, (ip, int(port)), open_upstream=self.factories[server.netns]
+                cluster, (ip, int(port)), open_upstream=self._sockets_in(server.netns)
             )
             self.dns_handlers.append(full)
             handler = full.udp if proto == "UDP" else full.tcp
@@ -297,6 +316,10 @@ class Agent:
         from netlab.workloads import dns
 
         self.spec, self.state = load_spec(self.state_dir)
+        for proxy in self.spec.proxies:  # endpoints change without the socket changing
+            balancer = self.balancers.get(_key(proxy.netns, "", proxy.port, proxy.protocol))
+            if balancer is not None:
+                balancer.update(proxy)
         for handler in self.dns_handlers:
             handler.cluster = dns.ClusterDNS(self.state, zone=self.state.lab.dns.domain)
 

@@ -44,17 +44,36 @@ class HealthServer:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class UserspaceProxy:
+    """One proxy socket: where it listens and where it sends."""
+
+    netns: str
+    node: str
+    port: int
+    protocol: str
+    service: str  # ns/name:port
+    endpoints: list[tuple[str, int]]
+    affinity_seconds: int = 0  # 0 = round-robin; else ClientIP affinity timeout
+
+
 @dataclass
 class AgentSpec:
     listeners: list[Listener] = field(default_factory=list)
     dns: list[DnsServer] = field(default_factory=list)
     health: list[HealthServer] = field(default_factory=list)
+    proxies: list[UserspaceProxy] = field(default_factory=list)
     upstream_records: dict[str, list[str]] = field(default_factory=dict)
 
 
-def build_spec(state: ClusterState) -> AgentSpec:
-    """Every socket the lab's agent serves: pods, cluster DNS, the outside world, health."""
+def build_spec(state: ClusterState, mode: str = "iptables") -> AgentSpec:
+    """Every socket the lab's agent serves: pods, cluster DNS, the outside world, health, and in
+    userspace mode the proxy sockets on every node."""
     spec = AgentSpec()
+    if mode == "userspace":
+        from netlab.proxy.userspace.render import proxies
+
+        spec.proxies = proxies(state)
     for pod in state.pods:
         for port in pod.ports:
             if pod.runs == "coredns" and port.container_port == DNS_PORT:

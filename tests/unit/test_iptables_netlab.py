@@ -88,7 +88,10 @@ def test_chains_in_save_and_service_filter() -> None:
 
 def test_service_filter_keeps_rules_with_counters() -> None:
     """iptables-save -c prefixes every rule with its [packets:bytes]."""
-    save = "*nat\n:KUBE-SVC-X - [0:0]\n[7:420] -A KUBE-SVC-X -j KUBE-SEP-Y\n[0:0] -A OTHER -j Z\nCOMMIT\n"
+    save = (
+        "*nat\n:KUBE-SVC-X - [0:0]\n[7:420] -A KUBE-SVC-X -j KUBE-SEP-Y\n[0:0] -A OTHER -j Z\n"
+        "COMMIT\n"
+    )
     assert filter_save(save, {"KUBE-SVC-X"}, "default/web") == (
         "*nat\n:KUBE-SVC-X - [0:0]\n[7:420] -A KUBE-SVC-X -j KUBE-SEP-Y\nCOMMIT\n"
     )

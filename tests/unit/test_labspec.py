@@ -304,9 +304,10 @@ def test_schema_errors_in_checks() -> None:
             22,
             "spec.checks[3].expect.result",
             "Unsupported value: 'maybe': supported values: connected, refused, timeout, "
-            "unreachable, unresolved",
+            "unreachable, unresolved, closed",
             "connected; refused (REJECT); timeout (DROP); unreachable (no route); unresolved "
-            "(a name that did not resolve).",
+            "(a name that did not resolve); closed (accepted, then closed without an answer: "
+            "the userspace proxy with no endpoint).",
         ),
     ]
 
