@@ -70,8 +70,9 @@ MODE_FEATURES: dict[str, list[str]] = {
 PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib", "jsonschema"]
 
 IPVS_HINT = (
-    "this kernel has no ip_vs (or no dummy devices); run the IPVS tests in a VM with a stock "
-    "kernel: nox -s ipvs_vm (see docs/ipvs-vm.md), or use a host whose kernel has ip_vs"
+    "use a kernel with ip_vs, or run IPVS mode in a throwaway VM with a stock kernel: "
+    "sudo .venv/bin/python -m netlab.testing.vm -- .venv/bin/netlab run FILE --mode ipvs "
+    "(the ipvs tests: nox -s ipvs_vm; see docs/ipvs-vm.md)"
 )
 
 
@@ -115,6 +116,16 @@ def require(mode: str) -> None:
             f"{', '.join(missing)} not found (needed for {mode} mode)",
             hint=f"{APT} {' '.join(pkgs)}",
         )
+    if mode == "ipvs":
+        from netlab.kernel.features import ipvs_ready
+
+        lacking = [f for f in ipvs_ready() if not f.ok]
+        if lacking:
+            raise PrerequisiteError(
+                "IPVS mode needs a kernel with ip_vs and dummy devices; this one lacks "
+                + " and ".join(f.name for f in lacking),
+                hint=IPVS_HINT,
+            )
 
 
 def diagnose() -> Diagnosis:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -23,10 +24,10 @@ def _scratch_name() -> str:
     return f"netlab-doctor-{os.getpid()}"
 
 
-def probe_all() -> list[Feature]:
-    """Create a scratch namespace, try each feature in it, remove it."""
+@contextlib.contextmanager
+def scratch() -> Iterator[str | None]:
+    """A tagged throwaway namespace for probes (None if none can be made), removed after."""
     name = _scratch_name()
-    results: list[Feature] = []
 
     def create() -> None:
         netns.create_and_enter(name)
@@ -35,9 +36,30 @@ def probe_all() -> list[Feature]:
 
     try:
         threads.call(create)
-    except OSError as exc:
-        return [Feature("network namespaces", False, str(exc))]
+    except OSError:
+        netns.remove(name)
+        yield None
+        return
     try:
+        yield name
+    finally:
+        netns.remove(name)
+
+
+def ipvs_ready() -> list[Feature]:
+    """What IPVS mode needs beyond the basics: ip_vs and dummy devices."""
+    with scratch() as name:
+        if name is None:
+            return [Feature("network namespaces", False)]
+        return [_ipvs_feature(name), _link_feature(name, "dummy")]
+
+
+def probe_all() -> list[Feature]:
+    """Try each feature in a scratch namespace."""
+    results: list[Feature] = []
+    with scratch() as name:
+        if name is None:
+            return [Feature("network namespaces", False, "cannot create a network namespace")]
         results.append(Feature("network namespaces", True))
         for kind in ("veth", "bridge", "dummy"):
             results.append(_link_feature(name, kind))
@@ -71,8 +93,6 @@ def probe_all() -> list[Feature]:
             )
         )
         results.append(_ipvs_feature(name))
-    finally:
-        netns.remove(name)
     return results
 
 
