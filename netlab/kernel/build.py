@@ -21,6 +21,8 @@ from netlab.kernel import etcnetns, netns, threads
 from netlab.topology import RoutePlan, SysctlPlan, TopologyPlan, VethPlan, tag
 
 Progress = Callable[[str, int, int], None]
+FIRST_INDEX = 1000  # pods' host-side veths are numbered from here in their node
+INNER_INDEX = 2  # a pod's eth0: the first interface after lo in a fresh namespace
 
 
 @dataclass
@@ -38,6 +40,7 @@ class _Builder:
         self.fds: dict[str, int] = {}
         self.created: list[str] = []
         self.stats = BuildStats()
+        self.next_index: dict[str, int] = {}  # per outer namespace, for pods' host-side veths
 
     def close(self) -> None:
         for ipr in self.sockets.values():
@@ -103,7 +106,7 @@ class _Builder:
                 raise InterruptedError("build cancelled")
             ipr = self._namespace(n.name, "pod", keep=False)
             try:
-                self._veth(pod_veths[n.name], ipr, masters)
+                self._veth(pod_veths[n.name], ipr, masters, fresh=True)
                 for r in routes.get(n.name, []):
                     _route(ipr, r)
             finally:
@@ -119,34 +122,52 @@ class _Builder:
         self.stats.seconds = time.perf_counter() - t0
         return self.stats
 
-    def _veth(self, v: VethPlan, inner: IPRoute, masters: dict[tuple[str, str], int]) -> None:
+    def _veth(
+        self,
+        v: VethPlan,
+        inner: IPRoute,
+        masters: dict[tuple[str, str], int],
+        fresh: bool = False,
+    ) -> None:
         """Create the pair from the outer side (joined to its bridge, up), the inner end placed
-        straight into its namespace; then address the inner end and bring it up."""
+        straight into its namespace; then address the inner end and bring it up.
+
+        ``fresh``: the inner namespace has only ``lo``, so its end can be given index 2, and the
+        outer end an index of our choosing: no lookups, alias and hairpin in one request. That
+        is six netlink requests per pod instead of nine.
+        """
         outer = self.sockets[v.peer_netns]
         fd = self.fds.get(v.netns)
         own_fd = fd is None
         if own_fd:
             fd = netns.open_fd(v.netns)
+        peer: dict[str, object] = {"ifname": v.name, "net_ns_fd": fd}
+        kwargs: dict[str, object] = {}
+        if v.peer_master:
+            kwargs["master"] = masters[(v.peer_netns, v.peer_master)]
+        if fresh:
+            self.next_index[v.peer_netns] = self.next_index.get(v.peer_netns, FIRST_INDEX) + 1
+            kwargs["index"] = self.next_index[v.peer_netns]
+            peer["index"] = INNER_INDEX
         try:
-            kwargs = {"master": masters[(v.peer_netns, v.peer_master)]} if v.peer_master else {}
-            outer.link(
-                "add",
-                ifname=v.peer,
-                kind="veth",
-                state="up",
-                peer={"ifname": v.name, "net_ns_fd": fd},
-                **kwargs,
-            )
+            outer.link("add", ifname=v.peer, kind="veth", state="up", peer=peer, **kwargs)
         finally:
             if own_fd and fd is not None:
                 os.close(fd)
-        if v.peer_alias or v.peer_hairpin:
-            index = outer.link("get", ifname=v.peer)[0]["index"]
-            if v.peer_alias:
-                outer.link("set", index=index, ifalias=v.peer_alias)
-            if v.peer_hairpin:
-                outer.brport("set", index=index, mode=1)
-        idx = inner.link_lookup(ifname=v.name)[0]
+        index = kwargs.get("index") or outer.link("get", ifname=v.peer)[0]["index"]
+        attrs: dict[str, object] = {}
+        if v.peer_alias:
+            attrs["ifalias"] = v.peer_alias
+        if v.peer_hairpin:  # bridge_slave hairpin on, in the same request as the alias
+            attrs["IFLA_LINKINFO"] = {
+                "attrs": [
+                    ["IFLA_INFO_SLAVE_KIND", "bridge"],
+                    ["IFLA_INFO_SLAVE_DATA", {"attrs": [["IFLA_BRPORT_MODE", 1]]}],
+                ]
+            }
+        if attrs:
+            outer.link("set", index=index, **attrs)
+        idx = INNER_INDEX if fresh else inner.link_lookup(ifname=v.name)[0]
         if v.address:
             ip, plen = v.address.split("/")
             inner.addr("add", index=idx, address=ip, prefixlen=int(plen))
