@@ -358,6 +358,23 @@ def cmd_rules(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK
 
 
+def cmd_ready(args: argparse.Namespace, out: Out) -> int:
+    from netlab.lab import Lab
+
+    lab = Lab.open(args.lab)
+    kind, _, ref = args.pod.partition("/")
+    if kind != "pod" or not ref:
+        raise UsageError(f"expected pod/NAME or pod/NAMESPACE/NAME, got {args.pod!r}")
+    pod = lab.pod(ref)
+    ready = args.value == "true"
+    seconds = lab.set_ready(pod, ready)
+    out.line(
+        f"pod {pod.key} is {'ready' if ready else 'not ready'}; EndpointSlices, "
+        f"{lab.proxier.describe()} rules, DNS and load balancer updated in {seconds:.2f}s"
+    )
+    return EXIT_OK
+
+
 def cmd_cleanup(args: argparse.Namespace, out: Out) -> int:
     from netlab.lab import cleanup
 
@@ -472,6 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
     s.add_argument("--counters", action="store_true", help="with packet and byte counters")
     s.set_defaults(func=cmd_rules)
+
+    s = add("ready", "mark a pod of a live lab ready or not, and watch the cluster react")
+    s.add_argument("lab")
+    s.add_argument("pod", help="pod/NAME or pod/NAMESPACE/NAME")
+    s.add_argument("value", choices=["true", "false"])
+    s.set_defaults(func=cmd_ready)
 
     s = add("cleanup", "remove whatever any lab left behind, found by its tags")
     s.add_argument("lab", nargs="?", help="only this lab")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from netlab import checks as checks_mod
 from netlab import cloud, cni, doctor, topology
-from netlab.cluster.build import build_cluster
+from netlab.cluster.build import build_cluster, recompute_slices
 from netlab.cluster.state import ClusterState, Node, PodInfo
 from netlab.errors import LabError, ScenarioError, UsageError
 from netlab.kernel import build as kbuild
@@ -260,6 +260,20 @@ class Lab:
                 return
             time.sleep(0.01)
         raise LabError("the agent did not reload", hint=f"see {state_dir(self.name)}/agent.log")
+
+    def set_ready(self, pod: PodInfo, ready: bool) -> float:
+        """Flip a pod's readiness and let the cluster react as it would: the EndpointSlice
+        controller, kube-proxy on every node, cluster DNS and the load balancer's health checks.
+        Returns seconds taken."""
+        t0 = time.perf_counter()
+        pod.ready = ready
+        recompute_slices(self.state)
+        self.sync()
+        self.reload_agent()
+        if any(s.type == "LoadBalancer" for s in self.state.services):
+            self.record.load_balancers = cloud.program(self.state)
+        _write_record(self.record)
+        return time.perf_counter() - t0
 
     # use -------------------------------------------------------------------------------------
 

@@ -223,6 +223,13 @@ def build_cluster(scenario: Scenario) -> ClusterState:
     )
 
 
+def recompute_slices(state: ClusterState) -> None:
+    """Run the EndpointSlice controller again, after pods changed (readiness, say)."""
+    state.slices = [_kubernetes_slice(state.nodes[0])]
+    for svc in state.services[1:]:
+        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name))
+
+
 def _runs(pod: Pod) -> str:
     if pod.meta.namespace == "kube-system" and pod.owner == "Deployment/coredns":
         return "coredns"

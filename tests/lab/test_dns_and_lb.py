@@ -106,3 +106,51 @@ def test_load_balancer_status_and_routes(lb_lab: str) -> None:
         routes,
         re.M,
     )
+
+
+@pytest.fixture(scope="module")
+def headless_lab() -> Iterator[str]:
+    name = "hllab"
+    up = netlab("up", scenario("headless.yaml"), "--name", name)
+    assert up.returncode == 0, up.stderr
+    yield name
+    netlab("down", name)
+
+
+def _dig(lab: str, name: str) -> list[str]:
+    return sorted(_exec(lab, "pod/client-node-1", "dig", "+short", name).split())
+
+
+def test_headless_answers_follow_readiness(headless_lab: str) -> None:
+    status = json.loads(netlab("status", headless_lab, "--json").stdout)
+    ips = {p["name"]: p["ip"] for p in status["pods"]}
+    assert _dig(headless_lab, "db.default.svc.cluster.local") == sorted([ips["db-0"], ips["db-1"]])
+    flip = netlab("ready", headless_lab, "pod/db-1", "false")
+    assert flip.returncode == 0, flip.stderr
+    assert _dig(headless_lab, "db.default.svc.cluster.local") == [ips["db-0"]]
+    assert netlab("ready", headless_lab, "pod/db-0", "false").returncode == 0
+    nx = _exec(headless_lab, "pod/client-node-1", "dig", "db.default.svc.cluster.local")
+    assert "status: NXDOMAIN" in nx  # no ready endpoint at all
+    assert netlab("ready", headless_lab, "pod/db-0", "true").returncode == 0
+    assert netlab("ready", headless_lab, "pod/db-1", "true").returncode == 0
+    assert _dig(headless_lab, "db.default.svc.cluster.local") == sorted([ips["db-0"], ips["db-1"]])
+
+
+def test_load_balancer_follows_health(lb_lab: str) -> None:
+    """web-a is the Local Service's only endpoint: unready, node-1's health check turns 503 and
+    the load balancer withdraws the address; ready again, it comes back."""
+    assert netlab("ready", lb_lab, "pod/web-a", "false").returncode == 0
+    try:
+        data = json.loads(netlab("status", lb_lab, "--json").stdout)
+        local = next(b for b in data["loadBalancers"] if b["service"] == "default/local")
+        assert local["nodes"] == []
+        assert local["health"] == {"node-1": 503, "node-2": 503}
+        assert "192.0.2.2" not in _exec(lb_lab, "external", "ip", "route")
+        # The Cluster Service lost an endpoint: its stale KUBE-SEP chain is gone from node-1.
+        rules = netlab("rules", lb_lab, "node/node-1", "--service", "web").stdout
+        assert rules.count(":KUBE-SEP-") == 1
+    finally:
+        assert netlab("ready", lb_lab, "pod/web-a", "true").returncode == 0
+    data = json.loads(netlab("status", lb_lab, "--json").stdout)
+    local = next(b for b in data["loadBalancers"] if b["service"] == "default/local")
+    assert local["nodes"] == ["node-1"]
