@@ -197,3 +197,23 @@ def categorize(svc: ServicePortInfo, endpoints: tuple[EndpointInfo, ...]) -> Cat
         return Categorized(cluster, local, cluster, has_any)
     merged = {str(e): e for e in (*cluster, *local)}
     return Categorized(cluster, local, tuple(sorted(merged.values(), key=_ip_key)), has_any)
+
+
+@dataclass(frozen=True)
+class PolicyReach:
+    """Which endpoints internal (ClusterIP) and external (NodePort, LB, external IP) traffic use,
+    and whether any are usable: the decisions syncProxyRules makes before writing any rule, in
+    every rule-writing mode alike."""
+
+    internal_local: bool  # internal traffic uses the Local-policy endpoints
+    external_local: bool
+    has_internal: bool  # false: DROP ("has no local endpoints") or REJECT when none at all
+    has_external: bool
+
+
+def policy_reach(info: ServicePortInfo, cat: Categorized) -> PolicyReach:
+    has_internal = cat.has_any and (not info.internal_policy_local or bool(cat.local))
+    has_external = cat.has_any and (not info.external_policy_local or bool(cat.local))
+    return PolicyReach(
+        info.internal_policy_local, info.external_policy_local, has_internal, has_external
+    )

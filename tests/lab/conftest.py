@@ -7,10 +7,12 @@ privilege is a failure, so CI can never pass by skipping them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
 
+from netlab.kernel import netns, threads
 from tests.lab.host import HostSnapshot, snapshot
 
 
@@ -36,3 +38,16 @@ def clean_host() -> Iterator[HostSnapshot]:
     yield before
     after = snapshot()
     assert after == before, before.diff(after)
+
+
+@pytest.fixture
+def scratch_ns(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace of this test's own (made as a lab makes its namespaces), removed."""
+    tag = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[-24:].strip("-")
+    name = f"labtest-{os.getpid()}-{tag}"
+    assert not netns.exists(name)
+    try:
+        threads.call(netns.create_and_enter, name)
+        yield name
+    finally:
+        netns.remove(name)

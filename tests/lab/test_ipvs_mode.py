@@ -17,13 +17,11 @@ The host's own namespace is never touched: every command runs inside the test's 
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 
-from netlab.kernel import netns, process, rules, threads
+from netlab.kernel import process, rules
 from netlab.proxy.ipvs.proxier import APPLY_PATHS, apply_ruleset
 from netlab.proxy.ipvs.render import IpvsOptions, IpvsRuleSet, parse_ipset_save, render
 from netlab.proxy.naming import ServicePortName
@@ -48,19 +46,6 @@ WEB = ProxiedService(
         EndpointInfo("10.244.2.7", 8080, "node-2", "default/web-1", is_local=False),
     ),
 )
-
-
-@pytest.fixture
-def node_ns(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace of this test's own (made as the lab makes node namespaces), removed."""
-    tag = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[-20:].strip("-")
-    name = f"ipvsdev-{os.getpid()}-{tag}"
-    assert not netns.exists(name)
-    try:
-        threads.call(netns.create_and_enter, name)
-        yield name
-    finally:
-        netns.remove(name)
 
 
 def ipvs_table(name: str) -> dict[str, dict[str, tuple[str, int]]]:
@@ -99,70 +84,72 @@ def expected_table(ruleset: IpvsRuleSet) -> dict[str, dict[str, tuple[str, int]]
 
 @pytest.mark.ipvs
 @pytest.mark.parametrize("ipvs_apply", APPLY_PATHS)
-def test_sync_twice_then_read_back(node_ns: str, ipvs_apply: str, clean_host: HostSnapshot) -> None:
+def test_sync_twice_then_read_back(
+    scratch_ns: str, ipvs_apply: str, clean_host: HostSnapshot
+) -> None:
     first = render([DNS, WEB], OPTS)
-    apply_ruleset(node_ns, first, first=True, backend=BACKEND, ipvs_apply=ipvs_apply)
+    apply_ruleset(scratch_ns, first, first=True, backend=BACKEND, ipvs_apply=ipvs_apply)
 
-    assert ipvs_table(node_ns) == {
+    assert ipvs_table(scratch_ns) == {
         "UDP 10.96.0.10:53": {"10.244.1.5:53": ("Masq", 1)},
         "TCP 10.96.0.20:80": {"10.244.1.6:8080": ("Masq", 1), "10.244.2.7:8080": ("Masq", 1)},
         f"TCP {NODE_IP}:30080": {"10.244.1.6:8080": ("Masq", 1), "10.244.2.7:8080": ("Masq", 1)},
     }
-    assert members(node_ns, "KUBE-CLUSTER-IP") == {"10.96.0.10,udp:53", "10.96.0.20,tcp:80"}
-    assert members(node_ns, "KUBE-NODE-PORT-TCP") == {"30080"}
-    assert members(node_ns, "KUBE-LOOP-BACK") == {
+    assert members(scratch_ns, "KUBE-CLUSTER-IP") == {"10.96.0.10,udp:53", "10.96.0.20,tcp:80"}
+    assert members(scratch_ns, "KUBE-NODE-PORT-TCP") == {"30080"}
+    assert members(scratch_ns, "KUBE-LOOP-BACK") == {
         "10.244.1.5,udp:53,10.244.1.5",
         "10.244.1.6,tcp:8080,10.244.1.6",
     }
-    assert members(node_ns, "KUBE-IPVS-IPS") == {"10.96.0.10", "10.96.0.20"}
-    addrs, link = kube_ipvs0(node_ns)
+    assert members(scratch_ns, "KUBE-IPVS-IPS") == {"10.96.0.10", "10.96.0.20"}
+    addrs, link = kube_ipvs0(scratch_ns)
     assert addrs == {"10.96.0.10/32", "10.96.0.20/32"}
     assert "state DOWN" in link  # a dummy left down, as kube-proxy leaves it
 
     # The DNS Service is deleted: its virtual server, set entries and address go.
     second = render([WEB], OPTS)
-    apply_ruleset(node_ns, second, first=False, backend=BACKEND, ipvs_apply=ipvs_apply)
+    apply_ruleset(scratch_ns, second, first=False, backend=BACKEND, ipvs_apply=ipvs_apply)
 
-    assert ipvs_table(node_ns) == expected_table(second)
-    assert "UDP 10.96.0.10:53" not in ipvs_table(node_ns)
-    assert members(node_ns, "KUBE-CLUSTER-IP") == {"10.96.0.20,tcp:80"}
-    assert members(node_ns, "KUBE-LOOP-BACK") == {"10.244.1.6,tcp:8080,10.244.1.6"}
-    assert members(node_ns, "KUBE-IPVS-IPS") == {"10.96.0.20"}
-    assert kube_ipvs0(node_ns)[0] == {"10.96.0.20/32"}
+    assert ipvs_table(scratch_ns) == expected_table(second)
+    assert "UDP 10.96.0.10:53" not in ipvs_table(scratch_ns)
+    assert members(scratch_ns, "KUBE-CLUSTER-IP") == {"10.96.0.20,tcp:80"}
+    assert members(scratch_ns, "KUBE-LOOP-BACK") == {"10.244.1.6,tcp:8080,10.244.1.6"}
+    assert members(scratch_ns, "KUBE-IPVS-IPS") == {"10.96.0.20"}
+    assert kube_ipvs0(scratch_ns)[0] == {"10.96.0.20/32"}
 
     # The jumps from the built-in chains were added once, by the first sync only.
-    nat = rules.iptables_save(node_ns, BACKEND, "nat")
+    nat = rules.iptables_save(scratch_ns, BACKEND, "nat")
     assert len(re.findall(r"^-A PREROUTING .*-j KUBE-SERVICES$", nat, re.M)) == 1, nat
 
 
 @pytest.mark.ipvs
-def test_resync_is_idempotent(node_ns: str, clean_host: HostSnapshot) -> None:
+def test_resync_is_idempotent(scratch_ns: str, clean_host: HostSnapshot) -> None:
     ruleset = render([DNS, WEB], OPTS)
-    apply_ruleset(node_ns, ruleset, first=True, backend=BACKEND)
-    again = apply_ruleset(node_ns, ruleset, first=False, backend=BACKEND)
+    apply_ruleset(scratch_ns, ruleset, first=True, backend=BACKEND)
+    again = apply_ruleset(scratch_ns, ruleset, first=False, backend=BACKEND)
     assert again.ipvs_changes == again.bound == again.unbound == 0
-    assert ipvs_table(node_ns) == expected_table(ruleset)
+    assert ipvs_table(scratch_ns) == expected_table(ruleset)
 
 
-def test_ipsets_and_iptables_load_without_ipvs(node_ns: str, clean_host: HostSnapshot) -> None:
+def test_ipsets_and_iptables_load_without_ipvs(scratch_ns: str, clean_host: HostSnapshot) -> None:
     """The two text transactions of a sync, on any host: the kernel takes the ipset restore
     (fresh, then as a diff that removes a deleted Service's entries) and the iptables rules."""
     both = render([DNS, WEB], OPTS)
-    process.run(node_ns, ["ipset", "restore"], input=both.ipset_restore_text())
-    rules.iptables_restore(node_ns, both.iptables_restore_text(bootstrap=True), BACKEND)
+    process.run(scratch_ns, ["ipset", "restore"], input=both.ipset_restore_text())
+    rules.iptables_restore(scratch_ns, both.iptables_restore_text(bootstrap=True), BACKEND)
 
     web = render([WEB], OPTS)
-    existing = parse_ipset_save(process.run(node_ns, ["ipset", "save"]).stdout)
-    process.run(node_ns, ["ipset", "restore"], input=web.ipset_restore_text(existing))
-    rules.iptables_restore(node_ns, web.iptables_restore_text(bootstrap=False), BACKEND)
+    existing = parse_ipset_save(process.run(scratch_ns, ["ipset", "save"]).stdout)
+    process.run(scratch_ns, ["ipset", "restore"], input=web.ipset_restore_text(existing))
+    rules.iptables_restore(scratch_ns, web.iptables_restore_text(bootstrap=False), BACKEND)
 
-    live = parse_ipset_save(process.run(node_ns, ["ipset", "save"]).stdout)
+    live = parse_ipset_save(process.run(scratch_ns, ["ipset", "save"]).stdout)
     assert {s.name: set(s.entries) for s in web.ipsets} == live
-    nat = rules.iptables_save(node_ns, BACKEND, "nat")
+    nat = rules.iptables_save(scratch_ns, BACKEND, "nat")
     assert "--match-set KUBE-CLUSTER-IP dst,dst ! -s 10.244.0.0/16" in nat or (
         "! -s 10.244.0.0/16" in nat and "--match-set KUBE-CLUSTER-IP dst,dst" in nat
     )
-    flt = rules.iptables_save(node_ns, BACKEND, "filter")
+    flt = rules.iptables_save(scratch_ns, BACKEND, "filter")
     assert (
         '-A INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER' in flt
     )

@@ -9,16 +9,14 @@ idempotent.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice, PodInfo
-from netlab.kernel import netns, process, threads
+from netlab.kernel import process
 from netlab.proxy.naming import ServicePortName
 from netlab.proxy.nftables.proxier import NftablesProxier
 from netlab.proxy.nftables.render import LAYOUTS, NftablesOptions, parse_existing, render
@@ -30,19 +28,6 @@ from netlab.scenario.model import Scenario
 OPTS = NftablesOptions(
     node_ip="192.168.56.11", cluster_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12"
 )
-
-
-@pytest.fixture
-def nsname(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace of this test's own, always removed."""
-    tag = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[-24:].strip("-")
-    name = f"nftdev-{os.getpid()}-{tag}"
-    assert not netns.exists(name)
-    try:
-        threads.call(netns.create_and_enter, name)
-        yield name
-    finally:
-        netns.remove(name)
 
 
 def nft(name: str, *args: str, text: str | None = None) -> str:
@@ -105,9 +90,9 @@ def sets(listing: str) -> set[str]:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_sync_twice_removes_stale_objects(nsname: str, layout: str) -> None:
+def test_sync_twice_removes_stale_objects(scratch_ns: str, layout: str) -> None:
     first_eps = (ep("10.244.1.2", local=True), ep("10.244.2.2"))
-    listing = apply(nsname, services(first_eps, with_sticky=True), layout, first=True)
+    listing = apply(scratch_ns, services(first_eps, with_sticky=True), layout, first=True)
     have = chains(listing)
     assert {"filter-prerouting-pre-dnat", "nat-prerouting", "services", "reject-chain"} <= have
     web = [c for c in have if "default/web/" in c]
@@ -127,7 +112,7 @@ def test_sync_twice_removes_stale_objects(nsname: str, layout: str) -> None:
 
     # Second sync: the sticky Service is gone, web's second endpoint moved.
     second_eps = (ep("10.244.1.2", local=True), ep("10.244.2.9"))
-    listing = apply(nsname, services(second_eps, with_sticky=False), layout, first=False)
+    listing = apply(scratch_ns, services(second_eps, with_sticky=False), layout, first=False)
     have = chains(listing)
     assert not [c for c in have if "default/sticky/" in c]
     assert not [s for s in sets(listing) if s.startswith("affinity-")]
@@ -137,9 +122,11 @@ def test_sync_twice_removes_stale_objects(nsname: str, layout: str) -> None:
     assert "10.96.0.20 . tcp . 80 : goto service-" in listing
 
     # Once more with nothing changed: the same table (a full sync is idempotent).
-    assert apply(nsname, services(second_eps, with_sticky=False), layout, first=False) == listing
+    assert (
+        apply(scratch_ns, services(second_eps, with_sticky=False), layout, first=False) == listing
+    )
     # (A "first" sync re-creates the base chains, so they list in another order.)
-    again = apply(nsname, services(second_eps, with_sticky=False), layout, first=True)
+    again = apply(scratch_ns, services(second_eps, with_sticky=False), layout, first=True)
     assert sorted(again.splitlines()) == sorted(listing.splitlines())
 
 
@@ -176,8 +163,8 @@ def _state(node_netns: str) -> ClusterState:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_proxier_sync_and_live_rules(nsname: str, layout: str) -> None:
-    state = _state(nsname)
+def test_proxier_sync_and_live_rules(scratch_ns: str, layout: str) -> None:
+    state = _state(scratch_ns)
     node = state.nodes[0]
     proxier = NftablesProxier(state, layout)
     assert proxier.node_sysctls() == {}

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from netlab.proxy import naming
-from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo, categorize
+from netlab.proxy.servicemap import (
+    EndpointInfo,
+    ProxiedService,
+    ServicePortInfo,
+    categorize,
+    policy_reach,
+)
 from netlab.scenario.k8s import Service
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -316,16 +322,10 @@ def _render_service(
     uses_cluster_chain = bool(cat.cluster) and info.uses_cluster_endpoints
     uses_local_chain = bool(cat.local) and info.uses_local_endpoints
 
-    internal_chain = cluster_chain
-    has_internal = cat.has_any
-    if info.internal_policy_local:
-        internal_chain = local_chain
-        has_internal = has_internal and bool(cat.local)
-    external_policy_chain = cluster_chain
-    has_external = cat.has_any
-    if info.external_policy_local:
-        external_policy_chain = local_chain
-        has_external = has_external and bool(cat.local)
+    reach = policy_reach(info, cat)
+    has_internal, has_external = reach.has_internal, reach.has_external
+    internal_chain = local_chain if reach.internal_local else cluster_chain
+    external_policy_chain = local_chain if reach.external_local else cluster_chain
     uses_ext_chain = cat.has_any and info.externally_accessible
     lb_chain = ext_chain
     uses_fw_chain = (

@@ -65,7 +65,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from netlab.proxy import naming
-from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo, categorize
+from netlab.proxy.servicemap import (
+    EndpointInfo,
+    ProxiedService,
+    ServicePortInfo,
+    categorize,
+    policy_reach,
+)
 
 FAMILY = "ip"
 TABLE = "kube-proxy"
@@ -488,16 +494,10 @@ def _service(svc: ProxiedService, opts: NftablesOptions, layout: str) -> Service
     if uses_local_chain:
         out.chain(local_chain)
 
-    internal_chain = cluster_chain
-    has_internal = cat.has_any
-    if info.internal_policy_local:
-        internal_chain = local_chain
-        has_internal = has_internal and bool(cat.local)
-    external_policy_chain = cluster_chain
-    has_external = cat.has_any
-    if info.external_policy_local:
-        external_policy_chain = local_chain
-        has_external = has_external and bool(cat.local)
+    reach = policy_reach(info, cat)
+    has_internal, has_external = reach.has_internal, reach.has_external
+    internal_chain = local_chain if reach.internal_local else cluster_chain
+    external_policy_chain = local_chain if reach.external_local else cluster_chain
 
     # Needed even without externally-usable endpoints, for the local short-circuit rules.
     uses_external_chain = cat.has_any and info.externally_accessible
