@@ -151,9 +151,12 @@ def diagnose() -> Diagnosis:
         if not is_root():
             reasons.append("not root (kernel features not probed)")
         reasons += [f"kernel lacks {f}" for f in MODE_FEATURES[mode] if not features.get(f, True)]
+        own = {f"tool {t}" for t in tools} | {f"kernel: {f}" for f in MODE_FEATURES[mode]}
+        own.add("root")
         hint = IPVS_HINT if mode == "ipvs" and reasons else ""
         if reasons and not hint:
-            hint = "; ".join(c.hint for c in checks if not c.ok and c.hint)[:300]
+            # Only this mode's own failures: another mode's fix is noise here.
+            hint = "; ".join(c.hint for c in checks if not c.ok and c.hint and c.name in own)
         modes.append(ModeVerdict(mode, not reasons, reasons, hint))
     return Diagnosis(checks, modes)
 

@@ -88,8 +88,9 @@ def probe_all() -> list[Feature]:
                 name,
                 "nftables",
                 ["nft", "-f", "-"],
-                "table ip netlab_probe { chain c { numgen random mod 2 "
-                "vmap { 0 : accept, 1 : accept } } }\n",
+                # Multi-line: nft 1.0.6 rejects the one-line form of a vmap chain.
+                "table ip netlab_probe {\n  chain c {\n"
+                "    numgen random mod 2 vmap { 0 : accept, 1 : accept }\n  }\n}\n",
             )
         )
         results.append(_ipvs_feature(name))
