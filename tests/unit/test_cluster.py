@@ -182,7 +182,8 @@ def test_pod_ips_are_sequential_per_node_from_dot_2() -> None:
     # Client pods come after the workload.
     assert state.pod("netlab", "client-node-1").ip == "10.244.1.5"
     assert state.pod("netlab", "client-node-2").ip == "10.244.2.4"
-    assert state.pod_by_ip("10.244.1.3").key == "default/c"
+    found = state.pod_by_ip("10.244.1.3")
+    assert found is not None and found.key == "default/c"
     assert state.pod_by_ip("192.168.56.11") is None  # host-network pods are not found by IP
 
 

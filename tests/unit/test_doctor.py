@@ -13,7 +13,7 @@ from netlab import doctor
 def host_without_nft(monkeypatch: pytest.MonkeyPatch) -> None:
     real_which = shutil.which
     monkeypatch.setattr(
-        doctor.shutil, "which", lambda tool: None if tool in {"nft", "ipset"} else real_which(tool)
+        shutil, "which", lambda tool: None if tool in {"nft", "ipset"} else real_which(tool)
     )
     monkeypatch.setattr(doctor, "is_root", lambda: False)
 

@@ -46,11 +46,11 @@ import pytest
 from netlab.proxy.iptables.render import IptablesOptions, probability, render
 from netlab.proxy.naming import ServicePortName
 from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo
+from tests.unit.servicemaps import TEST_NODE_NAME, ep, svc
 
 # ---------------------------------------------------------------------------------------------
 # NewFakeProxier and the test conventions (MODERN proxier_test.go, top of file)
 
-TEST_NODE_NAME = "test-node"
 TEST_NODE_IP = "192.168.0.2"
 TEST_NODE_IP_ALT = "192.168.1.2"
 TEST_EXTERNAL_IP = "192.168.99.11"
@@ -65,50 +65,6 @@ FAKE = IptablesOptions(
     localhost_nodeports=True,  # localhostNodePorts: true
     random_fully=False,  # iptablestest.NewFake(): HasRandomFully() is false unless set
 )
-
-
-def ep(
-    ip: str,
-    port: int = 80,
-    node: str = "",
-    *,
-    ready: bool = True,
-    serving: bool = True,
-    terminating: bool = False,
-) -> EndpointInfo:
-    """One EndpointSlice endpoint; ``node`` is its NodeName ("" for nil)."""
-    return EndpointInfo(
-        ip=ip,
-        port=port,
-        node=node,
-        pod="",
-        is_local=node == TEST_NODE_NAME,
-        ready=ready,
-        serving=serving,
-        terminating=terminating,
-    )
-
-
-def svc(
-    ns: str,
-    name: str,
-    cluster_ip: str,
-    *endpoints: EndpointInfo,
-    port_name: str = "p80",
-    protocol: str = "TCP",
-    port: int = 80,
-    **fields: Any,
-) -> ProxiedService:
-    """One service port with its endpoints, as upstream's EndpointsMap holds them.
-
-    endpointsMapFromEndpointInfo keys endpoints by "IP:port" (a later duplicate replaces an
-    earlier one) and sorts them with ``byEndpoint`` (string order).
-    """
-    by_key = {str(e): e for e in endpoints}
-    info = ServicePortInfo(
-        ServicePortName(ns, name, port_name, protocol), cluster_ip, port, **fields
-    )
-    return ProxiedService(info, tuple(sorted(by_key.values(), key=str)))
 
 
 def rendered(services: Iterable[ProxiedService], **overrides: Any) -> str:
@@ -203,12 +159,14 @@ def sort_iptables_rules(text: str) -> str:
             if chain not in rules:
                 continue
             last_rule_first = table.name == "nat" and chain == "KUBE-SERVICES"
-            rules[chain].sort(
-                key=lambda r, last=last_rule_first: (
-                    last and "must be the last rule" in (_comment(r) or ""),
-                    _comment_service(r),
+
+            def order(rule: str, last: bool = last_rule_first) -> tuple[bool, str]:
+                return (
+                    last and "must be the last rule" in (_comment(rule) or ""),
+                    _comment_service(rule),
                 )
-            )
+
+            rules[chain].sort(key=order)
         out.append(f"*{table.name}")
         out += [f":{c} - [0:0]" for c in chains]
         out += [r for c in chains for r in rules[c]]

@@ -52,50 +52,11 @@ from netlab.proxy.ipvs.render import (
     reconcile,
     render,
 )
-from netlab.proxy.naming import ServicePortName
-from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo
+from netlab.proxy.servicemap import ProxiedService
 from netlab.scenario.load import parse_scenario
+from tests.unit.servicemaps import TEST_NODE_NAME, ep, svc
 
-TEST_NODE_NAME = "test-node"
 NODE_IP = "100.101.102.103"
-
-
-def ep(
-    ip: str,
-    port: int = 80,
-    node: str = "",
-    *,
-    ready: bool = True,
-    serving: bool = True,
-    terminating: bool = False,
-) -> EndpointInfo:
-    return EndpointInfo(
-        ip=ip,
-        port=port,
-        node=node,
-        pod="",
-        is_local=node == TEST_NODE_NAME,
-        ready=ready,
-        serving=serving,
-        terminating=terminating,
-    )
-
-
-def svc(
-    ns: str,
-    name: str,
-    cluster_ip: str,
-    *endpoints: EndpointInfo,
-    port_name: str = "p80",
-    protocol: str = "TCP",
-    port: int = 80,
-    **fields: Any,
-) -> ProxiedService:
-    """One Service port with its endpoints in EndpointsMap order ("IP:port" strings)."""
-    info = ServicePortInfo(
-        ServicePortName(ns, name, port_name, protocol), cluster_ip, port, **fields
-    )
-    return ProxiedService(info, tuple(sorted(endpoints, key=str)))
 
 
 def fake(node_ips: tuple[str, ...] = (), **kw: Any) -> IpvsOptions:

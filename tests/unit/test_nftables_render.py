@@ -44,7 +44,6 @@ from typing import Any
 
 import pytest
 
-from netlab.proxy.naming import ServicePortName
 from netlab.proxy.nftables.render import (
     LAYOUTS,
     Existing,
@@ -54,12 +53,12 @@ from netlab.proxy.nftables.render import (
     parse_existing,
     render,
 )
-from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo
+from netlab.proxy.servicemap import EndpointInfo, ProxiedService
+from tests.unit.servicemaps import TEST_NODE_NAME, ep, svc
 
 # ---------------------------------------------------------------------------------------------
 # NewFakeProxier and the test conventions
 
-TEST_NODE_NAME = "test-node"
 TEST_NODE_IP = "192.168.0.2"
 TEST_NODE_IP_ALT = "192.168.1.2"
 TEST_EXTERNAL_IP = "192.168.99.11"
@@ -74,47 +73,6 @@ FAKE = NftablesOptions(
     service_cidr="172.30.0.0/16",  # serviceCIDRs: "172.30.0.0/16"
     nodeport_ips=(TEST_NODE_IP,),  # nodePortAddresses: testNodeIP/32
 )
-
-
-def ep(
-    ip: str,
-    port: int = 80,
-    node: str = "",
-    *,
-    ready: bool = True,
-    serving: bool = True,
-    terminating: bool = False,
-) -> EndpointInfo:
-    """One EndpointSlice endpoint; ``node`` is its NodeName ("" for nil)."""
-    return EndpointInfo(
-        ip=ip,
-        port=port,
-        node=node,
-        pod="",
-        is_local=node == TEST_NODE_NAME,
-        ready=ready,
-        serving=serving,
-        terminating=terminating,
-    )
-
-
-def svc(
-    ns: str,
-    name: str,
-    cluster_ip: str,
-    *endpoints: EndpointInfo,
-    port_name: str = "p80",
-    protocol: str = "TCP",
-    port: int = 80,
-    **fields: Any,
-) -> ProxiedService:
-    """One service port with its endpoints, keyed and ordered by "IP:port" as upstream's
-    EndpointsMap keeps them (a later duplicate replaces an earlier one)."""
-    by_key = {str(e): e for e in endpoints}
-    info = ServicePortInfo(
-        ServicePortName(ns, name, port_name, protocol), cluster_ip, port, **fields
-    )
-    return ProxiedService(info, tuple(sorted(by_key.values(), key=str)))
 
 
 # ---------------------------------------------------------------------------------------------
