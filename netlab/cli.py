@@ -19,6 +19,7 @@ from typing import Any
 from netlab import __version__, doctor, report
 from netlab.errors import (
     EXIT_CHECK_FAILED,
+    EXIT_LAB,
     EXIT_OK,
     NetlabError,
     PrerequisiteError,
@@ -26,6 +27,7 @@ from netlab.errors import (
     UsageError,
 )
 from netlab.report import Out
+from netlab.scenario.labschema import LAB_NAME_HINT, lab_name_problem
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -151,6 +153,7 @@ def cmd_up(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
+    doctor.require_root("run checks in a lab")
     from netlab.lab import Lab
     from netlab.validation import load_and_validate
 
@@ -303,6 +306,7 @@ def cmd_status(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_down(args: argparse.Namespace, out: Out) -> int:
+    doctor.require_root("remove a lab")
     from netlab.lab import Lab, cleanup
 
     try:
@@ -322,6 +326,7 @@ def cmd_down(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_exec(args: argparse.Namespace, out: Out) -> int:
+    doctor.require_root("enter a lab's namespaces")
     from netlab.lab import Lab
 
     lab = Lab.open(args.lab)
@@ -334,11 +339,17 @@ def cmd_exec(args: argparse.Namespace, out: Out) -> int:
     # `ip netns exec` also binds /etc/netns/<name>/* over /etc, as a learner would expect.
     env = {**os.environ, "NETLAB_LAB": lab.name, "NETLAB_TARGET": args.target}
     sys.stdout.flush()
-    os.execvpe("ip", ["ip", "netns", "exec", target, *argv], env)
+    try:
+        os.execvpe("ip", ["ip", "netns", "exec", target, *argv], env)
+    except FileNotFoundError:
+        raise PrerequisiteError(
+            "ip (iproute2) is not installed", hint="apt-get install -y iproute2"
+        ) from None
     return EXIT_OK  # pragma: no cover
 
 
 def cmd_rules(args: argparse.Namespace, out: Out) -> int:
+    doctor.require_root("read a node's rules")
     from netlab.lab import Lab
 
     lab = Lab.open(args.lab)
@@ -359,6 +370,7 @@ def cmd_rules(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_ready(args: argparse.Namespace, out: Out) -> int:
+    doctor.require_root("change a lab")
     from netlab.lab import Lab
 
     lab = Lab.open(args.lab)
@@ -378,8 +390,7 @@ def cmd_ready(args: argparse.Namespace, out: Out) -> int:
 def cmd_cleanup(args: argparse.Namespace, out: Out) -> int:
     from netlab.lab import cleanup
 
-    if not doctor.is_root():
-        raise PrerequisiteError("cleanup needs root", hint="run it with sudo")
+    doctor.require_root("clean up labs")
     rep = cleanup(args.lab)
     if args.json:
         out.json(rep.__dict__)
@@ -427,6 +438,14 @@ def cmd_schema(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK
 
 
+def _lab_name(value: str) -> str:
+    """A LAB argument; refused before it can become a path or a namespace name."""
+    problem = lab_name_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem} ({LAB_NAME_HINT})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="netlab",
@@ -463,41 +482,41 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
 
     s = add("check", "run a live lab's checks again")
-    s.add_argument("lab")
+    s.add_argument("lab", type=_lab_name)
     s.add_argument("file", nargs="?", help="scenario to take the checks from (default: the lab's)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_check)
 
     s = add("status", "list labs, or show one lab's nodes, pods and services")
-    s.add_argument("lab", nargs="?")
+    s.add_argument("lab", nargs="?", type=_lab_name)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
 
     s = add("down", "remove a lab")
-    s.add_argument("lab")
+    s.add_argument("lab", type=_lab_name)
     s.set_defaults(func=cmd_down)
 
     s = add("exec", "run a command in a lab namespace: pod/NAME, node/NODE, external, fabric")
-    s.add_argument("lab")
+    s.add_argument("lab", type=_lab_name)
     s.add_argument("target")
     s.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS] (default: a shell)")
     s.set_defaults(func=cmd_exec)
 
     s = add("rules", "show a node's live proxy rules as the mode's own tool prints them")
-    s.add_argument("lab")
+    s.add_argument("lab", type=_lab_name)
     s.add_argument("node", help="node/NODE")
     s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
     s.add_argument("--counters", action="store_true", help="with packet and byte counters")
     s.set_defaults(func=cmd_rules)
 
     s = add("ready", "mark a pod of a live lab ready or not, and watch the cluster react")
-    s.add_argument("lab")
+    s.add_argument("lab", type=_lab_name)
     s.add_argument("pod", help="pod/NAME or pod/NAMESPACE/NAME")
     s.add_argument("value", choices=["true", "false"])
     s.set_defaults(func=cmd_ready)
 
     s = add("cleanup", "remove whatever any lab left behind, found by its tags")
-    s.add_argument("lab", nargs="?", help="only this lab")
+    s.add_argument("lab", nargs="?", type=_lab_name, help="only this lab")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_cleanup)
 
@@ -552,8 +571,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 err.line(f"hint: {hint}")
         return exc.exit_code
     except KeyboardInterrupt:
-        err.line("netlab: interrupted; everything this run made has been removed")
+        builds = args.command in ("run", "up")
+        err.line(
+            "netlab: interrupted; everything this run made has been removed"
+            if builds
+            else "netlab: interrupted"
+        )
         return 130
+    except Exception as exc:  # not one of ours: still an exit status and a line, not a trace
+        if os.environ.get("NETLAB_DEBUG") == "1":
+            raise
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        hint = "NETLAB_DEBUG=1 shows the traceback; please report it as a netlab bug"
+        if getattr(args, "json", False):
+            out.json({"passed": False, "error": message, "hint": hint, "exit": EXIT_LAB})
+        else:
+            err.line(f"netlab: error: {message}", style="red")
+            err.line(f"hint: {hint}")
+        return EXIT_LAB
 
 
 if __name__ == "__main__":

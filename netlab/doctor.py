@@ -31,7 +31,7 @@ TOOLS: dict[str, tuple[str, str]] = {
 
 MODE_TOOLS: dict[str, list[str]] = {
     "iptables": ["nsenter", "iptables-nft-restore", "iptables-legacy-restore"],
-    "nftables": ["nsenter", "nft"],
+    "nftables": ["nsenter", "nft", "iptables-nft-restore"],  # the CNI's masquerade rules
     "ipvs": ["nsenter", "ipset", "iptables-nft-restore", "iptables-legacy-restore"],
     "userspace": ["nsenter", "iptables-nft-restore", "iptables-legacy-restore"],
 }
@@ -102,12 +102,24 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def require(mode: str) -> None:
-    """Refuse early (exit 3) when the basics for ``mode`` are missing."""
+BR_NETFILTER_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+
+def require_root(what: str = "build labs (network namespaces, rules)") -> None:
     if not is_root():
         raise PrerequisiteError(
-            "netlab needs root to build labs (network namespaces, rules)",
-            hint="run it with sudo, e.g. sudo .venv/bin/netlab ...",
+            f"netlab needs root to {what}", hint="run it with sudo, e.g. sudo .venv/bin/netlab ..."
+        )
+
+
+def require(mode: str) -> None:
+    """Refuse early (exit 3) when the basics for ``mode`` are missing."""
+    require_root()
+    if not os.path.exists(BR_NETFILTER_SYSCTL):
+        # Every mode: bridged pod-to-pod replies must cross iptables to be un-DNATed.
+        raise PrerequisiteError(
+            "the br_netfilter module is not loaded (bridged pod traffic would skip the rules)",
+            hint="sudo modprobe br_netfilter (netlab does not load kernel modules itself)",
         )
     missing = [t for t in MODE_TOOLS.get(mode, []) if shutil.which(t) is None]
     if missing:

@@ -28,13 +28,14 @@ from netlab.kernel import build as kbuild
 from netlab.kernel import conntrack, etcnetns, netns, process, rules, threads
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.registry import make_proxier
+from netlab.scenario.labschema import LAB_NAME_HINT, lab_name_problem
 from netlab.scenario.labspec import CheckSpec, Source
 from netlab.scenario.model import Scenario
 from netlab.serial import from_data, to_data
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
 from netlab.traffic.results import CapturedPacket, Observation
-from netlab.workloads.spec import build_spec
+from netlab.workloads.spec import RELOAD_REQUEST, RELOADED, build_spec
 
 STATE_ROOT = "/run/netlab"
 STATE_VERSION = 1
@@ -60,7 +61,20 @@ class LabRecord:
 
 
 def state_dir(name: str) -> str:
+    """The lab's own directory; a name that is not a lab name never becomes a path."""
+    problem = lab_name_problem(name)
+    if problem:
+        raise UsageError(problem, hint=LAB_NAME_HINT)
     return os.path.join(STATE_ROOT, name)
+
+
+def _claim(name: str) -> None:
+    """Take the lab's name: its state directory, made exclusively so two runs cannot share it."""
+    os.makedirs(STATE_ROOT, exist_ok=True)
+    try:
+        os.mkdir(state_dir(name))
+    except FileExistsError:
+        raise LabError(f"lab {name} is already up", hint=f"run: netlab down {name}") from None
 
 
 def _write_record(record: LabRecord) -> None:
@@ -88,13 +102,14 @@ def list_labs() -> list[LabRecord]:
         names = sorted(os.listdir(STATE_ROOT))
     except FileNotFoundError:
         return []
-    return [r for n in names if (r := _read_record(n)) is not None]
+    return [r for n in names if not lab_name_problem(n) and (r := _read_record(n)) is not None]
 
 
 @contextlib.contextmanager
 def _shielded() -> Iterator[None]:
-    """Hold off SIGINT/SIGTERM while tearing down, so a second Ctrl-C cannot leave half a lab."""
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    """Hold off SIGINT/SIGTERM/SIGHUP while tearing down, so a second Ctrl-C (or a closed
+    terminal) cannot leave half a lab."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         for s in old:
             signal.signal(s, signal.SIG_IGN)
@@ -162,7 +177,9 @@ class Lab:
         )
         lab = cls(record)
         lab._proxier = proxier
+        _claim(name)
         _write_record(record)
+        made: list[str] = []
         try:
             t0 = time.perf_counter()
             pods = len(plan.pods())
@@ -170,7 +187,7 @@ class Lab:
                 f"building {len(plan.namespaces)} namespaces ({len(state.nodes)} nodes, "
                 f"{pods} pods)"
             )
-            kbuild.build(plan)
+            kbuild.build(plan, created=made)
             record.timings["topology"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             backend = getattr(proxier, "backend", "") or "nft"
@@ -191,6 +208,9 @@ class Lab:
             _write_record(record)
         except BaseException:
             with _shielded():
+                # Only what this run made: a same-named namespace that appeared meanwhile is
+                # someone else's.
+                record.netns = [n for n in record.netns if n in made]
                 lab.down()
             raise
         return lab
@@ -207,14 +227,17 @@ class Lab:
         """Remove everything this lab made: processes, namespaces, files. Returns seconds."""
         t0 = time.perf_counter()
         with _shielded():
+            names = list(
+                dict.fromkeys(
+                    [*self.record.netns, *find_lab_namespaces(self.name, prefix_only=True)]
+                )
+            )
+            inodes = {i for n in names if (i := netns.inode(n)) is not None}
             for d in self.record.daemons:
                 process.stop(d, self.name)
-            for pid in process.find_tagged(self.name):
+            for pid in process.find_tagged(self.name, inodes):
                 process.kill_pid(pid)
-            for name in self.record.netns:
-                etcnetns.remove(name)
-                netns.remove(name)
-            for name in find_lab_namespaces(self.name, prefix_only=True):
+            for name in names:
                 etcnetns.remove(name)
                 netns.remove(name)
             shutil.rmtree(state_dir(self.name), ignore_errors=True)
@@ -248,15 +271,35 @@ class Lab:
         _write_record(self.record)
 
     def reload_agent(self, timeout: float = 30) -> None:
-        """Hand the agent the new state (SIGHUP) and wait until it has reconciled."""
+        """Hand the agent the new state (SIGHUP) and wait until it says it has reconciled."""
         self._write_agent_files()
-        marker = os.path.join(state_dir(self.name), "reloaded")
-        before = os.stat(marker).st_mtime_ns if os.path.exists(marker) else 0
-        agent = next(d for d in self.record.daemons if d.name == "agent")
+        agent = next((d for d in self.record.daemons if d.name == "agent"), None)
+        if (
+            agent is None
+            or process.start_time(agent.pid) != agent.start_time
+            or process.lab_of(agent.pid) != self.name
+        ):
+            raise LabError(
+                f"the agent of lab {self.name} is not running",
+                hint=f"see {state_dir(self.name)}/agent.log; rebuild with netlab down and up",
+            )
+        nonce = os.urandom(8).hex()
+        request = os.path.join(state_dir(self.name), RELOAD_REQUEST)
+        with open(request + ".tmp", "w") as f:
+            f.write(nonce)
+        os.replace(request + ".tmp", request)
         os.kill(agent.pid, signal.SIGHUP)
+        answer = os.path.join(state_dir(self.name), RELOADED)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if os.path.exists(marker) and os.stat(marker).st_mtime_ns != before:
+            try:
+                with open(answer) as f:
+                    reply = json.load(f)
+            except (OSError, ValueError):
+                reply = {}
+            if reply.get("nonce") == nonce:
+                if not reply.get("ok"):
+                    raise LabError("the agent could not reload", detail=reply.get("error", ""))
                 return
             time.sleep(0.01)
         raise LabError("the agent did not reload", hint=f"see {state_dir(self.name)}/agent.log")
@@ -305,11 +348,11 @@ class Lab:
             return checks_mod.evaluate_dns(check, answer, time.perf_counter() - t0)
         captures: dict[str, Capture] = {}
         captured: dict[str, list[CapturedPacket]] | None = None
-        if check.spec.kind == "capture":
-            for b in check.backends:
-                bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
-                captures[b.pod] = Capture(b.netns, "eth0", bpf)
         try:
+            if check.spec.kind == "capture":
+                for b in check.backends:
+                    bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
+                    captures[b.pod] = Capture(self.name, b.netns, "eth0", bpf)
             targets: list[str | Observation] = [check.dest_ip] * check.connections
             if check.dial_name:
                 targets = threads.call(_resolve_each, check, netns_name=check.source_netns)
@@ -321,9 +364,11 @@ class Lab:
                 check.spec.timeout,
                 check.bind,
             )
-        finally:
             if captures:
                 captured = {pod: c.stop() for pod, c in captures.items()}
+        finally:
+            for c in captures.values():
+                c.close()  # reaps a stopped capture; kills one left running by an error
         tracked = None
         if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
             tracked = {
@@ -392,40 +437,38 @@ def cleanup(lab: str | None = None) -> CleanupReport:
     """Remove whatever netlab labs left (one lab, or all), found by state files and tags."""
     report = CleanupReport()
     with _shielded():
-        for record in list_labs():
-            if lab is None or record.name == lab:
-                report.labs.append(record.name)
-                for d in record.daemons:
-                    if process.stop(d, record.name):
-                        report.processes.append(d.pid)
-        for pid in process.find_tagged(lab):
-            process.kill_pid(pid)
-            report.processes.append(pid)
+        records = [r for r in list_labs() if lab is None or r.name == lab]
+        report.labs = [r.name for r in records]
         # Namespaces a record lists are removed even untagged: a run killed between creating
         # /run/netns/NAME and tagging it leaves exactly such a one.
-        for record in list_labs():
-            if lab is None or record.name == lab:
-                for name in record.netns:
-                    etcnetns.remove(name)
-                    if netns.remove(name):
-                        report.namespaces.append(name)
-
+        names = [n for r in records for n in r.netns if netns.exists(n)]
         for name in netns.list_all():
             parsed = topology.parse_tag(kbuild.read_tag(name) or "")
             if parsed is None or (lab is not None and parsed[0] != lab):
                 continue
-            etcnetns.remove(name)
-            netns.remove(name)
-            report.namespaces.append(name)
+            names.append(name)
             if parsed[0] not in report.labs:
                 report.labs.append(parsed[0])
+        names = list(dict.fromkeys(names))
+        inodes = {i for n in names if (i := netns.inode(n)) is not None}
+        for record in records:
+            for d in record.daemons:
+                if process.stop(d, record.name):
+                    report.processes.append(d.pid)
+        for pid in process.find_tagged(lab, inodes):
+            process.kill_pid(pid)
+            report.processes.append(pid)
+        for name in names:
+            etcnetns.remove(name)
+            if netns.remove(name):
+                report.namespaces.append(name)
         # The state directory is netlab's own: every entry in it belongs to some lab.
         for name in report.labs if lab is None else [lab]:
             shutil.rmtree(state_dir(name), ignore_errors=True)
         if lab is None:
             with contextlib.suppress(FileNotFoundError):
                 for entry in os.listdir(STATE_ROOT):
-                    if os.path.isdir(state_dir(entry)):
+                    if not lab_name_problem(entry) and os.path.isdir(state_dir(entry)):
                         shutil.rmtree(state_dir(entry), ignore_errors=True)
         _tidy_roots()
     return report

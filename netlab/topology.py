@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netlab.cluster.state import ClusterState, PodInfo
+from netlab.scenario.labschema import lab_name_problem
 from netlab.traffic.dnsquery import ResolvConf
 
 FABRIC_BRIDGE = "fabric"
@@ -28,7 +29,7 @@ def parse_tag(alias: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != TAG_PREFIX:
         return None
     fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-    if "lab" not in fields or "role" not in fields:
+    if "lab" not in fields or "role" not in fields or lab_name_problem(fields["lab"]):
         return None
     return fields["lab"], fields["role"]
 

@@ -33,12 +33,12 @@ class BuildStats:
 
 
 class _Builder:
-    def __init__(self, plan: TopologyPlan, progress: Progress | None):
+    def __init__(self, plan: TopologyPlan, progress: Progress | None, created: list[str]):
         self.plan = plan
         self.progress = progress
         self.sockets: dict[str, IPRoute] = {}
         self.fds: dict[str, int] = {}
-        self.created: list[str] = []
+        self.created = created
         self.stats = BuildStats()
         self.next_index: dict[str, int] = {}  # per outer namespace, for pods' host-side veths
 
@@ -195,9 +195,12 @@ def write_sysctl(key: str, value: str) -> None:
         f.write(value)
 
 
-def build(plan: TopologyPlan, progress: Progress | None = None) -> BuildStats:
-    """Build ``plan``. On failure what was made is left for the caller's teardown (by tags)."""
-    builder = _Builder(plan, progress)
+def build(
+    plan: TopologyPlan, progress: Progress | None = None, created: list[str] | None = None
+) -> BuildStats:
+    """Build ``plan``. On failure what was made is left for the caller's teardown; ``created``
+    gets each namespace's name as soon as it exists, so the caller knows exactly which."""
+    builder = _Builder(plan, progress, created if created is not None else [])
     threads.cancelled.clear()
 
     def job() -> BuildStats:

@@ -130,7 +130,8 @@ def _command_feature(name: str, label: str, argv: list[str], text: str) -> Featu
 
 def _ipvs_feature(name: str) -> Feature:
     def job() -> bool:
-        return os.path.exists("/proc/net/ip_vs")
+        # /proc/net is the thread-group leader's (the host's) namespace; this thread's is here.
+        return os.path.exists("/proc/thread-self/net/ip_vs")
 
     ok = threads.call(job, netns_name=name)
     if ok:

@@ -89,6 +89,14 @@ def ensure_dir() -> None:
         _dir_ready = True
 
 
+def inode(name: str) -> int | None:
+    """The namespace's inode (as ``/proc/PID/ns/net`` shows it), or None if it is gone."""
+    try:
+        return os.stat(path(name)).st_ino
+    except OSError:
+        return None
+
+
 def current_inode() -> int:
     return os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/net").st_ino
 

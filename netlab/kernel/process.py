@@ -1,7 +1,8 @@
 """Programs in namespaces: one-shot tools, and the lab's own long-running processes.
 
-Every process a lab starts carries ``NETLAB_LAB=<lab>`` in its environment. Stopping one is
-always by exact PID, checked against its recorded start time and that tag, never by name pattern.
+Every process a lab starts carries ``NETLAB_LAB=<lab>`` in its environment (its own daemons
+also ``NETLAB_DAEMON=<lab>``). Stopping one is always by exact PID, checked against its recorded
+start time and that tag, never by name pattern.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from netlab.errors import LabError
+from netlab.errors import LabError, PrerequisiteError
 from netlab.kernel import netns
 
 LAB_ENV = "NETLAB_LAB"
+DAEMON_ENV = "NETLAB_DAEMON"
 
 
 def run(
@@ -38,7 +41,9 @@ def run(
             full, input=input, capture_output=True, text=True, timeout=timeout, check=False
         )
     except FileNotFoundError as exc:
-        raise LabError(f"{argv[0]} is not installed", hint="run netlab doctor") from exc
+        raise PrerequisiteError(
+            f"{argv[0]} is not installed", hint="run netlab doctor to see what to install"
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"{argv[0]} did not finish within {timeout:.0f}s") from exc
     if check and proc.returncode != 0:
@@ -70,7 +75,7 @@ def spawn(lab: str, name: str, argv: list[str], log_path: str, ready_timeout: fl
     """Start a lab daemon in its own session (Ctrl-C at the terminal does not reach it) and wait
     until it writes ``ready`` on the pipe it is given as its last argument."""
     read_fd, write_fd = os.pipe()
-    env = {**os.environ, LAB_ENV: lab, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, LAB_ENV: lab, DAEMON_ENV: lab, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [*argv, str(write_fd)],
@@ -112,30 +117,54 @@ def _read_line(fd: int, timeout: float) -> str:
     return data.decode(errors="replace").strip()
 
 
-def lab_of(pid: int) -> str | None:
-    """The ``NETLAB_LAB`` tag in a process's environment, if any."""
+def _env_value(pid: int, key: str) -> str | None:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
             env = f.read().split(b"\0")
     except OSError:
         return None
-    prefix = f"{LAB_ENV}=".encode()
+    prefix = f"{key}=".encode()
     for item in env:
         if item.startswith(prefix):
             return item[len(prefix) :].decode(errors="replace")
     return None
 
 
-def find_tagged(lab: str | None = None) -> list[int]:
-    """PIDs whose environment carries the lab tag (any lab if ``lab`` is None); never ourselves."""
+def lab_of(pid: int) -> str | None:
+    """The ``NETLAB_LAB`` tag in a process's environment, if any."""
+    return _env_value(pid, LAB_ENV)
+
+
+def _netns_inode(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def find_tagged(lab: str | None = None, netns_inodes: Collection[int] | None = None) -> list[int]:
+    """PIDs whose environment carries the lab tag (any lab if ``lab`` is None); never ourselves.
+
+    With ``netns_inodes`` (the lab's namespaces), a tag alone is not enough: the process must
+    be in one of them, or be one of the lab's own daemons. A tag inherited by something that
+    left the lab (a program started from a ``netlab exec`` shell that moved elsewhere) is spared.
+    """
     out = []
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
-        tag = lab_of(int(entry))
-        if tag is not None and (lab is None or tag == lab):
-            out.append(int(entry))
+        pid = int(entry)
+        tag = lab_of(pid)
+        if tag is None or (lab is not None and tag != lab):
+            continue
+        if (
+            netns_inodes is not None
+            and _env_value(pid, DAEMON_ENV) != tag
+            and _netns_inode(pid) not in netns_inodes
+        ):
+            continue
+        out.append(pid)
     return out
 
 

@@ -7,6 +7,7 @@ Each property may carry ``x-hint``: the hint shown when a value there is rejecte
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 LAB_API_VERSION = "netlab.dev/v1alpha1"
@@ -14,12 +15,31 @@ LAB_KIND = "Lab"
 
 PROXY_MODES = ["iptables", "nftables", "ipvs", "userspace"]
 
+LAB_NAME_MAX = 40
+LAB_NAME_HINT = "lower-case letters, digits and '-', starting and ending with a letter or digit"
+_LAB_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
 _NAME = {
     "type": "string",
-    "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    "maxLength": 40,
-    "x-hint": "lower-case letters, digits and '-', starting and ending with a letter or digit",
+    "pattern": _LAB_NAME_RE.pattern,
+    "maxLength": LAB_NAME_MAX,
+    "x-hint": LAB_NAME_HINT,
 }
+
+
+def lab_name_problem(name: str) -> str:
+    """Why ``name`` cannot name a lab ("" if it can).
+
+    A lab's name becomes namespace names, tags and a directory under /run/netlab, so it is
+    checked wherever one comes in: scenario, ``--name``, command arguments, tags found on the host.
+    """
+    if not _LAB_NAME_RE.match(name):
+        return f"{name!r} is not a valid lab name"
+    if len(name) > LAB_NAME_MAX:
+        return f"{name!r} is longer than {LAB_NAME_MAX} characters"
+    return ""
+
+
 _CIDR = {
     "type": "string",
     "pattern": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",

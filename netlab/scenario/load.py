@@ -14,6 +14,7 @@ from pathlib import Path
 from netlab.errors import Diagnostic, ScenarioError
 from netlab.scenario.k8s import NODE_PORT_RANGE, Deployment, Namespace, Pod, Service
 from netlab.scenario.k8s_parse import parse_object
+from netlab.scenario.labschema import LAB_NAME_HINT, LAB_NAME_MAX, lab_name_problem
 from netlab.scenario.labspec import (
     CLIENT_NAMESPACE,
     LabSpec,
@@ -30,8 +31,8 @@ BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 def lab_name_from_file(file: str) -> str:
     """Default lab name: the file's stem, made into a DNS label."""
     stem = Path(file).stem.lower()
-    name = "".join(c if c.isalnum() else "-" for c in stem).strip("-")
-    return (name or "lab")[:40]
+    name = "".join(c if c.isascii() and c.isalnum() else "-" for c in stem)
+    return name[:LAB_NAME_MAX].strip("-") or "lab"
 
 
 def load_scenario(file: str | Path, *, name: str | None = None) -> Scenario:
@@ -68,7 +69,16 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
         lab = parse_lab(lab_docs[0], default_name, out)
     elif not any(d.severity == "error" for d in out):
         lab = default_lab(default_name)
-    if lab is not None and name:
+    if name and lab_name_problem(name):
+        out.append(
+            Diagnostic(
+                message=lab_name_problem(name),
+                path="--name",
+                hint=LAB_NAME_HINT,
+                category="command line",
+            )
+        )
+    elif lab is not None and name:
         lab = _renamed(lab, name)
 
     scenario = Scenario(file=file, lab=lab or default_lab(default_name), header=_header(text))

@@ -3,13 +3,17 @@
 Run as ``nsenter --net=/run/netns/X python -m netlab.traffic.capture IFACE BPF SECONDS``: the
 process is already inside the namespace when it imports scapy, so scapy's interface and route
 caches describe that namespace (scapy reads them once, at import). It prints ``ready`` once the
-sniffer is running, then one JSON line per captured packet, and exits after SECONDS or SIGTERM.
+sniffer is running, then one JSON line per captured packet, and exits on SIGTERM (once what
+is queued is read). SECONDS only bounds the life of a capture whose parent vanished: the check
+it serves may take long on a slow machine, and a capture that ended first would miss packets.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,12 +73,23 @@ def main(argv: list[str]) -> int:
 
 
 class Capture:
-    """A running capture in a namespace (the parent's side)."""
+    """A running capture in a namespace (the parent's side), tagged with its lab."""
 
-    def __init__(self, netns_name: str, iface: str, bpf: str, seconds: float = 10.0):
+    def __init__(
+        self,
+        lab: str,
+        netns_name: str,
+        iface: str,
+        bpf: str,
+        seconds: float = 900.0,
+        ready_timeout: float = 120.0,  # scapy imports slowly on an emulated CPU
+    ):
+        from netlab.errors import LabError, PrerequisiteError
         from netlab.kernel import netns
-        from netlab.kernel.process import python_module
+        from netlab.kernel.process import LAB_ENV, python_module
 
+        if shutil.which("tcpdump") is None:  # scapy compiles BPF filters with it
+            raise PrerequisiteError("tcpdump is not installed", hint="apt-get install -y tcpdump")
         argv = [
             "nsenter",
             f"--net={netns.path(netns_name)}",
@@ -83,25 +98,41 @@ class Capture:
         ]
         self.netns = netns_name
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, LAB_ENV: lab},
         )
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
+        readable, _, _ = select.select([self.proc.stdout], [], [], ready_timeout)
+        line = self.proc.stdout.readline().strip() if readable else ""
         if line != "ready":
+            self.close()
             err = self.proc.stderr.read() if self.proc.stderr else ""
-            self.proc.kill()
-            raise RuntimeError(f"capture in {netns_name} did not start: {line} {err}".strip())
+            raise LabError(f"capture in {netns_name} did not start", detail=f"{line} {err}".strip())
 
     def stop(self, grace: float = 0.2) -> list[CapturedPacket]:
         """Let in-flight packets arrive, stop the sniffer, and return what it saw."""
         time.sleep(grace)
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=10)
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise
         packets = []
         for line in out.splitlines():
             if line.startswith("{"):
                 packets.append(CapturedPacket(**json.loads(line)))
         return packets
+
+    def close(self) -> None:
+        """Kill the capture and reap it (after an error; :meth:`stop` is the normal end)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 if __name__ == "__main__":

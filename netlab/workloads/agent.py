@@ -15,8 +15,9 @@ interpreters. What it serves:
 
 Started by the lab as ``python -m netlab.workloads.agent STATE_DIR READY_FD`` in its own session,
 tagged with ``NETLAB_LAB=<lab>`` so ``cleanup`` can find it. It writes ``ready`` to ``READY_FD``
-once every socket is bound, re-reads its spec and the state on SIGHUP (``ready`` again on the
-file ``reloaded``), and exits on SIGTERM.
+once every socket is bound, and exits on SIGTERM. On SIGHUP it re-reads its spec and the state
+and answers the request in ``reload-request`` (a nonce) in ``reloaded``: that nonce, and whether
+the reload worked. A failed reload leaves the old sockets serving.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from netlab.kernel import netns, threads
 from netlab.serial import from_data
 from netlab.workloads import echo, userspace
 from netlab.workloads.spec import (
+    RELOAD_REQUEST,
+    RELOADED,
     AgentSpec,
     DnsServer,
     HealthServer,
@@ -73,19 +76,24 @@ def open_sockets(wanted: list[Key]) -> dict[Key, socket.socket]:
         by_ns.setdefault(key[0], []).append(key)
 
     def job() -> dict[Key, socket.socket]:
-        out = {}
-        for name, keys in by_ns.items():
-            netns.enter(name)
-            for key in keys:
-                _, address, port, protocol = key
-                kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
-                sock = socket.socket(socket.AF_INET, kind)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((address, port))
-                if protocol == "TCP":
-                    sock.listen(512)
-                sock.setblocking(False)
-                out[key] = sock
+        out: dict[Key, socket.socket] = {}
+        try:
+            for name, keys in by_ns.items():
+                netns.enter(name)
+                for key in keys:
+                    _, address, port, protocol = key
+                    kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
+                    sock = socket.socket(socket.AF_INET, kind)
+                    out[key] = sock
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((address, port))
+                    if protocol == "TCP":
+                        sock.listen(512)
+                    sock.setblocking(False)
+        except OSError:
+            for sock in out.values():  # all or nothing: no half-open set left behind
+                sock.close()
+            raise
         return out
 
     return threads.call(job)
@@ -116,6 +124,9 @@ class NamespaceSockets:
         future: Future[socket.socket] = Future()
         self.requests.put((kind, future))
         return asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self.requests.put(None)
 
 
 async def _serve_tcp(
@@ -211,7 +222,7 @@ class Agent:
         self.spec, self.state = load_spec(state_dir)
         self.sockets: dict[Key, socket.socket] = {}
         self.closers: dict[Key, Callable[[], None]] = {}
-        self.dns_handlers: list[typing.Any] = []
+        self.dns_handlers: dict[Key, typing.Any] = {}
         self.factories: dict[str, NamespaceSockets] = {}
         self.balancers: dict[Key, userspace.Balancer] = {}
         self.started = time.time()
@@ -278,7 +289,7 @@ class Agent:
             full = dns.ClusterDNSHandler(
                 cluster, (ip, int(port)), open_upstream=self._sockets_in(server.netns)
             )
-            self.dns_handlers.append(full)
+            self.dns_handlers[_key(server.netns, server.address, server.port, proto)] = full
             handler = full.udp if proto == "UDP" else full.tcp
         if proto == "UDP":
             transport = await dns.serve_udp(sock, handler)
@@ -307,10 +318,19 @@ class Agent:
         for key in [k for k in self.sockets if k not in wanted]:
             self.closers.pop(key)()
             self.sockets.pop(key).close()
-        new = [k for k in wanted if k not in self.sockets]
-        for key, sock in open_sockets(new).items():
-            self.sockets[key] = sock
-            self.closers[key] = await wanted[key](sock)
+            self.balancers.pop(key, None)
+            self.dns_handlers.pop(key, None)
+        used = {k[0] for k in wanted}
+        for name in [n for n in self.factories if n not in used]:
+            self.factories.pop(name).close()
+        opened = open_sockets([k for k in wanted if k not in self.sockets])
+        try:
+            for key, sock in list(opened.items()):
+                self.closers[key] = await wanted[key](sock)
+                self.sockets[key] = opened.pop(key)
+        finally:
+            for sock in opened.values():  # not served after an error: do not keep them
+                sock.close()
 
     def reload(self) -> None:
         from netlab.workloads import dns
@@ -320,7 +340,7 @@ class Agent:
             balancer = self.balancers.get(_key(proxy.netns, "", proxy.port, proxy.protocol))
             if balancer is not None:
                 balancer.update(proxy)
-        for handler in self.dns_handlers:
+        for handler in self.dns_handlers.values():
             handler.cluster = dns.ClusterDNS(self.state, zone=self.state.lab.dns.domain)
 
     async def run(self, ready_fd: int) -> None:
@@ -341,19 +361,29 @@ class Agent:
                 w.cancel()
             if reload.is_set() and not stop.is_set():
                 reload.clear()
-                self._reload_and_report()
-                await self.reconcile()
-                with open(os.path.join(self.state_dir, "reloaded"), "w") as f:
-                    f.write(f"{time.time()}\n")
+                await self._reload_and_report()
         for close in self.closers.values():
             with contextlib.suppress(Exception):
                 close()
 
-    def _reload_and_report(self) -> None:
+    async def _reload_and_report(self) -> None:
+        """Reload, then answer the request's nonce with the outcome; keep serving either way."""
+        try:
+            with open(os.path.join(self.state_dir, RELOAD_REQUEST)) as f:
+                nonce = f.read().strip()
+        except OSError:
+            nonce = ""
+        error = ""
         try:
             self.reload()
-        except (OSError, ValueError) as exc:
-            print(f"netlab agent: reload failed: {exc}", file=sys.stderr)
+            await self.reconcile()
+        except Exception as exc:  # a bad reload must not take every pod's servers down
+            error = f"{type(exc).__name__}: {exc}"
+            print(f"netlab agent: reload failed: {error}", file=sys.stderr)
+        tmp = os.path.join(self.state_dir, RELOADED + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"nonce": nonce, "ok": not error, "error": error}, f)
+        os.replace(tmp, os.path.join(self.state_dir, RELOADED))
 
 
 def main(argv: list[str]) -> int:

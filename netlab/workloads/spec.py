@@ -8,6 +8,8 @@ from netlab.cluster.state import ClusterState
 
 HEALTHZ_PORT = 10256  # kube-proxy's --healthz-bind-address default port
 DNS_PORT = 53
+RELOAD_REQUEST = "reload-request"  # the lab writes a nonce here, then sends the agent SIGHUP
+RELOADED = "reloaded"  # the agent answers {"nonce", "ok", "error"} here
 
 
 @dataclass(frozen=True)
