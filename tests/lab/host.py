@@ -12,21 +12,38 @@ from netlab.kernel import process
 NETLAB = [sys.executable, "-m", "netlab.cli"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOST_SYSCTLS = (
+    # Every sysctl a lab writes in its own namespaces (topology, proxiers), read on the host,
+    # and the global one a real kube-proxy would raise but a lab must not.
     "net/ipv4/ip_forward",
     "net/ipv4/conf/all/route_localnet",
+    "net/ipv4/fib_multipath_hash_policy",
     "net/bridge/bridge-nf-call-iptables",
     "net/netfilter/nf_conntrack_max",
+    "net/ipv4/vs/conntrack",
+    "net/ipv4/vs/expire_nodest_conn",
+    "net/ipv4/vs/expire_quiescent_template",
+    "net/ipv4/vs/conn_reuse_mode",
 )
+# Mount points a lab may create (namespace files, state, per-pod /etc/netns files).
+WATCHED_MOUNTS = ("/run/netns/", "/run/netlab", "/etc/netns")
 
 
 def _run(argv: list[str]) -> str:
+    """A tool's output on the host; a tool that fails would make two snapshots equal by accident."""
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError:
         return f"<{argv[0]} missing>"
+    assert out.returncode == 0, f"{' '.join(argv)} exited {out.returncode}: {out.stderr}"
     # Dates and counters in save output change without anyone touching the rules.
     lines = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
     return "\n".join(lines)
+
+
+def _mounts() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [ln.split()[4] for ln in f]
+    return sorted(p for p in points if p.startswith(WATCHED_MOUNTS))
 
 
 def _read(path: str) -> str:
@@ -48,7 +65,12 @@ def _listdir(path: str) -> list[str]:
 class HostSnapshot:
     netns: list[str] = field(default_factory=list)
     links: str = ""
+    addresses: str = ""
     routes: str = ""
+    rules: str = ""
+    mounts: list[str] = field(default_factory=list)
+    ipsets: str = ""
+    ipvs: str = ""
     iptables_nft: str = ""
     iptables_legacy: str = ""
     nft: str = ""
@@ -66,7 +88,12 @@ def snapshot() -> HostSnapshot:
     return HostSnapshot(
         netns=_listdir("/run/netns"),
         links=_run(["ip", "-o", "link", "show"]),
+        addresses=_run(["ip", "-o", "addr", "show"]),
         routes=_run(["ip", "route", "show", "table", "all"]),
+        rules=_run(["ip", "rule", "show"]) + _run(["ip", "-6", "rule", "show"]),
+        mounts=_mounts(),
+        ipsets=_run(["ipset", "list"]),
+        ipvs=_run(["ipvsadm", "-Ln"]) if os.path.exists("/proc/net/ip_vs") else "<no ip_vs>",
         iptables_nft=_run(["iptables-nft-save"]),
         iptables_legacy=_run(["iptables-legacy-save"]),
         nft=_run(["nft", "list", "ruleset"]),

@@ -2,11 +2,15 @@
 
 On such a host the outer run deselects them (tests/conftest.py) and this one test boots Debian's
 stock kernel with virtme-ng and runs them there; on a host with IPVS they run directly and this
-test skips. See docs/ipvs-vm.md.
+test is deselected. The guest must pass exactly the ipvs tests the host collects: none may
+skip, fail or go missing. See docs/ipvs-vm.md.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
 
 import pytest
@@ -17,13 +21,31 @@ from tests.lab.host import REPO
 VM_TIMEOUT = 900  # seconds: boot ~5-10 s, then the guest runs about 20 times slower than here
 
 
+GUEST_PYTEST = [sys.executable, "-m", "pytest", "-m", "ipvs", "-p", "no:cacheprovider", "tests/lab"]
+
+
+def _ipvs_test_ids() -> list[str]:
+    """The ipvs tests as the guest will collect them (NETLAB_IN_VM=1 stops the deselection)."""
+    proc = subprocess.run(
+        [*GUEST_PYTEST, "--collect-only", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "NETLAB_IN_VM": "1"},
+        timeout=120,
+        check=True,
+    )
+    return [ln for ln in proc.stdout.splitlines() if "::" in ln]
+
+
+@pytest.mark.ipvs_vm
 @pytest.mark.timeout(VM_TIMEOUT + 300)  # prepare may install packages on a fresh machine
 def test_ipvs_suite_in_vm() -> None:
-    if vm.host_has_ipvs() and vm.host_has_dummy():
-        pytest.skip("ipvs tests run directly on this host")
+    expected = _ipvs_test_ids()
+    assert expected, "no ipvs tests collected"
     kernel = vm.prepare()
     result = vm.run(
-        [sys.executable, "-m", "pytest", "-m", "ipvs", "-p", "no:cacheprovider", "tests/lab", "-q"],
+        [*GUEST_PYTEST, "-q", "-rA"],
         VM_TIMEOUT,
         {"NETLAB_REQUIRE_PRIVILEGED": "1", "PYTHONUNBUFFERED": "1"},
         cwd=REPO,
@@ -33,3 +55,7 @@ def test_ipvs_suite_in_vm() -> None:
         f"the ipvs tests failed in the VM (exit {result.returncode}, {result.seconds:.0f}s, "
         f"kernel {kernel.version}):\n{result.output}"
     )
+    passed = sorted(re.findall(r"^PASSED (\S+)", result.output, re.M))
+    assert passed == sorted(expected), f"the VM did not pass every ipvs test:\n{result.output}"
+    summary = re.search(r"^(\d+) passed, \d+ deselected in \S+", result.output, re.M)
+    assert summary is not None and int(summary[1]) == len(expected), result.output
