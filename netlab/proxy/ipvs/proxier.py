@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import platform
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -86,14 +87,30 @@ def dest_request(rs: RealServer) -> Any:
     return IPVSDest(addr=rs.ip, port=rs.port, weight=rs.weight, fwd_method=IP_VS_CONN_F_MASQ)
 
 
+NF_INET_ADDR_LEN = 16  # union nf_inet_addr
+NLA_HEADER_LEN = 4
+
+
 def _address(value: Any) -> str | None:
     """An address attribute: pyroute2 decodes it to text when it knows the family; the kernel
-    sends 16 bytes (union nf_inet_addr), of which an IPv4 address is the first 4."""
+    sends 16 bytes (union nf_inet_addr), of which an IPv4 address is the first 4.
+
+    Without the family attribute (older kernels), pyroute2's first lookup of the raw value
+    still carries the attribute's own 4-byte header (length, type); it is recognised by its
+    length field and skipped.
+    """
     if isinstance(value, str):
         return value
-    if isinstance(value, bytes | bytearray) and len(value) >= 4:
-        return socket.inet_ntop(socket.AF_INET, bytes(value[:4]))
-    return None
+    if not isinstance(value, bytes | bytearray):
+        return None
+    raw = bytes(value)
+    if len(raw) == NLA_HEADER_LEN + NF_INET_ADDR_LEN and struct.unpack("=H", raw[:2])[0] == len(
+        raw
+    ):
+        raw = raw[NLA_HEADER_LEN:]
+    if len(raw) < 4:
+        return None
+    return socket.inet_ntop(socket.AF_INET, raw[:4])
 
 
 def parse_service(msg: Any) -> VirtualServer | None:
