@@ -128,15 +128,19 @@ def _run_json(
         "proxy": lab.proxier.describe(),
         "passed": all(r.passed for r in results),
         "derived_checks": scenario.lab.checks is None,
-        "summary": {
-            "checks": len(results),
-            "passed": sum(r.passed for r in results),
-            "failed": sum(not r.passed for r in results),
-        },
+        "summary": _summary(results),
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "kept": kept,
         "warnings": [w.__dict__ for w in scenario.warnings],
         "checks": [report.result_data(r) for r in results],
+    }
+
+
+def _summary(results: list[Any]) -> dict[str, int]:
+    return {
+        "checks": len(results),
+        "passed": sum(r.passed for r in results),
+        "failed": sum(not r.passed for r in results),
     }
 
 
@@ -168,6 +172,7 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
             {
                 "lab": lab.name,
                 "passed": all(r.passed for r in results),
+                "summary": _summary(results),
                 "checks": [report.result_data(r) for r in results],
             }
         )

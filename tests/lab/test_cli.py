@@ -6,19 +6,31 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario
+from netlab.lab import Lab
+from netlab.validation import load_and_validate
+from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
+
+LOCAL_DROP = (
+    '-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "default/local:http has no local '
+    'endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30081 -j DROP'
+)
 
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[str]:
     name = "cli-lab"
+    before = snapshot()
     up = netlab("up", scenario("nodeport.yaml"), "--name", name)
     assert up.returncode == 0, up.stderr
     yield name
-    netlab("down", name)
+    down = netlab("down", name)
+    assert down.returncode == 0, down.stderr
+    after = snapshot()
+    assert after == before, before.diff(after)
 
 
 def test_status_lists_the_lab(live: str) -> None:
@@ -47,20 +59,29 @@ def test_exec_runs_inside_the_pod(live: str) -> None:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 def test_exec_curl_through_the_nodeport_sees_masquerade(live: str) -> None:
-    out = netlab(
-        "exec",
-        live,
-        "external",
-        "--",
-        "curl",
-        "-s",
-        "-m",
-        "2",
-        "http://192.168.56.12:30080/clientip",
-    )
+    """Cluster policy: node-2 masquerades to the address it forwards from, so the source a
+    backend sees depends on where it runs: node-2's own pod (web-b) sees node-2's cni0 gateway,
+    node-1's pod (web-a) sees node-2's eth0 address. /whoami tells both in one connection."""
+    state = Lab.open(live).state
+    dialled = state.node("node-2")
+    where = {p.name: p.node for p in state.pods}
+    expected_source = {
+        name: dialled.gateway if node == dialled.name else dialled.ip
+        for name, node in where.items()
+        if name in ("web-a", "web-b")
+    }
+    assert expected_source == {"web-a": "192.168.56.12", "web-b": "10.244.2.1"}
+    url = f"http://{dialled.ip}:30080/whoami"
+    out = netlab("exec", live, "external", "--", "curl", "-s", "-m", "2", *(["-w", "\n", url] * 20))
     assert out.returncode == 0, out.stderr
-    ip = out.stdout.rsplit(":", 1)[0]
-    assert ip in ("192.168.56.12", "10.244.2.1")  # masqueraded to the node
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(answers) == 20
+    for answer in answers:
+        ip, _, port = answer["clientip"].rpartition(":")
+        assert ip == expected_source[answer["hostname"]], answer
+        assert port.isdigit(), answer
+    # Cluster policy: both endpoints answer (each with probability 1/2 per connection).
+    assert {a["hostname"] for a in answers} == {"web-a", "web-b"}
 
 
 def test_rules_show_kube_proxy_state_as_iptables_save_prints_it(live: str) -> None:
@@ -80,10 +101,13 @@ def test_rules_show_kube_proxy_state_as_iptables_save_prints_it(live: str) -> No
     )
     # default/kubernetes:https, hashed as upstream hashes it.
     assert ":KUBE-SVC-NPX46M4PTMTKRN6Y - [0:0]" in text
-    # The Local policy Service with its node-2 DROP lives on node-2 only.
-    node2 = netlab("rules", live, "node/node-2").stdout
-    assert '-m comment --comment "default/local:http has no local endpoints"' in node2
-    assert "-j DROP" in node2
+    # The Local policy Service's DROP (node-2 has no local endpoint) lives on node-2 only.
+    node2 = netlab("rules", live, "node/node-2")
+    assert node2.returncode == 0, node2.stderr
+    marker = '--comment "default/local:http has no local endpoints"'
+    assert [ln for ln in node2.stdout.splitlines() if marker in ln] == [LOCAL_DROP]
+    assert LOCAL_DROP not in text.splitlines()
+    assert [ln for ln in text.splitlines() if marker in ln] == []
 
 
 def test_rules_for_one_service(live: str) -> None:
@@ -95,9 +119,50 @@ def test_rules_for_one_service(live: str) -> None:
 
 
 def test_check_reruns_the_scenarios_checks(live: str) -> None:
+    specs = load_and_validate(scenario("nodeport.yaml"), name=live)[0].lab.checks
+    assert specs is not None and len(specs) == 6
     out = netlab("check", live, "--json")
     assert out.returncode == 0, out.stdout
-    assert json.loads(out.stdout)["passed"] is True
+    data = json.loads(out.stdout)
+    assert data["lab"] == live
+    assert data["passed"] is True
+    assert [c["name"] for c in data["checks"]] == [s.name for s in specs]
+    assert [c["name"] for c in data["checks"] if not c["passed"]] == []
+    assert data["summary"] == {"checks": 6, "passed": 6, "failed": 0}
+
+
+CHECKS_FROM_ANOTHER_FILE = """\
+  checks:
+  - name: other-file-by-address
+    from: external
+    to: node/node-2:30080
+    expect: {endpoints: [web-a, web-b]}
+  - name: other-file-expects-a-connection
+    from: external
+    to: {service: local, via: nodePort, node: node-2}
+    expect: {endpoints: all}
+"""
+
+
+def test_check_takes_the_checks_from_another_file(live: str, tmp_path: Path) -> None:
+    """``netlab check LAB FILE``: the live lab, the other file's checks (one of them wrong)."""
+    text = Path(scenario("nodeport.yaml")).read_text()
+    head, sep, tail = text.partition("  checks:\n")
+    assert sep
+    manifests = tail[tail.index("---\n") :]
+    other = tmp_path / "other-checks.yaml"
+    other.write_text(head + CHECKS_FROM_ANOTHER_FILE + manifests)
+    out = netlab("check", live, str(other), "--json")
+    assert out.returncode == 1, out.stdout
+    data = json.loads(out.stdout)
+    assert data["lab"] == live
+    assert data["passed"] is False
+    assert [(c["name"], c["passed"]) for c in data["checks"]] == [
+        ("other-file-by-address", True),
+        ("other-file-expects-a-connection", False),
+    ]
+    failed = data["checks"][1]
+    assert failed["observed"]["outcomes"] == {"timeout": failed["connections"]}
 
 
 def test_unknown_lab_and_bad_targets_exit_2(live: str) -> None:
