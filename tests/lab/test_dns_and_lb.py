@@ -8,16 +8,31 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.host import netlab, scenario
+from tests.lab.host import netlab, scenario, snapshot
+
+LB_LOCAL_ROUTE = "192.0.2.2 via 192.168.56.11 dev eth0 "  # only the healthy node
+LOCAL_HEALTHY = {
+    "service": {"namespace": "default", "name": "local"},
+    "localEndpoints": 1,
+    "serviceProxyHealthy": True,
+}
+
+
+def _live_lab(file: str, name: str) -> Iterator[str]:
+    """A lab up for a module's tests; ``down`` must succeed and leave the host as it was."""
+    before = snapshot()
+    up = netlab("up", scenario(file), "--name", name)
+    assert up.returncode == 0, up.stderr
+    yield name
+    down = netlab("down", name)
+    assert down.returncode == 0, down.stderr
+    after = snapshot()
+    assert after == before, before.diff(after)
 
 
 @pytest.fixture(scope="module")
 def dns_lab() -> Iterator[str]:
-    name = "dnslab"
-    up = netlab("up", scenario("dns.yaml"), "--name", name)
-    assert up.returncode == 0, up.stderr
-    yield name
-    netlab("down", name)
+    yield from _live_lab("dns.yaml", "dnslab")
 
 
 def _exec(lab: str, target: str, *argv: str) -> str:
@@ -66,27 +81,19 @@ def test_dns_queries_cross_the_kube_dns_chain(dns_lab: str) -> None:
 
 @pytest.fixture(scope="module")
 def lb_lab() -> Iterator[str]:
-    name = "lblab"
-    up = netlab("up", scenario("loadbalancer.yaml"), "--name", name)
-    assert up.returncode == 0, up.stderr
-    yield name
-    netlab("down", name)
+    yield from _live_lab("loadbalancer.yaml", "lblab")
+
+
+def _health(lab: str, ip: str) -> tuple[str, dict[str, object]]:
+    """The Local Service's health check node port on one node, asked from outside."""
+    out = _exec(lab, "external", "curl", "-s", "-w", "\n%{http_code}", f"http://{ip}:32000/")
+    body, _, code = out.rpartition("\n")
+    return code, json.loads(body)
 
 
 def test_health_check_node_port_answers_like_kube_proxy(lb_lab: str) -> None:
-    def get(ip: str) -> tuple[str, dict[str, object]]:
-        out = _exec(lb_lab, "external", "curl", "-s", "-w", "\n%{http_code}", f"http://{ip}:32000/")
-        body, _, code = out.rpartition("\n")
-        return code, json.loads(body)
-
-    code, body = get("192.168.56.11")
-    assert code == "200"
-    assert body == {
-        "service": {"namespace": "default", "name": "local"},
-        "localEndpoints": 1,
-        "serviceProxyHealthy": True,
-    }
-    code, body = get("192.168.56.12")
+    assert _health(lb_lab, "192.168.56.11") == ("200", LOCAL_HEALTHY)
+    code, body = _health(lb_lab, "192.168.56.12")
     assert code == "503"
     assert body["localEndpoints"] == 0
 
@@ -98,7 +105,7 @@ def test_load_balancer_status_and_routes(lb_lab: str) -> None:
     assert by_service["default/local"]["nodes"] == ["node-1"]
     assert by_service["default/local"]["health"] == {"node-1": 200, "node-2": 503}
     routes = _exec(lb_lab, "external", "ip", "route")
-    assert "192.0.2.2 via 192.168.56.11 dev eth0" in routes  # only the healthy node
+    assert LB_LOCAL_ROUTE in routes.splitlines()
     # Cluster policy: every node is a next hop (ECMP).
     assert re.search(
         r"^192\.0\.2\.1 \n\tnexthop via 192\.168\.56\.11 dev eth0 weight 1 \n"
@@ -110,11 +117,7 @@ def test_load_balancer_status_and_routes(lb_lab: str) -> None:
 
 @pytest.fixture(scope="module")
 def headless_lab() -> Iterator[str]:
-    name = "hllab"
-    up = netlab("up", scenario("headless.yaml"), "--name", name)
-    assert up.returncode == 0, up.stderr
-    yield name
-    netlab("down", name)
+    yield from _live_lab("headless.yaml", "hllab")
 
 
 def _dig(lab: str, name: str) -> list[str]:
@@ -154,3 +157,7 @@ def test_load_balancer_follows_health(lb_lab: str) -> None:
     data = json.loads(netlab("status", lb_lab, "--json").stdout)
     local = next(b for b in data["loadBalancers"] if b["service"] == "default/local")
     assert local["nodes"] == ["node-1"]
+    assert local["health"] == {"node-1": 200, "node-2": 503}
+    assert _health(lb_lab, "192.168.56.11") == ("200", LOCAL_HEALTHY)
+    routes = _exec(lb_lab, "external", "ip", "route").splitlines()
+    assert [ln for ln in routes if ln.startswith("192.0.2.2 ")] == [LB_LOCAL_ROUTE]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from netlab.kernel import process
+from netlab.lab import Lab
 from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
 
 MANY_PODS = textwrap.dedent("""\
@@ -149,16 +151,46 @@ def test_killed_run_is_cleaned_up_without_the_file(
     assert json.loads(done.stdout)["labs"] == ["many"]
 
 
-def test_killed_lab_with_agent_is_cleaned_up(tmp_path: Path, clean_host: HostSnapshot) -> None:
+def _gone_or_zombie(pid: int) -> bool:
+    """Dead: no /proc entry, or a zombie nobody has reaped yet (it has no environment left)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_killed_lab_with_agent_is_cleaned_up(clean_host: HostSnapshot) -> None:
+    """The lab's processes die by SIGKILL (no handler runs, nothing is removed); ``cleanup``
+    then removes every namespace the state file lists and leaves the host as it was."""
     up = netlab("up", scenario("nodeport.yaml"), "--name", "killed")
     assert up.returncode == 0, up.stderr
-    # The lab is up: its agent runs, tagged with the lab's name.
-    assert snapshot().tagged_processes
+    record = Lab.open("killed").record
+    pids = sorted(process.find_tagged("killed"))
+    # The lab is up: its one process, the agent, runs tagged with the lab's name.
+    assert pids == [d.pid for d in record.daemons]
+    namespaces = sorted(set(snapshot().netns) - set(clean_host.netns))
+    assert namespaces == sorted(record.netns)
+    assert "killed-node-1" in namespaces
+
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not all(map(_gone_or_zombie, pids)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [pid for pid in pids if not _gone_or_zombie(pid)] == []
+    assert process.find_tagged("killed") == []
+    # Killed, nothing was torn down: every namespace is still there.
+    assert sorted(set(snapshot().netns) - set(clean_host.netns)) == namespaces
+
     done = netlab("cleanup", "killed", "--json")
+    assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["labs"] == ["killed"]
-    assert len(report["processes"]) >= 1
-    assert "killed-node-1" in report["namespaces"]
+    # Dead processes are not "removed" by cleanup (it reports what it stopped): none are left;
+    # every namespace the lab made is removed, in the state file's order, each once.
+    assert report == {"labs": ["killed"], "namespaces": record.netns, "processes": []}
+    after = snapshot()
+    assert after == clean_host, clean_host.diff(after)
 
 
 def test_cleanup_leaves_foreign_namespaces_alone(clean_host: HostSnapshot) -> None:
@@ -170,3 +202,40 @@ def test_cleanup_leaves_foreign_namespaces_alone(clean_host: HostSnapshot) -> No
         assert os.path.exists("/run/netns/not-netlab-test")
     finally:
         subprocess.run(["ip", "netns", "del", "not-netlab-test"], check=True)
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def test_cleanup_stops_the_lab_and_only_the_labs_processes(clean_host: HostSnapshot) -> None:
+    """A live lab's agent and a program started in one of its pods are stopped; a program that
+    merely carries the lab's tag (inherited, in the host's namespace) is spared."""
+    up = netlab("up", scenario("clusterip.yaml"), "--name", "tagged")
+    assert up.returncode == 0, up.stderr
+    agent = [d.pid for d in Lab.open("tagged").record.daemons]
+    env = {**os.environ, process.LAB_ENV: "tagged"}
+    inside = subprocess.Popen(
+        [*NETLAB, "exec", "tagged", "pod/solo", "--", "sleep", "300"], cwd=REPO, env=env
+    )
+    outside = subprocess.Popen(["sleep", "300"], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while _comm(inside.pid) != "sleep" and time.monotonic() < deadline:
+            time.sleep(0.01)  # exec replaces itself with `ip netns exec`, then with sleep
+        assert _comm(inside.pid) == "sleep"
+        assert sorted(process.find_tagged("tagged")) == sorted([*agent, inside.pid, outside.pid])
+        done = netlab("cleanup", "tagged", "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert sorted(report["processes"]) == sorted([*agent, inside.pid])
+        assert inside.wait(timeout=10) == -signal.SIGTERM
+        assert outside.poll() is None
+    finally:
+        outside.kill()
+        outside.wait()
+        inside.kill()
+        inside.wait()
+    after = snapshot()
+    assert after == clean_host, clean_host.diff(after)

@@ -24,6 +24,7 @@ from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInf
 from netlab.scenario.k8s import ContainerPort, ObjectMeta, Service, ServicePort
 from netlab.scenario.labspec import LabSpec, default_external_clients
 from netlab.scenario.model import Scenario
+from tests.lab.host import HostSnapshot
 
 OPTS = NftablesOptions(
     node_ip="192.168.56.11", cluster_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12"
@@ -90,7 +91,9 @@ def sets(listing: str) -> set[str]:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_sync_twice_removes_stale_objects(scratch_ns: str, layout: str) -> None:
+def test_sync_twice_removes_stale_objects(
+    clean_host: HostSnapshot, scratch_ns: str, layout: str
+) -> None:
     first_eps = (ep("10.244.1.2", local=True), ep("10.244.2.2"))
     listing = apply(scratch_ns, services(first_eps, with_sticky=True), layout, first=True)
     have = chains(listing)
@@ -163,14 +166,19 @@ def _state(node_netns: str) -> ClusterState:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_proxier_sync_and_live_rules(scratch_ns: str, layout: str) -> None:
+def test_proxier_sync_and_live_rules(
+    clean_host: HostSnapshot, scratch_ns: str, layout: str
+) -> None:
     state = _state(scratch_ns)
     node = state.nodes[0]
     proxier = NftablesProxier(state, layout)
     assert proxier.node_sysctls() == {}
     assert proxier.describe() == f"nftables ({layout} layout)"
+    text = proxier.render_text(node, first=True)
     result = proxier.sync(node, first=True)
-    assert result.lines > 50 and result.seconds > 0
+    assert result.lines == len(text.splitlines())
+    assert result.seconds > 0
+    assert (result.node, result.note) == (node.name, f"{layout} layout")
     full = proxier.live_rules(node)
     assert full.startswith("table ip kube-proxy {")
     assert "default/kubernetes/tcp/https" in full  # the lab's own kubernetes Service

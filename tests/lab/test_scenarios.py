@@ -6,20 +6,35 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from netlab.checks import derive
 from netlab.lab import Lab
 from netlab.validation import load_and_validate
-from tests.lab.host import REPO, HostSnapshot, netlab
+from tests.lab.host import REPO, HostSnapshot, netlab, snapshot
 
 SCENARIOS = sorted(glob.glob(os.path.join(REPO, "scenarios", "*.yaml")))
 HOST_MODES = ("iptables", "nftables", "userspace")
 
 
+def expected_check_names(path: str, mode: str) -> list[str]:
+    """The checks ``netlab run`` must run, in order: the Lab document's own, or, for plain
+    manifests, those netlab derives from the cluster (for this mode)."""
+    scenario, state = load_and_validate(path)
+    specs = scenario.lab.checks if scenario.lab.checks is not None else derive(state, mode)
+    assert specs, path
+    return [s.name for s in specs]
+
+
 @pytest.mark.parametrize("mode", HOST_MODES)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[os.path.basename(p) for p in SCENARIOS])
 def test_shipped_scenario_passes(path: str, mode: str, clean_host: HostSnapshot) -> None:
+    expected = expected_check_names(path, mode)
     proc = netlab("run", path, "--mode", mode, "--json")
     data = json.loads(proc.stdout)
     failed = [(c["name"], c["failures"]) for c in data["checks"] if not c["passed"]]
@@ -27,7 +42,8 @@ def test_shipped_scenario_passes(path: str, mode: str, clean_host: HostSnapshot)
     assert data["passed"] is True
     assert data["mode"] == mode
     assert data["summary"]["failed"] == 0
-    assert data["summary"]["checks"] == len(data["checks"]) >= 4
+    assert data["summary"] == {"checks": len(expected), "passed": len(expected), "failed": 0}
+    assert [c["name"] for c in data["checks"]] == expected
     assert data["kept"] is False
 
 
@@ -69,3 +85,107 @@ def test_plain_manifests_get_derived_checks(clean_host: HostSnapshot) -> None:
     dns = [c for c in data["checks"] if c["kind"] == "dns"]
     assert [c["observed"]["answers"] for c in dns] == [["10.96.0.1"], ["10.96.0.1"]]
     assert all(c["derived"] for c in data["checks"])
+
+
+def _variant(tmp_path: Path, name: str, proxy: str) -> str:
+    """A copy of a shipped scenario whose Lab document also says ``proxy: <proxy>``."""
+    text = Path(REPO, "scenarios", name).read_text()
+    # The Lab document's spec, the only one that starts with a node count.
+    assert text.count("\nspec:\n  nodes: 2\n") == 1
+    path = tmp_path / name
+    path.write_text(
+        text.replace("\nspec:\n  nodes: 2\n", f"\nspec:\n  nodes: 2\n  proxy: {proxy}\n")
+    )
+    return str(path)
+
+
+def _passed_all(proc: subprocess.CompletedProcess[str], expected: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(proc.stdout)
+    failed = [(c["name"], c["failures"]) for c in data["checks"] if not c["passed"]]
+    assert proc.returncode == 0, (failed, proc.stderr)
+    assert data["passed"] is True
+    assert data["summary"] == {"checks": len(expected), "passed": len(expected), "failed": 0}
+    assert [c["name"] for c in data["checks"]] == expected
+    return data
+
+
+PORTALS_JUMP = '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+
+
+def _rule_lines(save: str) -> list[str]:
+    """iptables-save output without its dated comments and its (moving) chain counters."""
+    return [
+        ln.split(" [", 1)[0] if ln.startswith(":") else ln
+        for ln in save.splitlines()
+        if not ln.startswith("#")
+    ]
+
+
+def test_iptables_legacy_backend_runs_the_lab(tmp_path: Path, clean_host: HostSnapshot) -> None:
+    """``iptablesBackend: legacy``: every rule (kube-proxy's and the CNI's) goes to the legacy
+    back end in each node, the nft side stays empty, and every check passes."""
+    path = _variant(tmp_path, "clusterip.yaml", "{iptablesBackend: legacy}")
+    expected = expected_check_names(path, "iptables")
+    name = "legacy-lab"
+    proc = netlab("run", path, "--mode", "iptables", "--name", name, "--json", "--keep")
+    try:
+        data = _passed_all(proc, expected)
+        assert (data["mode"], data["proxy"], data["kept"]) == (
+            "iptables",
+            "iptables (legacy back end)",
+            True,
+        )
+        for node in ("node-1", "node-2"):
+            legacy = netlab("exec", name, f"node/{node}", "--", "iptables-legacy-save")
+            assert legacy.returncode == 0, legacy.stderr
+            rules = _rule_lines(legacy.stdout)
+            assert ":KUBE-SERVICES -" in rules
+            assert rules.count(PORTALS_JUMP) == 1
+            # `netlab rules` reads the same back end.
+            shown = netlab("rules", name, f"node/{node}")
+            assert shown.returncode == 0, shown.stderr
+            assert _rule_lines(shown.stdout) == rules
+            nft_side = netlab("exec", name, f"node/{node}", "--", "iptables-nft-save")
+            assert nft_side.returncode == 0, nft_side.stderr
+            assert _rule_lines(nft_side.stdout) == []
+            ruleset = netlab("exec", name, f"node/{node}", "--", "nft", "list", "ruleset")
+            assert (ruleset.returncode, ruleset.stdout) == (0, "")
+    finally:
+        down = netlab("down", name)
+        assert down.returncode == 0, down.stderr
+    after = snapshot()
+    assert after == clean_host, clean_host.diff(after)
+
+
+def test_nftables_fast_layout_runs_the_lab(tmp_path: Path, clean_host: HostSnapshot) -> None:
+    """``nftablesLayout: fast`` (no anonymous maps) as a whole lab: every check of the NodePort
+    scenario passes with the same verdicts as kube-proxy's layout."""
+    path = _variant(tmp_path, "nodeport.yaml", "{nftablesLayout: fast}")
+    expected = expected_check_names(path, "nftables")
+    name = "fast-lab"
+    proc = netlab("run", path, "--mode", "nftables", "--name", name, "--json", "--keep")
+    try:
+        data = _passed_all(proc, expected)
+        assert (data["mode"], data["proxy"], data["kept"]) == (
+            "nftables",
+            "nftables (fast layout)",
+            True,
+        )
+        table = netlab("rules", name, "node/node-1")
+        assert table.returncode == 0, table.stderr
+        assert table.stdout.startswith("table ip kube-proxy {")
+        assert "vmap {" not in table.stdout  # the fast layout has no anonymous maps at all
+        # web's two endpoints: numgen picks the first, or falls through to the second.
+        web = netlab("rules", name, "node/node-1", "--service", "web")
+        assert web.returncode == 0, web.stderr
+        picks = re.findall(
+            r"^\t\t(numgen random mod 2 0 goto|goto) endpoint-\w+-default/web/tcp/http__",
+            web.stdout,
+            re.M,
+        )
+        assert picks == ["numgen random mod 2 0 goto", "goto"], web.stdout
+    finally:
+        down = netlab("down", name)
+        assert down.returncode == 0, down.stderr
+    after = snapshot()
+    assert after == clean_host, clean_host.diff(after)
