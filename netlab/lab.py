@@ -476,7 +476,9 @@ def cleanup(lab: str | None = None) -> CleanupReport:
 
 def _tidy_roots() -> None:
     """Once no lab remains, remove /etc/netns (if a lab made it) and /run/netlab (if empty)."""
-    if any(os.path.isdir(state_dir(e)) for e in _listdir(STATE_ROOT)):
+    # Entries that are not lab names (etcnetns.MARKER) are netlab's own bookkeeping, not labs.
+    labs = [e for e in _listdir(STATE_ROOT) if not lab_name_problem(e)]
+    if any(os.path.isdir(state_dir(e)) for e in labs):
         return
     etcnetns.remove_dir_if_ours_and_empty()
     with contextlib.suppress(OSError):

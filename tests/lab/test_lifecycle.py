@@ -239,3 +239,25 @@ def test_cleanup_stops_the_lab_and_only_the_labs_processes(clean_host: HostSnaps
         inside.wait()
     after = snapshot()
     assert after == clean_host, clean_host.diff(after)
+
+
+def test_host_without_etc_netns_gets_it_back_absent(clean_host: HostSnapshot) -> None:
+    """A fresh host has no /etc/netns: the lab makes it (noting so in /run/netlab), and ``down``
+    removes it, the note and /run/netlab again."""
+    existed = os.path.isdir("/etc/netns")
+    if existed:
+        if os.listdir("/etc/netns"):
+            pytest.skip("/etc/netns holds other namespaces' files; this test needs it empty")
+        os.rmdir("/etc/netns")
+    try:
+        up = netlab("up", scenario("clusterip.yaml"), "--name", "fresh")
+        assert up.returncode == 0, up.stderr
+        assert os.path.isdir("/etc/netns/fresh-solo")
+        down = netlab("down", "fresh")
+        assert down.returncode == 0, down.stderr
+        assert not os.path.exists("/etc/netns")
+        assert not os.path.exists("/run/netlab")
+    finally:
+        netlab("cleanup", "fresh")
+        if existed and not os.path.exists("/etc/netns"):
+            os.mkdir("/etc/netns")
