@@ -14,17 +14,13 @@ from typing import Any
 
 import pytest
 
-from netlab.cluster.build import build_cluster
-from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice, PodInfo
 from netlab.kernel import process
 from netlab.proxy.naming import ServicePortName
 from netlab.proxy.nftables.proxier import NftablesProxier
 from netlab.proxy.nftables.render import LAYOUTS, NftablesOptions, parse_existing, render
 from netlab.proxy.servicemap import EndpointInfo, ProxiedService, ServicePortInfo
-from netlab.scenario.k8s import ContainerPort, ObjectMeta, Service, ServicePort
-from netlab.scenario.labspec import LabSpec, default_external_clients
-from netlab.scenario.model import Scenario
 from tests.lab.host import HostSnapshot
+from tests.lab.states import one_service_state
 
 OPTS = NftablesOptions(
     node_ip="192.168.56.11", cluster_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12"
@@ -133,43 +129,11 @@ def test_sync_twice_removes_stale_objects(
     assert sorted(again.splitlines()) == sorted(listing.splitlines())
 
 
-def _state(node_netns: str) -> ClusterState:
-    """A two-node lab skeleton with one Service "web" (two pods), node-1 living in our netns."""
-    lab = LabSpec(
-        name="nftdev",
-        external_clients=default_external_clients("192.168.56.0/24"),
-        client_pods=False,
-    )
-    state = build_cluster(Scenario(file="nftdev", lab=lab))
-    state.nodes[0].netns = node_netns
-    endpoints = []
-    for j, node in enumerate(state.nodes):
-        ip = f"{node.gateway.rsplit('.', 1)[0]}.{10 + j}"
-        pod = PodInfo("default", f"web-{j}", node.name, ip, f"nftdev-never-{j}", {"app": "web"})
-        pod.ports = [ContainerPort(8080)]
-        state.pods.append(pod)
-        endpoints.append(Endpoint(address=ip, node_name=node.name, pod=pod.key))
-    state.services.append(
-        Service(
-            meta=ObjectMeta(name="web", labels={"app": "web"}),
-            ports=[ServicePort(port=80, name="http", target_port=8080)],
-            selector={"app": "web"},
-            cluster_ip="10.96.0.50",
-        )
-    )
-    state.slices.append(
-        EndpointSlice(
-            "default", "web-abcde", "default/web", [EndpointPort("http", 8080, "TCP")], endpoints
-        )
-    )
-    return state
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_proxier_sync_and_live_rules(
     clean_host: HostSnapshot, scratch_ns: str, layout: str
 ) -> None:
-    state = _state(scratch_ns)
+    state = one_service_state(scratch_ns, "nftdev")
     node = state.nodes[0]
     proxier = NftablesProxier(state, layout)
     assert proxier.node_sysctls() == {}
@@ -178,7 +142,7 @@ def test_proxier_sync_and_live_rules(
     result = proxier.sync(node, first=True)
     assert result.lines == len(text.splitlines())
     assert result.seconds > 0
-    assert (result.node, result.note) == (node.name, f"{layout} layout")
+    assert (result.node, result.note) == (node.name, f"{layout} layout, full")
     full = proxier.live_rules(node)
     assert full.startswith("table ip kube-proxy {")
     assert "default/kubernetes/tcp/https" in full  # the lab's own kubernetes Service
@@ -192,7 +156,16 @@ def test_proxier_sync_and_live_rules(
     # A later sync after the Service is deleted: its chains go, the rest stays.
     state.services = [s for s in state.services if s.meta.name != "web"]
     state.slices = [s for s in state.slices if s.service != "default/web"]
-    proxier.sync(node, first=False)
+    partial = proxier.sync(node, first=False)
+    assert partial.note == f"{layout} layout, partial"
+    assert 0 < partial.lines < result.lines // 4  # only web's objects, not the whole table
     after = proxier.live_rules(node)
     assert "default/web/" not in after
     assert "default/kubernetes/tcp/https" in after
+    # A proxier that has applied nothing (a new process) syncs in full, to the same table.
+    fresh = NftablesProxier(state, layout)
+    assert fresh.sync(node, first=False).note == f"{layout} layout, full"
+    assert fresh.live_rules(node) == after
+    # Nothing changed since: a partial sync with nothing to write.
+    assert fresh.sync(node, first=False).lines == 0
+    assert fresh.live_rules(node) == after

@@ -95,3 +95,74 @@ def test_service_filter_keeps_rules_with_counters() -> None:
     assert filter_save(save, {"KUBE-SVC-X"}, "default/web") == (
         "*nat\n:KUBE-SVC-X - [0:0]\n[7:420] -A KUBE-SVC-X -j KUBE-SEP-Y\nCOMMIT\n"
     )
+
+
+def _noflush(tables: dict[str, dict[str, list[str]]], text: str) -> None:
+    """What ``iptables-restore --noflush`` does to a node's tables: a declared chain is made or
+    flushed, ``-A`` appends, ``-I C 1`` prepends, ``-X`` deletes."""
+    table: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = tables.setdefault(line[1:], {})
+        elif line.startswith(":"):
+            table[line[1:].split(" ", 1)[0]] = []
+        elif line.startswith("-A "):
+            table[line.split(" ", 2)[1]].append(line.split(" ", 2)[2])
+        elif line.startswith("-I "):
+            chain, _, rule = line[3:].split(" ", 2)
+            table.setdefault(chain, []).insert(0, rule)
+        elif line.startswith("-X "):
+            del table[line[3:]]
+
+
+def _many() -> list[ProxiedService]:
+    def one(name: str, cip: str, *ips: str) -> ProxiedService:
+        spn = naming.ServicePortName("default", name, "http", "TCP")
+        eps = tuple(EndpointInfo(ip, 8080, "node-2", "", False) for ip in ips)
+        return ProxiedService(ServicePortInfo(spn, cip, 80, node_port=30080 + len(ips)), eps)
+
+    return [
+        one("web", "10.96.0.20", "10.244.2.2", "10.244.2.3"),
+        one("api", "10.96.0.21", "10.244.2.4"),
+        one("gone", "10.96.0.22", "10.244.2.5"),
+    ]
+
+
+def test_partial_sync_rewrites_only_changed_service_chains() -> None:
+    old = render(_many(), OPTS)
+    web, api, _gone = _many()
+    api2 = ProxiedService(
+        api.info, (*api.endpoints, EndpointInfo("10.244.2.9", 8080, "node-2", "", False))
+    )
+    new = render([web, api2], OPTS)
+    text = new.partial_text(old)
+    nat = text[text.index("*nat") :]
+    declared = {ln[1:].split(" ", 1)[0] for ln in nat.splitlines() if ln.startswith(":")}
+    web_chains = service_chains([web], Service(ObjectMeta(name="web"), [ServicePort(80)]))
+    gone_chains = {c for c in old.active_nat_chains() if c not in new.active_nat_chains()}
+    assert gone_chains and all(naming.is_service_chain(c) for c in gone_chains)
+    # web did not change: none of its chains is written; api's are; gone's are deleted.
+    assert not declared & web_chains
+    assert naming.svc_chain(api.info.spn) in declared
+    assert naming.sep_chain(api.info.spn, "10.244.2.9:8080") in declared
+    assert gone_chains <= declared
+    assert sorted(ln for ln in nat.splitlines() if ln.startswith("-X ")) == sorted(
+        f"-X {c}" for c in gone_chains
+    )
+    assert {"KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"} <= declared
+    assert text[: text.index("*nat")] == new.restore_text(bootstrap=False)[: text.index("*nat")]
+    # Nothing changed: no Service chain at all.
+    same = new.partial_text(new)
+    assert not [ln for ln in same.splitlines() if ln.startswith((":KUBE-SVC-", ":KUBE-SEP-"))]
+
+
+def test_partial_sync_leaves_the_tables_a_full_sync_would() -> None:
+    old, services = render(_many(), OPTS), _many()
+    for changed in ([services[0]], services[1:], [], [services[2], services[0]]):
+        new = render(changed, OPTS)
+        partial: dict[str, dict[str, list[str]]] = {}
+        full: dict[str, dict[str, list[str]]] = {}
+        _noflush(partial, old.restore_text(bootstrap=True))
+        _noflush(partial, new.partial_text(old))
+        _noflush(full, new.restore_text(bootstrap=True))
+        assert partial == full

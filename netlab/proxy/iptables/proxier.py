@@ -1,4 +1,10 @@
-"""iptables mode: apply the rendered rules with one ``iptables-restore`` per node."""
+"""iptables mode: apply the rendered rules with one ``iptables-restore`` per node.
+
+As upstream's proxier, the first sync of a proxier is a full one and later syncs are partial
+(:meth:`RenderedIptables.partial_text`) from what this proxier last applied to the node; a
+proxier that has applied nothing yet (a new ``netlab`` process, like a restarted kube-proxy) reads
+the node's chains with ``iptables-save`` and syncs in full.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from netlab.kernel import rules
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.iptables.render import (
     IptablesOptions,
+    RenderedIptables,
     chains_in_save,
     filter_save,
     render,
@@ -35,6 +42,7 @@ class IptablesProxier(Proxier):
         lab = state.lab
         count = len(node_view(state, state.nodes[0].name)) if state.nodes else 0
         self.backend = backend or pick_backend(lab.proxy.iptables_backend, count)
+        self._applied: dict[str, RenderedIptables] = {}  # node -> what its kernel holds
 
     def options(self, node: Node) -> IptablesOptions:
         return IptablesOptions(
@@ -53,13 +61,22 @@ class IptablesProxier(Proxier):
         )
 
     def sync(self, node: Node, *, first: bool) -> SyncResult:
-        # A fresh node has no stale chains; later syncs look, as kube-proxy does.
-        existing = (
-            () if first else chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
-        )
-        text = self.render_text(node, first=first, existing=existing)
+        rendered = render(node_view(self.state, node.name), self.options(node))
+        previous = None if first else self._applied.get(node.name)
+        if previous is not None:
+            text, kind = rendered.partial_text(previous), "partial"
+        else:
+            # A fresh node has no stale chains; a full later sync looks, as kube-proxy does.
+            existing = (
+                ()
+                if first
+                else chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
+            )
+            text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
+            kind = "full"
         seconds = rules.iptables_restore(node.netns, text, self.backend)
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end")
+        self._applied[node.name] = rendered
+        return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end, {kind}")
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

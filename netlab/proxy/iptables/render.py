@@ -116,7 +116,7 @@ class RenderedIptables:
     large_cluster: bool
 
     def active_nat_chains(self) -> set[str]:
-        return {line[1:].split(" ", 1)[0] for line in self.nat_chains}
+        return {_chain_of(line) for line in self.nat_chains}
 
     def restore_text(self, *, bootstrap: bool, existing_nat_chains: Iterable[str] = ()) -> str:
         """The ``iptables-restore --noflush`` input; with the first-sync jumps if ``bootstrap``.
@@ -128,6 +128,22 @@ class RenderedIptables:
         stale = sorted(
             c for c in existing_nat_chains if naming.is_service_chain(c) and c not in active
         )
+        return self._text(bootstrap, stale, unchanged=set())
+
+    def partial_text(self, previous: RenderedIptables) -> str:
+        """A partial sync from ``previous`` (what the node holds), as syncProxyRules writes one
+        when no full sync is due: the top-level chains and the filter table are rewritten
+        whole, but a Service chain whose rules did not change is left out (so it keeps its
+        packet counters), and the Service chains ``previous`` had that are gone are deleted."""
+        before, after = _rules_by_chain(previous.nat_rules), _rules_by_chain(self.nat_rules)
+        had, active = previous.active_nat_chains(), self.active_nat_chains()
+        unchanged = {
+            c for c in active & had if naming.is_service_chain(c) and before.get(c) == after.get(c)
+        }
+        stale = sorted(c for c in had - active if naming.is_service_chain(c))
+        return self._text(False, stale, unchanged)
+
+    def _text(self, bootstrap: bool, stale: list[str], unchanged: set[str]) -> str:
         out: list[str] = []
         if bootstrap and self.bootstrap.get("mangle"):
             out += ["*mangle", *self.bootstrap["mangle"], "COMMIT"]
@@ -138,14 +154,26 @@ class RenderedIptables:
         out += self.filter_rules
         out.append("COMMIT")
         out.append("*nat")
-        out += self.nat_chains
+        out += [ln for ln in self.nat_chains if _chain_of(ln) not in unchanged]
         out += [f":{c} - [0:0]" for c in stale]
         if bootstrap:
             out += self.bootstrap.get("nat", [])
-        out += self.nat_rules
+        out += [ln for ln in self.nat_rules if _chain_of(ln) not in unchanged]
         out += [f"-X {c}" for c in stale]
         out.append("COMMIT")
         return "\n".join(out) + "\n"
+
+
+def _chain_of(line: str) -> str:
+    """The chain a ``:CHAIN - [0:0]`` or ``-A CHAIN ...`` line is about."""
+    return line[1:].split(" ", 1)[0] if line.startswith(":") else line.split(" ", 2)[1]
+
+
+def _rules_by_chain(lines: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in lines:
+        out.setdefault(_chain_of(line), []).append(line)
+    return out
 
 
 def _bootstrap(opts: IptablesOptions) -> dict[str, list[str]]:

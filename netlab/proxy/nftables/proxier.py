@@ -1,4 +1,10 @@
-"""nftables mode: apply the rendered table with one ``nft -f -`` per node and sync."""
+"""nftables mode: apply the rendered table with one ``nft -f -`` per node and sync.
+
+As upstream's proxier, the first sync of a proxier is a full one, and later syncs are partial
+(:meth:`Ruleset.delta`: only changed Service ports' chains and elements) from what this proxier
+last applied to the node; a proxier that has applied nothing yet (a new ``netlab`` process, like a
+restarted kube-proxy) lists the table and syncs in full.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from netlab.proxy.nftables.render import (
     TABLE,
     Existing,
     NftablesOptions,
+    Ruleset,
     build,
     filter_listing,
     parse_existing,
@@ -44,6 +51,7 @@ class NftablesProxier(Proxier):
             raise UsageError(
                 f"unknown nftables layout {self.layout!r}", hint=f"layouts: {', '.join(LAYOUTS)}"
             )
+        self._applied: dict[str, Ruleset] = {}  # node -> the ruleset its kernel holds
 
     def options(self, node: Node) -> NftablesOptions:
         net = self.state.lab.network
@@ -69,13 +77,23 @@ class NftablesProxier(Proxier):
         return ruleset.transaction(first=first, existing=existing)
 
     def sync(self, node: Node, *, first: bool) -> SyncResult:
-        # A fresh node has nothing stale; later syncs look first, as kube-proxy does.
-        existing = None if first else self.existing(node)
-        text = self.render_text(node, first=first, existing=existing)
+        ruleset = build(node_view(self.state, node.name), self.options(node), self.layout)
+        previous = None if first else self._applied.get(node.name)
+        if previous is not None and (previous.opts, previous.layout) == (
+            ruleset.opts,
+            ruleset.layout,
+        ):
+            text, kind = ruleset.delta(previous), "partial"
+        else:
+            # A fresh node has nothing stale; a full later sync looks first, as kube-proxy does.
+            existing = None if first else self.existing(node)
+            text, kind = ruleset.transaction(first=first, existing=existing), "full"
         t0 = time.perf_counter()
-        process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
+        if text:
+            process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
         seconds = time.perf_counter() - t0
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.layout} layout")
+        self._applied[node.name] = ruleset
+        return SyncResult(node.name, seconds, text.count("\n"), f"{self.layout} layout, {kind}")
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False
