@@ -22,7 +22,7 @@ The wait is reported as "kernel free". The machine is shared: before each run th
 machine uses under 0.3 cores, and marks a run "disturbed" if either was not so during it; a
 disturbed run shorter than 10 s is taken again (up to 3 times), a longer one is kept and counted.
 
-    python benchmarks/bringup.py                       # 10, 100, 1000 pods; 3 repeats
+    python benchmarks/bringup.py                       # 10, 100, 1000 (twice) pods; 3 repeats
     python benchmarks/bringup.py --repeat 5 --json out.json
     python benchmarks/bringup.py --sizes 100:2         # PODS:NODES, comma-separated
 """
@@ -80,7 +80,9 @@ from netlab.scenario.model import Scenario
 from netlab.topology import NODE_BRIDGE, TopologyPlan, plan, tag
 
 LAB = "bench"
-DEFAULT_SIZES = ((10, 2), (100, 2), (1000, 10))
+# 1,000 pods twice: over 20 nodes (50 per node, as 100 over 2) for growth with the lab's size,
+# and over 10 nodes (twice as many per node: bigger bridges) for growth with density too.
+DEFAULT_SIZES = ((10, 2), (100, 2), (1000, 20), (1000, 10))
 RERUN_UNDER = 10.0  # a disturbed run shorter than this (seconds) is taken again
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
@@ -89,6 +91,7 @@ IFF_LOWER_UP = 0x10000
 TARGET_RATIO = 2.0
 TARGET_UP = {100: 0.7, 1000: 7.0}
 TARGET_DOWN = {1000: 2.0}
+GROWTH_LINEAR = 1.1  # time per pod may rise this much before growth counts as worse than linear
 
 
 # --- the scenario and its plan -----------------------------------------------------------------
@@ -631,30 +634,43 @@ def report(results: list[dict[str, Any]]) -> tuple[str, list[tuple[str, bool | N
         ],
         rows,
     )
-    by_pods = {r["pods"]: r for r in results}
     verdicts: list[tuple[str, bool | None, str]] = []
     for r in results:
         verdicts.append(
             (
-                f"netlab >= {TARGET_RATIO:.0f}x faster than the ip script at {r['pods']} pods",
+                f"netlab >= {TARGET_RATIO:.0f}x faster than the ip script at {r['pods']} pods "
+                f"/ {r['nodes']} nodes",
                 r["ratio_build"] >= TARGET_RATIO,
                 f"{r['ratio_build']:.1f}x",
             )
         )
-    for pods, limit in TARGET_UP.items():
-        if pods in by_pods:
-            s = by_pods[pods]["netlab"]["build"]["median"]
-            verdicts.append((f"{pods} pods up in <= {limit} s", s <= limit, f"{s:.3f} s"))
-    for pods, limit in TARGET_DOWN.items():
-        if pods in by_pods:
-            s = by_pods[pods]["netlab"]["down"]["median"]
-            verdicts.append((f"tear-down of {pods} pods in <= {limit} s", s <= limit, f"{s:.3f} s"))
-    if 100 in by_pods and 1000 in by_pods:
+    for r in results:
+        if r["pods"] in TARGET_UP:
+            limit, s = TARGET_UP[r["pods"]], r["netlab"]["build"]["median"]
+            what = f"{r['pods']} pods / {r['nodes']} nodes up in <= {limit} s"
+            verdicts.append((what, s <= limit, f"{s:.3f} s"))
+    for r in results:
+        if r["pods"] in TARGET_DOWN:
+            limit, s = TARGET_DOWN[r["pods"]], r["netlab"]["down"]["median"]
+            what = f"tear-down of {r['pods']} pods / {r['nodes']} nodes in <= {limit} s"
+            verdicts.append((what, s <= limit, f"{s:.3f} s"))
+    base = next((r for r in results if r["pods"] == 100), None)
+    for r in results:
+        if base is None or r["pods"] != 1000:
+            continue
+        density = (r["pods"] / r["nodes"]) / (base["pods"] / base["nodes"])
+        per_node = f"{r['pods'] // r['nodes']} vs {base['pods'] // base['nodes']} pods per node"
         for kind, key in (("netlab", "netlab_ms_per_pod"), ("ip script", "script_ms_per_pod")):
-            g = by_pods[1000][key] / by_pods[100][key]
-            ok: bool | None = g <= 1.1 if kind == "netlab" else None
+            g = r[key] / base[key]
+            ok: bool | None = g <= GROWTH_LINEAR if kind == "netlab" else None
             verdicts.append(
-                (f"{kind}: time per pod at 1,000 / at 100 (growth; <= 1 is linear)", ok, f"{g:.2f}")
+                (
+                    f"{kind}: time per pod at 1,000 / {r['nodes']} nodes over 100 / "
+                    f"{base['nodes']} ({per_node}{', same density' if density == 1 else ''}; "
+                    f"<= {GROWTH_LINEAR} counts as linear)",
+                    ok,
+                    f"{g:.2f}",
+                )
             )
     return text, verdicts
 
@@ -673,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes",
         type=parse_sizes,
         default=list(DEFAULT_SIZES),
-        help="PODS:NODES,... (default 10:2,100:2,1000:10)",
+        help="PODS:NODES,... (default 10:2,100:2,1000:20,1000:10)",
     )
     ap.add_argument("--repeat", type=int, default=3, help="runs per size and way (default 3)")
     ap.add_argument(
