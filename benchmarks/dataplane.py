@@ -57,6 +57,7 @@ from _common import (
     CpuWatch,
     foreign_namespaces,
     machine,
+    part_of_the_work,
     sigterm_as_interrupt,
     table,
     wait_quiet,
@@ -297,34 +298,6 @@ def pct(samples: list[int], q: float) -> float:
     """Nearest-rank percentile, in microseconds."""
     s = sorted(samples)
     return s[max(0, math.ceil(q * len(s)) - 1)] / 1000.0
-
-
-def _ticks(pid: int) -> int:
-    """CPU time (clock ticks, user + system) process ``pid`` has used so far; 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def part_of_the_work(daemons: list[int]) -> int:
-    """CPU ticks so far that belong to the measurement though not to this process: the lab's
-    agent (it answers or proxies), softirq time (the packets' own processing, charged to no
-    process) and the ksoftirqd threads (the same, when deferred)."""
-    with open("/proc/stat") as f:
-        softirq = int(f.readline().split()[7])
-    ksoftirqd = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().startswith("ksoftirqd/"):
-                        ksoftirqd += _ticks(int(entry))
-            except OSError:
-                continue
-    return softirq + ksoftirqd + sum(_ticks(pid) for pid in daemons)
 
 
 @dataclass
