@@ -21,24 +21,13 @@ TCP port, so the ports here have none either.
 from __future__ import annotations
 
 import platform
-import socket
-import struct
 from typing import Any
 
 import pytest
-from pyroute2.netlink.generic import ipvs as ipvs_nl
 
 from netlab.cluster.build import build_cluster
 from netlab.proxy.ipvs import render as r
-from netlab.proxy.ipvs.proxier import (
-    ALL_FLAGS,
-    IP_VS_CONN_F_MASQ,
-    IpvsProxier,
-    dest_request,
-    parse_dest,
-    parse_service,
-    service_request,
-)
+from netlab.proxy.ipvs.proxier import IpvsProxier
 from netlab.proxy.ipvs.render import (
     IpvsOp,
     IpvsOptions,
@@ -1013,142 +1002,6 @@ def test_bind_changes() -> None:
         ["10.96.0.10"],
         ["10.96.0.99"],
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# pyroute2 messages (what the proxier sends and reads; encoded and decoded, no kernel needed)
-
-
-def _roundtrip(cmd: int, **attrs: Any) -> Any:
-    msg = ipvs_nl.ipvsmsg()
-    msg["cmd"] = cmd
-    msg["version"] = ipvs_nl.GENL_VERSION
-    msg["attrs"] = list(attrs.items())
-    msg.encode()
-    out = ipvs_nl.ipvsmsg(msg.data)
-    out.decode()
-    return out
-
-
-def test_service_request_roundtrip() -> None:
-    vs = VirtualServer("10.96.0.10", 53, "UDP", flags=r.FLAG_PERSISTENT, timeout=10800)
-    msg = _roundtrip(
-        ipvs_nl.IPVS_CMD_NEW_SERVICE, IPVS_CMD_ATTR_SERVICE=service_request(vs).dump_nla()
-    )
-    assert parse_service(msg) == vs
-    nla = msg.get("IPVS_CMD_ATTR_SERVICE")
-    assert nla.get("IPVS_SVC_ATTR_NETMASK") == "255.255.255.255"
-    assert nla.get("IPVS_SVC_ATTR_AF") == socket.AF_INET
-
-
-def test_dest_request_is_masquerading() -> None:
-    """pyroute2's IPVSDest defaults to direct routing (3); kube-proxy masquerades (0)."""
-    vs = VirtualServer("10.96.0.10", 53, "UDP")
-    msg = _roundtrip(
-        ipvs_nl.IPVS_CMD_NEW_DEST,
-        IPVS_CMD_ATTR_SERVICE=service_request(vs).dump_key(),
-        IPVS_CMD_ATTR_DEST=dest_request(RealServer("10.244.1.5", 5353)).dump_nla(),
-    )
-    dest = msg.get("IPVS_CMD_ATTR_DEST")
-    assert dest.get("IPVS_DEST_ATTR_FWD_METHOD") == IP_VS_CONN_F_MASQ == 0
-    assert parse_dest(msg) == RealServer("10.244.1.5", 5353, 1)
-
-
-NLA_F_NESTED = 0x8000
-
-
-def _nla(nla_class: Any, name: str, payload: bytes) -> bytes:
-    """One netlink attribute as the kernel writes it: length, type, payload, padding to 4. The
-    type is the name's position in pyroute2's map (the kernel's enum order)."""
-    kind = [n for n, _ in nla_class.nla_map].index(name)
-    if name in ("IPVS_CMD_ATTR_SERVICE", "IPVS_CMD_ATTR_DEST"):
-        kind |= NLA_F_NESTED
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + bytes(-length % 4)
-
-
-def _kernel_message(cmd: int, nested: str, *attrs: tuple[str, bytes]) -> Any:
-    """A message laid out byte by byte as the kernel sends it, decoded as pyroute2 decodes it
-    (the way ``read_ipvs_table`` receives one)."""
-    inner = ipvs_nl.ipvsmsg.service if nested == "IPVS_CMD_ATTR_SERVICE" else ipvs_nl.ipvsmsg.dest
-    payload = b"".join(_nla(inner, name, value) for name, value in attrs)
-    body = struct.pack("=BBH", cmd, ipvs_nl.GENL_VERSION, 0) + _nla(
-        ipvs_nl.ipvsmsg, nested, payload
-    )
-    msg = ipvs_nl.ipvsmsg(struct.pack("=IHHII", 16 + len(body), 0, 0, 0, 0) + body)
-    msg.decode()
-    return msg
-
-
-def _nf_inet_addr(ip: str) -> bytes:
-    """union nf_inet_addr, as the kernel sends every address: 16 bytes, IPv4 in the first 4."""
-    return socket.inet_aton(ip) + bytes(12)
-
-
-def test_kernel_service_address_is_16_bytes() -> None:
-    """The kernel sends the service's family first, then its 16-byte address: parse_service
-    reads the IPv4 address from it."""
-    msg = _kernel_message(
-        ipvs_nl.IPVS_CMD_NEW_SERVICE,
-        "IPVS_CMD_ATTR_SERVICE",
-        ("IPVS_SVC_ATTR_AF", struct.pack("=H", socket.AF_INET)),
-        ("IPVS_SVC_ATTR_PROTOCOL", struct.pack("=H", socket.IPPROTO_UDP)),
-        ("IPVS_SVC_ATTR_ADDR", _nf_inet_addr("10.96.0.10")),
-        ("IPVS_SVC_ATTR_PORT", struct.pack(">H", 53)),
-        ("IPVS_SVC_ATTR_SCHED_NAME", b"rr\0"),
-        ("IPVS_SVC_ATTR_FLAGS", struct.pack("=II", r.FLAG_HASHED, ALL_FLAGS)),
-        ("IPVS_SVC_ATTR_TIMEOUT", struct.pack("=I", 0)),
-    )
-    assert parse_service(msg) == VirtualServer("10.96.0.10", 53, "UDP", "rr", r.FLAG_HASHED, 0)
-
-
-def test_kernel_dest_address_without_family_is_16_raw_bytes() -> None:
-    """A kernel that sends no IPVS_DEST_ATTR_ADDR_FAMILY (an older one) leaves pyroute2
-    unable to decode the address: parse_dest must read the IPv4 address from its 16 bytes."""
-    msg = _kernel_message(
-        ipvs_nl.IPVS_CMD_NEW_DEST,
-        "IPVS_CMD_ATTR_DEST",
-        ("IPVS_DEST_ATTR_ADDR", _nf_inet_addr("10.244.1.5")),
-        ("IPVS_DEST_ATTR_PORT", struct.pack(">H", 5353)),
-        ("IPVS_DEST_ATTR_FWD_METHOD", struct.pack("=I", IP_VS_CONN_F_MASQ)),
-        ("IPVS_DEST_ATTR_WEIGHT", struct.pack("=I", 1)),
-        ("IPVS_DEST_ATTR_ACTIVE_CONNS", struct.pack("=I", 3)),
-        ("IPVS_DEST_ATTR_INACT_CONNS", struct.pack("=I", 2)),
-    )
-    parsed = parse_dest(msg)  # first: read_ipvs_table hands it a fresh message
-    assert parsed == RealServer("10.244.1.5", 5353, 1)
-    assert parsed is not None and (parsed.active_conns, parsed.inactive_conns) == (3, 2)
-
-
-def test_kernel_dest_address_with_family_is_16_bytes() -> None:
-    """A current kernel adds IPVS_DEST_ATTR_ADDR_FAMILY (after the address): the same result."""
-    msg = _kernel_message(
-        ipvs_nl.IPVS_CMD_NEW_DEST,
-        "IPVS_CMD_ATTR_DEST",
-        ("IPVS_DEST_ATTR_ADDR", _nf_inet_addr("10.244.1.5")),
-        ("IPVS_DEST_ATTR_PORT", struct.pack(">H", 5353)),
-        ("IPVS_DEST_ATTR_WEIGHT", struct.pack("=I", 1)),
-        ("IPVS_DEST_ATTR_ADDR_FAMILY", struct.pack("=H", socket.AF_INET)),
-    )
-    assert parse_dest(msg) == RealServer("10.244.1.5", 5353, 1)
-
-
-def test_messages_without_an_address_are_skipped() -> None:
-    """No address attribute at all: nothing netlab could reconcile, so nothing is parsed."""
-    service = _kernel_message(
-        ipvs_nl.IPVS_CMD_NEW_SERVICE,
-        "IPVS_CMD_ATTR_SERVICE",
-        ("IPVS_SVC_ATTR_AF", struct.pack("=H", socket.AF_INET)),
-        ("IPVS_SVC_ATTR_PROTOCOL", struct.pack("=H", socket.IPPROTO_TCP)),
-        ("IPVS_SVC_ATTR_PORT", struct.pack(">H", 80)),
-    )
-    assert parse_service(service) is None
-    dest = _kernel_message(
-        ipvs_nl.IPVS_CMD_NEW_DEST,
-        "IPVS_CMD_ATTR_DEST",
-        ("IPVS_DEST_ATTR_PORT", struct.pack(">H", 8080)),
-    )
-    assert parse_dest(dest) is None
 
 
 # ---------------------------------------------------------------------------------------------

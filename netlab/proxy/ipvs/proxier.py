@@ -3,50 +3,48 @@
 A sync runs kube-proxy's steps in kube-proxy's order, each one a single operation:
 
 1. ``kube-ipvs0`` (a dummy device, left down as upstream leaves it) is ensured and the missing
-   addresses are bound to it: pyroute2 ``IPRoute`` from a worker thread inside the node netns;
+   addresses are bound to it, all in one send;
 2. one ``ipset restore`` creates the sets and brings their entries up to date;
-3. the kernel's IPVS table is read and reconciled with the rendered one over one generic
-   netlink socket (pyroute2 ``IPVS``, opened inside the node netns by a worker thread);
+3. the kernel's IPVS table is read (a dump of the services, then one per service) and
+   reconciled with the rendered one, every change sent in bulk over one generic netlink socket;
 4. one ``iptables-restore --noflush --counters`` loads the companion rules;
 5. addresses no longer wanted are removed from ``kube-ipvs0`` (after the rules, as upstream).
+
+Netlink steps run on a worker thread inside the node netns, through
+:mod:`netlab.kernel.netlink` with the messages laid out by :mod:`netlab.proxy.ipvs.wire`;
+pyroute2 only looks up the device and the IPVS family (its one-request-per-round-trip sockets
+made a 10k-Service sync take minutes). The IPVS generic netlink family has no transactions, so
+"one batch" means one ordered pass, not atomicity.
 
 Why netlink for step 3 and not ``ipvsadm --restore``: ipvsadm can only restore into an empty
 table, so it needs ``ipvsadm -C`` first, which drops every service (and the connections through
 them) for a moment on every sync; reconciling changes only what changed, as kube-proxy does.
-pyroute2 0.9's IPVS API is usable with three workarounds, all in this module: its
-``IPVSDest`` defaults to direct routing (``fwd_method`` 3) where kube-proxy uses masquerading
-(0); its ``"update"`` command is mapped to the kernel's *delete* command, so edits use ``"set"``;
-and ``IPVSService.from_message`` does not carry flags or timeouts over, so listings are read
-from the raw attributes. The IPVS generic netlink family has no transactions, so "one batch"
-means one socket and one ordered pass, not atomicity. ``ipvs_apply="ipvsadm"`` selects the
-ipvsadm path instead (flush, then restore).
+``ipvs_apply="ipvsadm"`` selects the ipvsadm path instead (flush, then restore).
 """
 
 from __future__ import annotations
 
 import errno
 import platform
-import socket
-import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pyroute2 import IPVS, IPRoute, IPVSDest, IPVSService
+from pyroute2 import IPVS, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import PrerequisiteError
-from netlab.kernel import netns, process, rules, threads
+from netlab.kernel import netlink, netns, process, rules, threads
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.iptables.proxier import pick_backend
+from netlab.proxy.ipvs import wire
 from netlab.proxy.ipvs.render import (
     DEFAULT_SCHEDULER,
     DUMMY_DEVICE,
     IpvsOp,
     IpvsOptions,
     IpvsRuleSet,
-    RealServer,
     VirtualServer,
     bind_changes,
     canonical_entry,
@@ -59,97 +57,7 @@ from netlab.proxy.ipvs.render import (
 )
 from netlab.proxy.servicemap import ProxiedService, node_view
 
-PROTOCOL_NUMBERS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP, "SCTP": 132}
-PROTOCOL_NAMES = {n: name for name, n in PROTOCOL_NUMBERS.items()}
-IP_VS_CONN_F_MASQ = 0  # IPVS_DEST_ATTR_FWD_METHOD for masquerading (ipvsadm -m)
-ALL_FLAGS = 0xFFFFFFFF  # ip_vs_flags.mask: set the flags exactly as given
 APPLY_PATHS = ("netlink", "ipvsadm")
-
-
-# ---------------------------------------------------------------------------------------------
-# pyroute2 messages <-> netlab's VirtualServer / RealServer (no kernel needed; unit-tested)
-
-
-def service_request(vs: VirtualServer) -> Any:
-    """The pyroute2 service record for ``vs`` (a full one: add and set need every field)."""
-    return IPVSService(
-        addr=vs.address,
-        port=vs.port,
-        protocol=PROTOCOL_NUMBERS[vs.protocol],
-        sched_name=vs.scheduler,
-        flags={"flags": vs.flags, "mask": ALL_FLAGS},
-        timeout=vs.timeout,
-    )
-
-
-def dest_request(rs: RealServer) -> Any:
-    """The pyroute2 real server record: masquerading, as kube-proxy's (not pyroute2's DR)."""
-    return IPVSDest(addr=rs.ip, port=rs.port, weight=rs.weight, fwd_method=IP_VS_CONN_F_MASQ)
-
-
-NF_INET_ADDR_LEN = 16  # union nf_inet_addr
-NLA_HEADER_LEN = 4
-
-
-def _address(value: Any) -> str | None:
-    """An address attribute: pyroute2 decodes it to text when it knows the family; the kernel
-    sends 16 bytes (union nf_inet_addr), of which an IPv4 address is the first 4.
-
-    Without the family attribute (older kernels), pyroute2's first lookup of the raw value
-    still carries the attribute's own 4-byte header (length, type); it is recognised by its
-    length field and skipped.
-    """
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, bytes | bytearray):
-        return None
-    raw = bytes(value)
-    if len(raw) == NLA_HEADER_LEN + NF_INET_ADDR_LEN and struct.unpack("=H", raw[:2])[0] == len(
-        raw
-    ):
-        raw = raw[NLA_HEADER_LEN:]
-    if len(raw) < 4:
-        return None
-    return socket.inet_ntop(socket.AF_INET, raw[:4])
-
-
-def parse_service(msg: Any) -> VirtualServer | None:
-    """A listed IPVS service, or None for one netlab never makes (IPv6, fwmark, other protocol):
-    those are left alone, as kube-proxy leaves the other family's services alone."""
-    attrs = msg.get("IPVS_CMD_ATTR_SERVICE")
-    if attrs is None or attrs.get("IPVS_SVC_ATTR_AF") != socket.AF_INET:
-        return None
-    if attrs.get("IPVS_SVC_ATTR_FWMARK"):
-        return None
-    protocol = PROTOCOL_NAMES.get(attrs.get("IPVS_SVC_ATTR_PROTOCOL"))
-    address = _address(attrs.get("IPVS_SVC_ATTR_ADDR"))
-    if protocol is None or address is None:
-        return None
-    flags = attrs.get("IPVS_SVC_ATTR_FLAGS")
-    return VirtualServer(
-        address=address,
-        port=int(attrs.get("IPVS_SVC_ATTR_PORT") or 0),
-        protocol=protocol,
-        scheduler=str(attrs.get("IPVS_SVC_ATTR_SCHED_NAME") or ""),
-        flags=int(flags["flags"]) if flags is not None else 0,
-        timeout=int(attrs.get("IPVS_SVC_ATTR_TIMEOUT") or 0),
-    )
-
-
-def parse_dest(msg: Any) -> RealServer | None:
-    attrs = msg.get("IPVS_CMD_ATTR_DEST")
-    if attrs is None:
-        return None
-    address = _address(attrs.get("IPVS_DEST_ATTR_ADDR"))
-    if address is None:
-        return None
-    return RealServer(
-        ip=address,
-        port=int(attrs.get("IPVS_DEST_ATTR_PORT") or 0),
-        weight=int(attrs.get("IPVS_DEST_ATTR_WEIGHT") or 0),
-        active_conns=int(attrs.get("IPVS_DEST_ATTR_ACTIVE_CONNS") or 0),
-        inactive_conns=int(attrs.get("IPVS_DEST_ATTR_INACT_CONNS") or 0),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,47 +74,29 @@ def _open_ipvs() -> Any:
         ) from exc
 
 
-def read_ipvs_table(ipvs: Any) -> list[VirtualServer]:
-    """The kernel's IPVS services with their real servers."""
+def read_ipvs_table(sock: netlink.BulkSocket, family: int) -> list[VirtualServer]:
+    """The kernel's IPVS services with their real servers (one dump of the services, then one
+    per service, as upstream's GetVirtualServers and GetRealServers)."""
     out: list[VirtualServer] = []
-    for msg in ipvs.service("dump"):
-        vs = parse_service(msg)
+    for payload in sock.dump(family, wire.dump_services()):
+        vs = wire.parse_service(payload)
         if vs is None:
             continue
-        key = IPVSService(addr=vs.address, port=vs.port, protocol=PROTOCOL_NUMBERS[vs.protocol])
-        dests = [d for d in map(parse_dest, ipvs.dest("dump", service=key)) if d is not None]
-        out.append(
-            VirtualServer(
-                vs.address, vs.port, vs.protocol, vs.scheduler, vs.flags, vs.timeout, tuple(dests)
-            )
-        )
+        dests = [wire.parse_dest(p) for p in sock.dump(family, wire.dump_dests(vs))]
+        out.append(replace(vs, real_servers=tuple(d for d in dests if d is not None)))
     return out
 
 
-def apply_ipvs_op(ipvs: Any, op: IpvsOp) -> None:
-    svc = service_request(op.service)
-    if op.action == "add-service":
-        ipvs.service("add", service=svc)
-    elif op.action == "set-service":
-        ipvs.service("set", service=svc)  # not "update": pyroute2 maps that to DEL_SERVICE
-    elif op.action == "del-service":
-        ipvs.service("del", service=svc)
-    elif op.dest is not None:
-        verb = {"add-dest": "add", "set-dest": "set", "del-dest": "del"}[op.action]
-        ipvs.dest(verb, service=svc, dest=dest_request(op.dest))
-
-
 def sync_ipvs_table(desired: tuple[VirtualServer, ...]) -> list[IpvsOp]:
-    """Read the table, reconcile it with ``desired``, apply the changes; return them."""
+    """Read the table, reconcile it with ``desired``, send the changes in bulk; return them."""
     netns.assert_not_host()
-    ipvs = _open_ipvs()
-    try:
-        ops = reconcile(read_ipvs_table(ipvs), desired)
-        for op in ops:
-            apply_ipvs_op(ipvs, op)
+    ipvs = _open_ipvs()  # says clearly when the kernel has no IPVS; knows the family's id
+    family = int(ipvs.prid)
+    ipvs.close()
+    with netlink.BulkSocket(netlink.NETLINK_GENERIC) as sock:
+        ops = reconcile(read_ipvs_table(sock, family), desired)
+        sock.requests(family, [wire.op_request(op) for op in ops])
         return ops
-    finally:
-        ipvs.close()
 
 
 def _dummy_index(ipr: Any) -> int:
@@ -228,26 +118,19 @@ def _dummy_index(ipr: Any) -> int:
     return int(found[0])
 
 
-def _bound(ipr: Any, index: int) -> list[str]:
-    return [
-        str(a.get_attr("IFA_ADDRESS"))
-        for a in ipr.addr("dump", index=index, family=socket.AF_INET)
-        if a["index"] == index
-    ]
-
-
 def bind_addresses(addresses: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """Ensure kube-ipvs0 and bind the missing addresses; return (added, superfluous)."""
     netns.assert_not_host()
     with IPRoute() as ipr:
         index = _dummy_index(ipr)
-        add, stale = bind_changes(_bound(ipr, index), addresses)
-        for ip in add:
-            try:
-                ipr.addr("add", index=index, address=ip, prefixlen=32)
-            except NetlinkError as exc:
-                if exc.code != errno.EEXIST:
-                    raise
+    with netlink.BulkSocket(netlink.NETLINK_ROUTE) as sock:
+        add, stale = bind_changes(netlink.addresses_on(sock, index), addresses)
+        sock.requests(
+            netlink.RTM_NEWADDR,
+            [netlink.address_request(index, ip) for ip in add],
+            flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
+            tolerate=(errno.EEXIST,),
+        )
         return add, stale
 
 
@@ -255,14 +138,14 @@ def unbind_addresses(addresses: list[str]) -> None:
     netns.assert_not_host()
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=DUMMY_DEVICE)
-        if not found:
-            return
-        for ip in addresses:
-            try:
-                ipr.addr("del", index=found[0], address=ip, prefixlen=32)
-            except NetlinkError as exc:
-                if exc.code != errno.EADDRNOTAVAIL:
-                    raise
+    if not found:
+        return
+    with netlink.BulkSocket(netlink.NETLINK_ROUTE) as sock:
+        sock.requests(
+            netlink.RTM_DELADDR,
+            [netlink.address_request(found[0], ip) for ip in addresses],
+            tolerate=(errno.EADDRNOTAVAIL,),
+        )
 
 
 @dataclass(frozen=True)
