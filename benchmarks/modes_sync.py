@@ -55,7 +55,7 @@ from netlab.errors import LabError
 from netlab.kernel import netns, process, rules, threads
 from netlab.proxy.base import Proxier
 from netlab.proxy.iptables.proxier import pick_backend
-from netlab.proxy.nftables.proxier import AUTO_FAST_THRESHOLD, NftablesProxier
+from netlab.proxy.nftables.proxier import DEFAULT_LAYOUT, NftablesProxier
 from netlab.proxy.nftables.render import build as nft_build
 from netlab.proxy.nftables.render import parse_existing
 from netlab.proxy.registry import make_proxier
@@ -88,8 +88,8 @@ def cases(size: int, ports: int, modes: tuple[str, ...]) -> list[Case]:
         backends = ["nft", "legacy"] if size <= 1000 else [auto]
         out += [Case("iptables", b, b == auto) for b in backends]
     if "nftables" in modes:
-        auto_layout = "fast" if ports > AUTO_FAST_THRESHOLD else "kube-proxy"
-        out += [Case("nftables", lay, lay == auto_layout) for lay in ("kube-proxy", "fast")]
+        # The lab's nftablesLayout default is kube-proxy's at every size; "auto" is opt-in.
+        out += [Case("nftables", lay, lay == DEFAULT_LAYOUT) for lay in ("kube-proxy", "fast")]
     if "userspace" in modes:
         auto = pick_backend("auto", 0)  # what UserspaceProxier picks, whatever the size
         out += [Case("userspace", b, b == auto) for b in dict.fromkeys([auto, "legacy"])]
