@@ -58,4 +58,4 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
-    session.run("mypy", "netlab", "tests")
+    session.run("mypy", "netlab", "tests", "benchmarks")

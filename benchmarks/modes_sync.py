@@ -55,9 +55,9 @@ from netlab.errors import LabError
 from netlab.kernel import netns, process, rules, threads
 from netlab.proxy.base import Proxier
 from netlab.proxy.iptables.proxier import pick_backend
-from netlab.proxy.nftables.proxier import DEFAULT_LAYOUT, NftablesProxier
+from netlab.proxy.nftables.proxier import NftablesProxier, pick_layout
+from netlab.proxy.nftables.render import LAYOUTS, parse_existing
 from netlab.proxy.nftables.render import build as nft_build
-from netlab.proxy.nftables.render import parse_existing
 from netlab.proxy.registry import make_proxier
 from netlab.proxy.servicemap import node_view
 from netlab.scenario.k8s import ObjectMeta, Service, ServicePort
@@ -80,16 +80,16 @@ class Case:
         return f"{self.mode} ({self.variant})"
 
 
-def cases(size: int, ports: int, modes: tuple[str, ...]) -> list[Case]:
-    """The cases measured at one size (``ports``: Service ports in the node's view)."""
+def cases(size: int, ports: int, layout: str, modes: tuple[str, ...]) -> list[Case]:
+    """The cases measured at one size (``ports``: Service ports in the node's view; ``layout``:
+    the nftables layout the lab picks for this state)."""
     out: list[Case] = []
     if "iptables" in modes:
         auto = pick_backend("auto", ports)
         backends = ["nft", "legacy"] if size <= 1000 else [auto]
         out += [Case("iptables", b, b == auto) for b in backends]
     if "nftables" in modes:
-        # The lab's nftablesLayout default is kube-proxy's at every size; "auto" is opt-in.
-        out += [Case("nftables", lay, lay == DEFAULT_LAYOUT) for lay in ("kube-proxy", "fast")]
+        out += [Case("nftables", lay, lay == layout) for lay in LAYOUTS]
     if "userspace" in modes:
         auto = pick_backend("auto", 0)  # what UserspaceProxier picks, whatever the size
         out += [Case("userspace", b, b == auto) for b in dict.fromkeys([auto, "legacy"])]
@@ -155,8 +155,8 @@ def loaded(case: Case, proxier: Proxier, state: ClusterState) -> tuple[int, int]
         found = sum(1 for c in parse_existing(listing.stdout).chains if "/" in c)
         wanted = len(nft_build(view, proxier.options(node), case.variant).service_chains())
         return found, wanted
-    listing = process.run(NODE_NETNS, ["ipvsadm", "-Ln"], timeout=600).stdout
-    found = sum(1 for ln in listing.splitlines() if ln.startswith(("TCP ", "UDP ", "SCTP ")))
+    ipvs_list = process.run(NODE_NETNS, ["ipvsadm", "-Ln"], timeout=600).stdout
+    found = sum(1 for ln in ipvs_list.splitlines() if ln.startswith(("TCP ", "UDP ", "SCTP ")))
     return found, len(proxier.ruleset(node).virtual_servers)  # type: ignore[attr-defined]
 
 
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 state = make_state(n)
                 state.nodes[0].netns = NODE_NETNS
                 ports = len(node_view(state, state.nodes[0].name))
-                for case in cases(n, ports, modes):
+                for case in cases(n, ports, pick_layout(state), modes):
                     print(f"  {case.label:24}", end="", flush=True)
                     try:
                         res = measure(case, state, args.repeat, owned, args.wait_quiet)
