@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState
 from netlab.proxy.servicemap import ProxiedService, node_view
-from netlab.workloads.spec import UserspaceProxy
 
 PORTALS_CONTAINER = "KUBE-PORTALS-CONTAINER"
 PORTALS_HOST = "KUBE-PORTALS-HOST"
@@ -31,6 +30,19 @@ NODEPORT_NON_LOCAL = "KUBE-NODEPORT-NON-LOCAL"
 
 # The kernel's ephemeral range, where a port bound to 0 lands (what kube-proxy asked for).
 PROXY_PORTS = (32768, 60999)
+
+
+@dataclass(frozen=True)
+class UserspaceProxy:
+    """One proxy socket: where it listens and where it sends."""
+
+    netns: str
+    node: str
+    port: int
+    protocol: str
+    service: str  # ns/name:port
+    endpoints: list[tuple[str, int]]
+    affinity_seconds: int = 0  # 0 = round-robin; else ClientIP affinity timeout
 
 
 def proxy_port(service_port: str, used: set[int]) -> int:
