@@ -157,6 +157,12 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
     reach: tuple[EndpointInfo, ...] = ()
     dial_name = ""
     is_service = False
+    if (spec.hold or spec.connection) and (dest.via == "name" or dest.name):
+        raise ResolveError(
+            "a held connection dials an address, not a name",
+            "to",
+            "dial the Service by its ClusterIP (via: clusterIP) or another address",
+        )
     if dest.service and dest.via == "name":
         ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
         svc = find_service(state, ns, dest.service)
@@ -213,6 +219,8 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
         backends = _backends_for_address(state, dest_ip, dest_port, protocol)
     expected = _expected(state, expect, backends, reach, is_service)
+    if (spec.hold or spec.connection) and expect.endpoints in (None, "all"):
+        expected = None  # one connection answers from one endpoint: only the outcome counts
     return replace(
         base,
         dest_ip=dest_ip,

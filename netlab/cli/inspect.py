@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any
 
 from netlab.cli.args import AddCommand, lab_name
@@ -14,6 +15,8 @@ from netlab.lab import doctor
 
 
 def status_data(lab: Any) -> dict[str, Any]:
+    from netlab.lab.changes import pending
+
     st = lab.state
     return {
         "lab": lab.name,
@@ -22,7 +25,15 @@ def status_data(lab: Any) -> dict[str, Any]:
         "mode": lab.record.mode,
         "proxy": lab.proxier.describe(),
         "nodes": [
-            {"name": n.name, "ip": n.ip, "podCIDR": n.pod_cidr, "netns": n.netns} for n in st.nodes
+            {
+                "name": n.name,
+                "ip": n.ip,
+                "podCIDR": n.pod_cidr,
+                "netns": n.netns,
+                "reachable": n.reachable,
+                "ready": n.ready,
+            }
+            for n in st.nodes
         ],
         "pods": [
             {
@@ -31,6 +42,7 @@ def status_data(lab: Any) -> dict[str, Any]:
                 "node": p.node,
                 "ip": p.ip,
                 "ready": p.ready,
+                "terminating": p.terminating,
                 "netns": p.netns,
             }
             for p in st.pods
@@ -64,6 +76,7 @@ def status_data(lab: Any) -> dict[str, Any]:
             for b in lab.record.load_balancers
         ],
         "timings": lab.record.timings,
+        "pending": pending(lab, time.time()),
     }
 
 
@@ -72,10 +85,14 @@ def print_status(out: Out, lab: Any) -> None:
     out.line(f"lab {data['lab']} ({data['status']}), {data['proxy']}, from {data['scenario']}")
     out.line("nodes:")
     for n in data["nodes"]:
-        out.line(f"  {n['name']:<12} {n['ip']:<16} pods {n['podCIDR']:<18} netns {n['netns']}")
+        state = "" if n["reachable"] else " (down" + ("" if n["ready"] else ", NotReady") + ")"
+        out.line(
+            f"  {n['name']:<12} {n['ip']:<16} pods {n['podCIDR']:<18} netns {n['netns']}{state}"
+        )
     out.line("pods:")
     for p in data["pods"]:
         ready = "" if p["ready"] else " (not ready)"
+        ready += " (terminating)" if p["terminating"] else ""
         out.line(
             f"  {p['namespace'] + '/' + p['name']:<44} {p['ip']:<16} {p['node']:<10} "
             f"netns {p['netns']}{ready}"
@@ -97,6 +114,8 @@ def print_status(out: Out, lab: Any) -> None:
         f"external: netns {ext['netns']}; clients {clients}"
         + (f"; servers {servers}" if servers else "")
     )
+    for line in data["pending"]:
+        out.line(f"pending: {line}")
     for lb in data["loadBalancers"]:
         health = ", ".join(f"{n} {code}" for n, code in lb["health"].items())
         out.line(

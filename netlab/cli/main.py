@@ -92,9 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         builds = args.command in ("run", "up")
+        changes = args.command in ("apply", "scale", "delete", "node")
         err.line(
             "netlab: interrupted; everything this run made has been removed"
             if builds
+            else "netlab: interrupted; the lab keeps what was done so far, and the next "
+            "change catches up with what falls due meanwhile"
+            if changes
             else "netlab: interrupted"
         )
         return 130

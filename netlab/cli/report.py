@@ -96,3 +96,39 @@ def summary(out: Out, results: list[CheckResult]) -> None:
 def result_data(r: CheckResult) -> dict[str, Any]:
     data: dict[str, Any] = to_data(r)
     return data
+
+
+def change_phase(out: Out, phase: Any, lab: Any) -> None:
+    """One realized moment of a change: what the cluster did, and how long every node took."""
+    stamp = f"+{phase.at:.1f}s"
+    pad = " " * len(stamp)
+    for i, line in enumerate(phase.said or ["nothing changed"]):
+        out.line(f"  {stamp if i == 0 else pad} {line}")
+    synced = ", ".join(f"{s.node} {s.seconds * 1000:.0f} ms" for s in phase.syncs)
+    skipped = [n.name for n in lab.state.nodes if not n.reachable]
+    parts = [f"{lab.proxier.describe()} synced on {synced or 'no node'}"]
+    if skipped:
+        parts.append(f"not on {', '.join(skipped)} (down)")
+    if phase.added or phase.removed:
+        parts.append(f"pod sandboxes +{len(phase.added)}/-{len(phase.removed)}")
+    if phase.conntrack_deleted:
+        deleted = ", ".join(f"{n} {c}" for n, c in phase.conntrack_deleted.items())
+        parts.append(f"stale UDP conntrack entries deleted ({deleted})")
+    text = f"  {pad} converged in {phase.seconds:.2f}s: " + "; ".join(parts)
+    if out.console:
+        out.console.print(f"[dim]{_esc(text)}[/dim]")
+    else:
+        out.line(text)
+
+
+def change_pending(out: Out, done: Any) -> None:
+    """What a change left waiting for time."""
+    for line in done.pending:
+        out.line(f"  pending: {line}", style="yellow")
+
+
+def step_title(out: Out, step: Any) -> None:
+    what = step.change.describe() if step.change is not None else "no change"
+    out.line(f"step {step.name}: {what}", style="bold")
+    if step.description:
+        out.line(f"  {step.description}", style="dim")

@@ -65,32 +65,50 @@ def _up(args: argparse.Namespace, out: Out) -> tuple[Any, Any]:
 
 def cmd_run(args: argparse.Namespace, out: Out) -> int:
     from netlab.checks import CheckResult
+    from netlab.lab.timeline import StepResult, run_steps
 
     scenario, lab = _up(args, out)
     results: list[CheckResult] = []
+    steps: list[StepResult] = []
     timings = dict(lab.record.timings)
+    on_result = None if args.json else (lambda r: report.check_line(out, r))
     try:
         specs = lab.checks(scenario.lab.checks)
         if not args.json:
             kind = "derived " if scenario.lab.checks is None else ""
+            more = f", then {len(scenario.lab.steps)} steps" if scenario.lab.steps else ""
             out.line(
                 f"lab {lab.name} is up in {timings['up']:.2f}s; running {len(specs)} "
-                f"{kind}checks ({lab.proxier.describe()})"
+                f"{kind}checks{more} ({lab.proxier.describe()})"
             )
         t0 = time.perf_counter()
-        results = lab.run_checks(
-            specs, on_result=None if args.json else (lambda r: report.check_line(out, r))
-        )
+        results = lab.run_checks(specs, on_result=on_result)
         timings["checks"] = time.perf_counter() - t0
+        if scenario.lab.steps:
+            t1 = time.perf_counter()
+            steps = run_steps(
+                lab,
+                scenario.lab.steps,
+                on_step=None if args.json else (lambda step: report.step_title(out, step)),
+                on_result=on_result,
+                on_phase=None if args.json else (lambda p: report.change_phase(out, p, lab)),
+            )
+            timings["steps"] = time.perf_counter() - t1
     finally:
         if not args.keep or sys.exc_info()[0] is not None:
             timings["down"] = lab.down()
-    passed = all(r.passed for r in results)
+    every = results + [r for step in steps for r in step.results]
+    passed = all(r.passed for r in every)
     if args.json:
-        out.json(_run_json(scenario, lab, results, timings, kept=args.keep))
+        data = _run_json(scenario, lab, results, timings, kept=args.keep)
+        if scenario.lab.steps:
+            data["passed"] = passed
+            data["summary"] = _summary(every)
+            data["steps"] = [step.to_data(report.result_data) for step in steps]
+        out.json(data)
     else:
-        report.results_table(out, results)
-        report.summary(out, results)
+        report.results_table(out, every)
+        report.summary(out, every)
         if args.keep:
             out.line(
                 f"lab {lab.name} kept; try: netlab status {lab.name}; "
@@ -143,6 +161,7 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
     from netlab.lab.lifecycle import Lab
 
     lab = Lab.open(args.lab)
+    lab.catch_up()  # what time brought since the last change (grace periods, a node's fate)
     file = args.file or lab.record.scenario
     specs = lab.checks(load_and_validate(file, name=lab.name)[0].lab.checks)
     results = lab.run_checks(

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 
+from netlab.cluster.allocate import Allocators
 from netlab.cluster.controllers import endpoint_slices, expand_deployment, schedule
-from netlab.cluster.ipam import (
-    LoadBalancerIPAM,
-    NodePortAllocator,
-    PodIPAM,
-    ServiceIPAM,
-    node_ip,
-    node_subnets,
-)
+from netlab.cluster.ipam import PodIPAM, node_ip, node_subnets
+from netlab.cluster.placement import node_netns, pod_info
+from netlab.cluster.replicas import replica_set_for
 from netlab.cluster.state import (
     ClusterState,
     Endpoint,
@@ -41,18 +36,6 @@ KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 # Objects netlab itself adds, as every kubeadm cluster has them; derived checks leave them out.
 SYSTEM_SERVICES = {"default/kubernetes", "kube-system/kube-dns"}
-
-
-def pod_netns(lab: str, namespace: str, name: str) -> str:
-    """``<lab>-<pod>`` in the default namespace, ``<lab>-<namespace>.<pod>`` elsewhere.
-
-    Namespaces cannot contain dots, so the split is unambiguous.
-    """
-    return f"{lab}-{name}" if namespace == "default" else f"{lab}-{namespace}.{name}"
-
-
-def node_netns(lab: str, node: str) -> str:
-    return f"{lab}-{node}"
 
 
 def system_pods(first_node: str) -> list[Pod]:
@@ -180,35 +163,21 @@ def build_cluster(scenario: Scenario) -> ClusterState:
         for pod in wave:
             key = f"{pod.meta.namespace}/{pod.meta.name}"
             node = by_name[pod.spec.node_name or placement[key]]
-            host = pod.spec.host_network
-            pods.append(
-                PodInfo(
-                    namespace=pod.meta.namespace,
-                    name=pod.meta.name,
-                    node=node.name,
-                    ip=node.ip if host else ipams[node.name].allocate(),
-                    netns=node.netns
-                    if host
-                    else pod_netns(name, pod.meta.namespace, pod.meta.name),
-                    labels=dict(pod.meta.labels),
-                    ports=list(pod.ports),
-                    ready=pod.ready,
-                    hostname=pod.spec.hostname,
-                    subdomain=pod.spec.subdomain,
-                    host_network=host,
-                    owner=pod.owner,
-                    role=role,
-                    runs=_runs(pod),
-                )
-            )
+            ip = node.ip if pod.spec.host_network else ipams[node.name].allocate()
+            pods.append(pod_info(name, pod, node, ip, role))
+    for node in nodes:
+        node.last_pod_ip = ipams[node.name].last()
 
     services = _allocate_services(scenario, lab)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
         slices.extend(endpoint_slices(svc, pods, name))
 
+    deployments = list(scenario.deployments)
+    if lab.dns.enabled:
+        deployments.append(dns_deployment(lab.dns.replicas))
     first = lab.external_clients[0]
-    return ClusterState(
+    state = ClusterState(
         lab=lab,
         fabric_netns=f"{name}-fabric",
         nodes=nodes,
@@ -220,22 +189,32 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             router_ip=first.address,
             clients={c.name: c.address for c in lab.external_clients},
         ),
+        deployments=deployments,
+        namespaces=[n.meta.name for n in scenario.namespaces],
     )
+    for deploy in deployments:
+        rs = replica_set_for(state, deploy, deploy.replicas)
+        state.name_serials[f"{rs.namespace}/{rs.name}"] = deploy.replicas
+    return state
 
 
-def recompute_slices(state: ClusterState) -> None:
-    """Run the EndpointSlice controller again, after pods changed (readiness, say)."""
+def recompute_slices(state: ClusterState) -> set[str]:
+    """Run the EndpointSlice controller again, after pods or Services changed; return the
+    Services (``namespace/name``) whose slices changed."""
+    before: dict[str, list[EndpointSlice]] = {}
+    for sl in state.slices:
+        before.setdefault(sl.service, []).append(sl)
+    not_ready = {n.name for n in state.nodes if not n.ready}
     state.slices = [_kubernetes_slice(state.nodes[0])]
+    changed: set[str] = set()
     for svc in state.services[1:]:
-        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name))
-
-
-def _runs(pod: Pod) -> str:
-    if pod.meta.namespace == "kube-system" and pod.owner == "Deployment/coredns":
-        return "coredns"
-    if pod.meta.namespace == "kube-system" and pod.meta.name.startswith("kube-apiserver-"):
-        return "apiserver"
-    return "netexec"
+        key = f"{svc.meta.namespace}/{svc.meta.name}"
+        mine = endpoint_slices(svc, state.pods, state.lab.name, not_ready)
+        if mine != before.pop(key, []):
+            changed.add(key)
+        state.slices.extend(mine)
+    changed |= {k for k, v in before.items() if v and k != "default/kubernetes"}
+    return changed
 
 
 def _kubernetes_slice(node: Node) -> EndpointSlice:
@@ -252,59 +231,13 @@ def _kubernetes_slice(node: Node) -> EndpointSlice:
 
 
 def _allocate_services(scenario: Scenario, lab: LabSpec) -> list[Service]:
-    ipam = ServiceIPAM(lab.network.service_cidr)
-    ports = NodePortAllocator()
-    lbs = LoadBalancerIPAM(lab)
-    kube = kubernetes_service(ipam.first())
-    ipam.reserve(ipam.first())
-    ipam.reserve(ipam.nth(KUBE_DNS_HOST))
-    system = [kube]
+    alloc = Allocators.fresh(lab)
+    kube = kubernetes_service(alloc.ips.first())
+    alloc.ips.reserve(alloc.ips.first())
+    alloc.ips.reserve(alloc.ips.nth(KUBE_DNS_HOST))
     for svc in scenario.services:
-        if svc.cluster_ip and svc.cluster_ip != "None":
-            ipam.reserve(svc.cluster_ip)
-        for p in svc.ports:
-            if p.node_port:
-                ports.reserve(p.node_port)
-        if svc.health_check_node_port:
-            ports.reserve(svc.health_check_node_port)
-        if svc.type == "LoadBalancer" and svc.load_balancer_ip:
-            lbs.reserve(svc.load_balancer_ip)
-    out = system
-    for svc in scenario.services:
-        key = f"{svc.meta.namespace}/{svc.meta.name}"
-        cluster_ip = svc.cluster_ip
-        if svc.type != "ExternalName" and not cluster_ip:
-            cluster_ip = ipam.allocate(key)
-        wants_node_ports = svc.type == "NodePort" or (
-            svc.type == "LoadBalancer" and svc.allocate_load_balancer_node_ports
-        )
-        new_ports = []
-        # As findRequestedNodePort: a port number's NodePort requested on any of its ports wins.
-        by_number = {p.port: p.node_port for p in reversed(svc.ports) if p.node_port}
-        for p in svc.ports:
-            node_port = p.node_port
-            if wants_node_ports and not node_port:
-                # A Service reuses one NodePort for the same port number over TCP and UDP.
-                node_port = by_number.get(p.port) or ports.allocate(f"{key}/{p.name}/{p.port}")
-            by_number.setdefault(p.port, node_port)
-            new_ports.append(replace(p, node_port=node_port))
-        hc = svc.health_check_node_port
-        ingress: list[str] = []
-        if svc.type == "LoadBalancer":
-            if svc.external_traffic_policy == "Local" and not hc:
-                hc = ports.allocate(f"{key}/health-check")
-            # The stand-in cloud provider: the requested address, else the pool's next free one.
-            ingress = [svc.load_balancer_ip or lbs.allocate()]
-        out.append(
-            replace(
-                svc,
-                cluster_ip=cluster_ip,
-                ports=new_ports,
-                health_check_node_port=hc,
-                load_balancer_ingress=ingress,
-                meta=replace(svc.meta),
-            )
-        )
+        alloc.reserve(svc)
+    out = [kube] + [alloc.allocate(svc) for svc in scenario.services]
     if lab.dns.enabled:
-        out.append(kube_dns_service(ipam.nth(KUBE_DNS_HOST)))
+        out.append(kube_dns_service(alloc.ips.nth(KUBE_DNS_HOST)))
     return out

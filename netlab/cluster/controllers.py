@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from netlab.cluster.state import Endpoint, EndpointPort, EndpointSlice, PodInfo
 from netlab.scenario.k8s import Deployment, Pod, PodSpec, Service, ServicePort
@@ -67,6 +67,7 @@ def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
             hostname=deploy.template_spec.hostname,
             subdomain=deploy.template_spec.subdomain,
             host_network=deploy.template_spec.host_network,
+            termination_grace_period_seconds=deploy.template_spec.termination_grace_period_seconds,
         )
         pods.append(
             Pod(
@@ -107,11 +108,16 @@ def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
     return None
 
 
-def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[EndpointSlice]:
+def endpoint_slices(
+    service: Service, pods: list[PodInfo], lab: str, not_ready_nodes: Set[str] = frozenset()
+) -> list[EndpointSlice]:
     """The EndpointSlices the EndpointSlice controller writes for ``service``.
 
     Pods whose named target ports resolve differently land in different slices, exactly as
-    upstream groups endpoints by their resolved port set.
+    upstream groups endpoints by their resolved port set. Conditions are ``podToEndpoint``'s:
+    serving is the pod's Ready condition (false on a node the node lifecycle controller marked
+    not ready), terminating is whether it is being deleted, and ready is serving and not
+    terminating (or always, with publishNotReadyAddresses).
     """
     if service.type == "ExternalName" or not service.selector:
         return []
@@ -128,15 +134,16 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
             if resolved is not None:
                 ports.append(EndpointPort(sp.name, resolved, sp.protocol))
         hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
+        serving = pod.ready and pod.node not in not_ready_nodes
         groups.setdefault(tuple(ports), []).append(
             Endpoint(
                 address=pod.ip,
                 node_name=pod.node,
                 pod=pod.key,
                 hostname=hostname,
-                ready=pod.ready or service.publish_not_ready_addresses,
-                serving=pod.ready,
-                terminating=False,
+                ready=service.publish_not_ready_addresses or (serving and not pod.terminating),
+                serving=serving,
+                terminating=pod.terminating,
             )
         )
     slices = []

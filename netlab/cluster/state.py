@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.scenario.k8s import ContainerPort, Service
+from netlab.scenario.k8s import ContainerPort, Deployment, ObjectMeta, PodSpec, Service
 from netlab.scenario.labspec import LabSpec
 
 
@@ -20,6 +20,17 @@ class Node:
     pod_cidr: str
     gateway: str  # cni0's address: the first host of pod_cidr
     netns: str
+    # The node lifecycle controller's view (times are the lab clock, seconds since the epoch):
+    reachable: bool = True  # False while the node is down: cut off, its kubelet silent
+    unreachable_since: float = 0.0
+    ready: bool = True  # the Ready condition; False (Unknown) once the grace period has passed
+    not_ready_since: float = 0.0  # when it went NotReady and got the unreachable taints
+    last_pod_ip: str = ""  # host-local IPAM's last reserved address on this node
+
+    @property
+    def schedulable(self) -> bool:
+        """No node.kubernetes.io/unreachable:NoSchedule taint."""
+        return self.ready
 
 
 @dataclass
@@ -38,10 +49,21 @@ class PodInfo:
     owner: str = ""  # "Deployment/web", "netlab" for the client pods, "" for bare pods
     role: str = "workload"  # "workload" | "client" | "system"
     runs: str = "netexec"  # what the agent serves in it: "netexec" | "coredns" | "apiserver"
+    grace_seconds: int = 30  # terminationGracePeriodSeconds
+    deletion_timestamp: float = 0.0  # set when deleted: it terminates until + grace_seconds
+    deletion_grace: int = 0  # the grace period the deletion asked for
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def terminating(self) -> bool:
+        return self.deletion_timestamp > 0
+
+    @property
+    def template_hash(self) -> str:
+        return self.labels.get("pod-template-hash", "")
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,24 @@ class ExternalWorld:
 
 
 @dataclass
+class ReplicaSetInfo:
+    """A Deployment's ReplicaSet: one per pod template, named ``<deployment>-<hash>``."""
+
+    namespace: str
+    deployment: str
+    template_hash: str
+    replicas: int
+    template_meta: ObjectMeta
+    template_spec: PodSpec
+    template_ready: bool = True
+    created: int = 0  # creation order: the Deployment controller scales the oldest down first
+
+    @property
+    def name(self) -> str:
+        return f"{self.deployment}-{self.template_hash}"
+
+
+@dataclass
 class ClusterState:
     lab: LabSpec
     fabric_netns: str
@@ -91,6 +131,12 @@ class ClusterState:
     services: list[Service]
     slices: list[EndpointSlice]
     external: ExternalWorld
+    deployments: list[Deployment] = field(default_factory=list)
+    replica_sets: list[ReplicaSetInfo] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)  # declared by the scenario or applied
+    # Pod names a ReplicaSet has handed out: "<namespace>/<rs name>" -> how many so far
+    name_serials: dict[str, int] = field(default_factory=dict)
+    serial: int = 0  # changes made so far (ReplicaSet creation order)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -113,6 +159,12 @@ class ClusterState:
     def slices_for(self, service: Service) -> list[EndpointSlice]:
         key = f"{service.meta.namespace}/{service.meta.name}"
         return [s for s in self.slices if s.service == key]
+
+    def deployment(self, namespace: str, name: str) -> Deployment:
+        for d in self.deployments:
+            if d.meta.namespace == namespace and d.meta.name == name:
+                return d
+        raise KeyError(f"{namespace}/{name}")
 
     def pod_by_ip(self, ip: str) -> PodInfo | None:
         for p in self.pods:

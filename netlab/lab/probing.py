@@ -11,15 +11,60 @@ from netlab.checks.observations import CapturedPacket, DNSResult, Observation
 from netlab.kernel import conntrack, threads
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
+from netlab.traffic.held import HeldConnection
 
 
-def run_check(lab: str, check: ResolvedCheck) -> CheckResult:
-    """Probe, then judge. ``lab`` names the lab whose processes the captures belong to."""
+def run_check(
+    lab: str, check: ResolvedCheck, held: dict[str, HeldConnection] | None = None
+) -> CheckResult:
+    """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
+    ``held`` holds the connections checks keep open (``hold``) and use again (``connection``)."""
     if isinstance(check, ResolvedDns):
         t0 = time.perf_counter()
         answer = threads.call(_lookup, check, netns_name=check.source_netns)
         return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
+    if check.spec.hold or check.spec.connection:
+        return _run_held(check, {} if held is None else held)
     return _run_connect(lab, check)
+
+
+def _run_held(check: ResolvedConnect, held: dict[str, HeldConnection]) -> CheckResult:
+    """Open a connection and keep it (``hold``), or send over a kept one (``connection``)."""
+    t0 = time.perf_counter()
+    spec = check.spec
+    observations: list[Observation] = []
+    if spec.hold:
+        old = held.pop(spec.hold, None)
+        if old is not None:
+            old.close()
+        conn, first = HeldConnection.open(
+            spec.hold,
+            check.source_netns,
+            check.protocol,
+            check.dest_ip,
+            check.dest_port,
+            check.bind,
+            spec.timeout,
+        )
+        observations.append(first)
+        if conn is not None:
+            held[spec.hold] = conn
+    else:
+        conn = held.get(spec.connection)
+        for _ in range(check.connections):
+            if conn is None:
+                observations.append(
+                    Observation("closed", error=f"connection {spec.connection} was never opened")
+                )
+            else:
+                observations.append(conn.request(spec.timeout))
+    tracked = None
+    if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
+        tracked = {
+            e.original[2]: e
+            for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
+        }
+    return checks.evaluate(check, observations, None, time.perf_counter() - t0, tracked=tracked)
 
 
 def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:

@@ -21,6 +21,10 @@ class Proxier(abc.ABC):
     applies what was rendered, through :mod:`netlab.kernel`."""
 
     mode: str = ""
+    # Whether kube-proxy in this mode deletes stale UDP conntrack entries after a sync in which
+    # a UDP Service's endpoints changed (pkg/proxy/conntrack, called by the iptables, ipvs and
+    # nftables proxiers; the userspace proxier relayed UDP itself and did not).
+    cleans_stale_udp: bool = False
 
     def __init__(self, state: ClusterState):
         self.state = state

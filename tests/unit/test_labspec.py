@@ -170,8 +170,8 @@ def test_unknown_field_at_its_key_with_the_allowed_fields() -> None:
             col=3,
             path="spec.bogus",
             hint=(
-                "fields allowed here: checks, clientPods, dns, external, loadBalancer, network, "
-                "nodes, proxy"
+                "fields allowed here: checks, clientPods, controlPlane, dns, external, "
+                "loadBalancer, network, nodes, proxy, steps"
             ),
             category="Lab",
         )

@@ -36,6 +36,7 @@ def pick_backend(requested: str, service_ports: int) -> str:
 
 class IptablesProxier(Proxier):
     mode = "iptables"
+    cleans_stale_udp = True
 
     def __init__(self, state: ClusterState, backend: str | None = None):
         super().__init__(state)

@@ -204,6 +204,7 @@ def apply_ruleset(
 
 class IpvsProxier(Proxier):
     mode = "ipvs"
+    cleans_stale_udp = True
 
     def __init__(
         self, state: ClusterState, backend: str | None = None, *, ipvs_apply: str = "netlink"

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from netlab.scenario.k8s import (
@@ -138,6 +139,7 @@ def _deployment(ctx: _Ctx, obj: dict[str, Any]) -> Deployment:
             _forbidden("activeDeadlineSeconds in ReplicaSet is not Supported"),
             "remove activeDeadlineSeconds from a Deployment's template",
         )
+    strategy, surge, unavailable = _strategy(ctx, spec.get("strategy"))
     _status_warning(ctx, obj)
     return Deployment(
         meta=meta,
@@ -151,4 +153,84 @@ def _deployment(ctx: _Ctx, obj: dict[str, Any]) -> Deployment:
         ),
         template_spec=template_spec,
         template_ready=ready,
+        strategy=strategy,
+        max_surge=surge,
+        max_unavailable=unavailable,
     )
+
+
+_STRATEGIES = ("Recreate", "RollingUpdate")
+_PERCENT = re.compile(r"^[0-9]+%$")
+
+
+def _int_or_percent(value: int | str, total: int, round_up: bool) -> int:
+    """``intstr.GetScaledValueFromIntOrPercent``: a number as is, a percentage of ``total``."""
+    if isinstance(value, int):
+        return value
+    scaled = int(value[:-1]) * total
+    return -(-scaled // 100) if round_up else scaled // 100
+
+
+def _positive_int_or_percent(ctx: _Ctx, value: int | str, loc: Path) -> bool:
+    """``ValidatePositiveIntOrPercent``."""
+    if isinstance(value, str):
+        if not _PERCENT.match(value):
+            ctx.emit(
+                loc,
+                _invalid(value, "must be an integer or percentage (e.g '5%')"),
+                "a count of pods (e.g. 1) or a share of replicas (e.g. 25%)",
+            )
+            return False
+        return True
+    if value < 0:
+        ctx.emit(loc, _invalid(value, "must be greater than or equal to 0"), "use 0 or more")
+        return False
+    return True
+
+
+def _intstr(value: object) -> int | str:
+    """A decoded IntOrString; one that failed to decode (already reported) as the default."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return "25%"
+    return value
+
+
+def _strategy(ctx: _Ctx, data: dict[str, Any] | None) -> tuple[str, int | str, int | str]:
+    """``spec.strategy`` after the apps/v1 defaults (RollingUpdate, 25% and 25%), checked as
+    ``ValidateDeploymentStrategy`` and ``ValidateRollingUpdateDeployment`` check it."""
+    data = data if isinstance(data, dict) else {}
+    loc: Path = ("spec", "strategy")
+    kind = data.get("type") or "RollingUpdate"
+    kind = kind if isinstance(kind, str) else "RollingUpdate"
+    rolling = data.get("rollingUpdate")
+    if kind not in _STRATEGIES:
+        ctx.emit((*loc, "type"), _unsupported(kind, _STRATEGIES), "use RollingUpdate or Recreate")
+        return "RollingUpdate", "25%", "25%"
+    if kind == "Recreate":
+        if rolling is not None:
+            ctx.emit(
+                (*loc, "rollingUpdate"),
+                _forbidden("may not be specified when strategy `type` is 'Recreate'"),
+                "remove rollingUpdate, or use type: RollingUpdate",
+            )
+        return kind, 0, 0
+    rolling = rolling if isinstance(rolling, dict) else {}
+    surge = _intstr(rolling.get("maxSurge", "25%"))
+    unavailable = _intstr(rolling.get("maxUnavailable", "25%"))
+    rloc: Path = (*loc, "rollingUpdate")
+    ok = _positive_int_or_percent(ctx, unavailable, (*rloc, "maxUnavailable"))
+    ok = _positive_int_or_percent(ctx, surge, (*rloc, "maxSurge")) and ok
+    # getIntOrPercentValue: the number, or the percentage as a number
+    if ok and _int_or_percent(unavailable, 100, True) == _int_or_percent(surge, 100, True) == 0:
+        ctx.emit(
+            (*rloc, "maxUnavailable"),
+            _invalid(unavailable, "may not be 0 when `maxSurge` is 0"),
+            "a rollout needs room to move: allow a surge pod or an unavailable one",
+        )
+    if ok and isinstance(unavailable, str) and int(unavailable[:-1]) > 100:
+        ctx.emit(
+            (*rloc, "maxUnavailable"),
+            _invalid(unavailable, "must not be greater than 100%"),
+            "at most 100% of the replicas can be unavailable",
+        )
+    return kind, surge, unavailable

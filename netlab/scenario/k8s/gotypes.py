@@ -186,11 +186,25 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "replicas": _I32,
             "selector": _st("v1.LabelSelector", "LabelSelector"),
             "template": _st("v1.PodTemplateSpec", "PodTemplateSpec"),
-            "strategy": _obj("v1.DeploymentStrategy"),
+            "strategy": _st("v1.DeploymentStrategy", "DeploymentStrategy"),
             "minReadySeconds": _I32,
             "revisionHistoryLimit": _I32,
             "paused": _B,
             "progressDeadlineSeconds": _I32,
+        },
+    ),
+    "DeploymentStrategy": (
+        "DeploymentStrategy",
+        {
+            "type": _S,
+            "rollingUpdate": _st("v1.RollingUpdateDeployment", "RollingUpdateDeployment"),
+        },
+    ),
+    "RollingUpdateDeployment": (
+        "RollingUpdateDeployment",
+        {
+            "maxUnavailable": _F("intstr.IntOrString", "intstr"),
+            "maxSurge": _F("intstr.IntOrString", "intstr"),
         },
     ),
     "LabelSelector": (
