@@ -4,6 +4,7 @@ shell completion, and no traceback ever, even when the reader of the output leav
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -110,7 +111,7 @@ def test_completion_scripts_for_bash_and_zsh() -> None:
     assert zsh.startswith("#compdef netlab")
 
 
-def _complete(line: str, tmp_path: Path) -> list[str]:
+def _complete(line: str, tmp_path: Path, entry: str = "") -> list[str]:
     """What the shell gets for ``line`` (argcomplete's protocol, as the scripts speak it)."""
     out = tmp_path / "completions"
     env = {
@@ -120,9 +121,8 @@ def _complete(line: str, tmp_path: Path) -> list[str]:
         "COMP_POINT": str(len(line)),
         "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "netlab.cli"], env=env, capture_output=True, cwd=ROOT, check=False
-    )
+    command = [sys.executable, "-c", entry] if entry else [sys.executable, "-m", "netlab.cli"]
+    proc = subprocess.run(command, env=env, capture_output=True, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     return [c.strip() for c in out.read_text().split("\v") if c.strip()]
 
@@ -159,3 +159,40 @@ def test_completers_read_lab_names_and_targets(fake_lab: str) -> None:
     assert {"default", "kube-system", "netlab"} <= set(completers.namespaces(parsed_args=ns))
     nobody = argparse.Namespace(lab="gone")
     assert completers.pods(parsed_args=nobody) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_rich_table_with_headers_and_literal_cells() -> None:
+    from netlab.cli.output import Out
+
+    screen = _Terminal()
+    Out(screen).table(["NAME", "TYPE"], [["[red]web[/red]", "ClusterIP"]], title="services")
+    text = screen.getvalue()
+    assert "services" in text and "NAME" in text and "TYPE" in text
+    assert "[red]web[/red]" in text  # user text is never taken for markup
+    assert "─" in text  # a rule under the header, as rich draws it
+    pipe = io.StringIO()
+    Out(pipe).table(["NAME", "TYPE"], [["web", "ClusterIP"]])
+    assert pipe.getvalue() == "NAME   TYPE\nweb    ClusterIP\n"
+
+
+def test_tab_completes_a_labs_targets(fake_lab: str, tmp_path: Path) -> None:
+    """The completers are wired to the arguments: argcomplete's protocol, on a fake lab."""
+    root = paths.STATE_ROOT  # the fake lab's state directory (fake_lab points netlab there)
+    line = "from netlab.lab import paths; paths.STATE_ROOT = {root!r}\n"
+    entry = line.format(root=root) + "from netlab.cli.main import main; main()"
+
+    def complete(words: str) -> list[str]:
+        return _complete(words, tmp_path, entry)
+
+    assert complete("netlab status ta") == [fake_lab]
+    assert complete(f"netlab exec {fake_lab} node/") == ["node/node-1", "node/node-2"]
+    assert "pod/netlab/client-node-1" in complete(f"netlab exec {fake_lab} pod/netlab/")
+    assert complete(f"netlab rules {fake_lab} node/node-1 --service kube-system/") == [
+        "kube-system/kube-dns"
+    ]
+    assert complete(f"netlab get svc {fake_lab} -n kube-") == ["kube-system"]
