@@ -49,6 +49,7 @@ def pod_info(lab: str, pod: Pod, node: Node, ip: str, role: str) -> PodInfo:
         owner=pod.owner,
         role=role,
         runs=runs(pod),
+        containers=list(pod.spec.containers),
         grace_seconds=pod.spec.termination_grace_period_seconds,
     )
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.scenario.k8s import ContainerPort, Deployment, ObjectMeta, PodSpec, Service
+from netlab.scenario.k8s import (
+    Container,
+    ContainerPort,
+    Deployment,
+    ObjectMeta,
+    PodSpec,
+    Service,
+)
 from netlab.scenario.labspec import LabSpec
 
 
@@ -49,6 +56,7 @@ class PodInfo:
     owner: str = ""  # "Deployment/web", "netlab" for the client pods, "" for bare pods
     role: str = "workload"  # "workload" | "client" | "system"
     runs: str = "netexec"  # what the agent serves in it: "netexec" | "coredns" | "apiserver"
+    containers: list[Container] = field(default_factory=list)  # as the pod spec lists them
     grace_seconds: int = 30  # terminationGracePeriodSeconds
     deletion_timestamp: float = 0.0  # set when deleted: it terminates until + grace_seconds
     deletion_grace: int = 0  # the grace period the deletion asked for

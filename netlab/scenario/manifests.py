@@ -4,6 +4,7 @@ what the running cluster refuses later is located too."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from netlab.errors import Diagnostic, ScenarioError
@@ -15,7 +16,7 @@ from netlab.scenario.labspec import is_lab_document
 from netlab.scenario.yamlpos import load_documents
 
 
-def load_manifests(file: str | Path, *, prune: bool = False) -> ApplyChange:
+def load_manifests(file: str | os.PathLike[str], *, prune: bool = False) -> ApplyChange:
     """Read and validate ``file``; raise :class:`ScenarioError` with every error found."""
     try:
         text = Path(file).read_text(encoding="utf-8")
