@@ -22,6 +22,7 @@ realized the same way when it is due: :func:`run_until` waits for it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Lab(Protocol):
 
     def reload_agent(self, timeout: float = 30) -> None: ...
     def restart_proxy(self) -> None: ...
+    def exclusive(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 OnPhase = Callable[["Phase"], None]
@@ -117,20 +119,21 @@ def change(
     set in motion (grace periods, a node's grace period and evictions) until nothing is
     pending. Raises :class:`netlab.cluster.changes.ChangeRefused` with nothing changed."""
     report = ChangeReport(what.describe())
-    run_until(lab, clock(), report, on_phase, clock)  # what became due while nobody was looking
-    start = clock()
     if isinstance(what, WaitChange):
+        start = clock()
         run_until(lab, start + what.seconds, report, on_phase, clock, origin=start)
         _sleep_until(start + what.seconds, clock)
         report.pending = pending(lab, clock())
         return report
-    before = _snapshot(lab)
-    said = changes.apply_change(lab.state, what, start)
-    if isinstance(what, ProxyChange):
-        lab.restart_proxy()
-    report.phases.append(
-        converge(lab, before, said, start, start, restarted=isinstance(what, ProxyChange))
-    )
+    with lab.exclusive():
+        run_until(lab, clock(), report, on_phase, clock)  # what fell due while nobody looked
+        start = clock()
+        before = _snapshot(lab)
+        said = changes.apply_change(lab.state, what, start)
+        if isinstance(what, ProxyChange):
+            lab.restart_proxy()
+        restarted = isinstance(what, ProxyChange)
+        report.phases.append(converge(lab, before, said, start, start, restarted=restarted))
     _tell(on_phase, report.phases[-1])
     if wait:
         run_until(lab, None, report, on_phase, clock, origin=start)
@@ -158,12 +161,15 @@ def run_until(
 ) -> None:
     """Realize every timed transition due up to ``until`` (None: until none is left), each
     when it is due."""
-    state = lab.state
-    while (due := changes.next_due(state)) is not None and (until is None or due <= until):
+    while (due := changes.next_due(lab.state)) is not None and (until is None or due <= until):
         _sleep_until(due, clock)
-        now = max(clock(), due)
-        before = _snapshot(lab)
-        phase = converge(lab, before, [], now, origin if origin is not None else now)
+        with lab.exclusive():  # another process may have changed the lab while this one slept
+            due = changes.next_due(lab.state)
+            if due is None or due > clock():
+                continue
+            now = clock()
+            before = _snapshot(lab)
+            phase = converge(lab, before, [], now, origin if origin is not None else now)
         if phase.said or phase.added or phase.removed:
             report.phases.append(phase)
             _tell(on_phase, phase)

@@ -8,12 +8,13 @@ whatever a lab left is :mod:`netlab.lab.cleanup`; running one check is :mod:`net
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from netlab import checks as checks_mod
 from netlab.cluster import cni, topology
@@ -30,6 +31,7 @@ from netlab.lab.record import (
     LabRecord,
     claim,
     list_labs,
+    locked,
     read_record,
     shielded,
     state_dir,
@@ -62,6 +64,7 @@ class Lab:
         self._proxier: Proxier | None = None
         # Connections checks keep open between steps (hold: NAME), in this process only.
         self.held: dict[str, HeldConnection] = {}
+        self._locks = 0  # depth of exclusive()
 
     @property
     def name(self) -> str:
@@ -325,6 +328,31 @@ class Lab:
         """Realize whatever time has brought since the lab last changed (a grace period that
         ended, a node's grace period that ran out)."""
         return changes.catch_up(self, on_phase=on_phase)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Change the lab alone: hold its change lock, and first take up what another netlab
+        process wrote meanwhile (then this process's proxier starts afresh, with a full sync,
+        as its idea of the nodes' rules may be stale). Re-entrant."""
+        if self._locks:
+            self._locks += 1
+            try:
+                yield
+            finally:
+                self._locks -= 1
+            return
+        with locked(self.name):
+            self._locks = 1
+            try:
+                disk = read_record(self.name)
+                if disk is None:
+                    raise LabError(f"lab {self.name} was removed meanwhile")
+                if disk.generation != self.record.generation:
+                    self.record = disk
+                    self._proxier = None
+                yield
+            finally:
+                self._locks = 0
 
     def restart_proxy(self) -> None:
         """kube-proxy restarts (with the state's proxy settings): a fresh proxier, whose first
