@@ -59,10 +59,14 @@ def place_pod(state: ClusterState, pod: Pod, role: str = "workload") -> PodInfo 
 
     As the lab's scheduler at build time: ``spec.nodeName`` if set, else the schedulable node
     (not tainted unreachable) running the fewest pods. The address is the node's next one after
-    the last it handed out.
+    the last it handed out. A pod bound to a node that is not ready stays Pending (None), as
+    its kubelet cannot start it.
     """
     if pod.spec.node_name:
         node = state.node(pod.spec.node_name)
+        if not node.schedulable:
+            # Bound to a node whose kubelet is gone: it would stay Pending, with no address.
+            return None
     else:
         candidates = [n for n in state.nodes if n.schedulable]
         if not candidates:

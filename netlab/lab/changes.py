@@ -92,11 +92,13 @@ class ChangeReport:
     change: str
     phases: list[Phase] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # still waiting for time
+    converged: float = 0.0  # seconds the lab took to converge on the change itself
 
     @property
     def seconds(self) -> float:
-        """Time the lab took to converge on the change itself (its first phase)."""
-        return self.phases[0].seconds if self.phases else 0.0
+        """Time the lab took to converge on the change itself (or, for time passing, on the
+        first thing that happened)."""
+        return self.converged or (self.phases[0].seconds if self.phases else 0.0)
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ def change(
             lab.restart_proxy()
         restarted = isinstance(what, ProxyChange)
         report.phases.append(converge(lab, before, said, start, start, restarted=restarted))
+        report.converged = report.phases[-1].seconds
     _tell(on_phase, report.phases[-1])
     if wait:
         run_until(lab, None, report, on_phase, clock, origin=start)
