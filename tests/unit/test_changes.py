@@ -359,3 +359,21 @@ def test_a_refused_apply_changes_nothing() -> None:
     with pytest.raises(ChangeRefused):
         apply(state, SERVICE.replace("name: web}", "name: web, namespace: nope}"))
     assert state == before
+
+
+def test_pods_bound_to_a_lost_node_stay_pending_instead_of_looping() -> None:
+    pinned = web(2).replace(
+        "terminationGracePeriodSeconds: 5",
+        "nodeName: node-2\n      terminationGracePeriodSeconds: 5",
+    )
+    state = cluster(pinned, SERVICE)
+    assert {p.node for p in pods(state)} == {"node-2"}
+    changes.apply_change(state, NodeChange(node="node-2", up=False), T0)
+    settle(state, T0 + 40)
+    said = settle(state, T0 + 340)
+    assert sum("evicted" in line for line in said) == 2
+    assert not any("created on" in line for line in said)  # the replacements are Pending
+    assert changes.next_due(state) is None
+    changes.apply_change(state, NodeChange(node="node-2", up=True), T0 + 400)
+    said = settle(state, T0 + 400)
+    assert sum("created on node-2" in line for line in said) == 2
