@@ -37,6 +37,8 @@ def cmd_validate(args: argparse.Namespace, out: Out) -> int:
     report.diagnostics(out, scenario.warnings)
     specs = scenario.lab.checks
     what = f"{len(specs)} checks" if specs is not None else "checks derived from the manifests"
+    if scenario.lab.steps:
+        what += f", {len(scenario.lab.steps)} steps"
     out.line(
         f"{args.file}: valid (lab {scenario.lab.name}: {len(scenario.lab.nodes)} nodes, "
         f"{len(state.pods)} pods, {len(state.services)} services, {what})"
