@@ -93,6 +93,8 @@ class ChangeReport:
     phases: list[Phase] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # still waiting for time
     converged: float = 0.0  # seconds the lab took to converge on the change itself
+    # What fell due before the change, since the lab last changed (realized first).
+    caught_up: list[Phase] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -106,6 +108,7 @@ class ChangeReport:
             "convergedSeconds": round(self.seconds, 4),
             "phases": [p.to_data() for p in self.phases],
             "pending": self.pending,
+            "caughtUp": [p.to_data() for p in self.caught_up],
         }
 
 
@@ -128,7 +131,8 @@ def change(
         report.pending = pending(lab, clock())
         return report
     with lab.exclusive():
-        run_until(lab, clock(), report, on_phase, clock)  # what fell due while nobody looked
+        # What fell due while nobody looked comes first.
+        run_until(lab, clock(), report, on_phase, clock, into=report.caught_up)
         start = clock()
         before = _snapshot(lab)
         said = changes.apply_change(lab.state, what, start)
@@ -161,9 +165,11 @@ def run_until(
     on_phase: OnPhase | None,
     clock: Clock,
     origin: float | None = None,
+    into: list[Phase] | None = None,
 ) -> None:
     """Realize every timed transition due up to ``until`` (None: until none is left), each
-    when it is due."""
+    when it is due; the phases go to ``into`` (default: the report's phases)."""
+    phases = report.phases if into is None else into
     while (due := changes.next_due(lab.state)) is not None and (until is None or due <= until):
         _sleep_until(due, clock)
         with lab.exclusive():  # another process may have changed the lab while this one slept
@@ -174,7 +180,7 @@ def run_until(
             before = _snapshot(lab)
             phase = converge(lab, before, [], now, origin if origin is not None else now)
         if phase.said or phase.added or phase.removed:
-            report.phases.append(phase)
+            phases.append(phase)
             _tell(on_phase, phase)
 
 

@@ -157,7 +157,9 @@ def test_apply_adds_a_service_and_rolls_out_a_new_template(lab: str, tmp_path: P
             ---
             """
         )
-        + SCENARIO.split("---\n")[1].replace("labels: {app: web}}", "labels: {app: web, v: two}}")
+        + SCENARIO.split("---\n")[1].replace(
+            "metadata: {labels: {app: web}}", "metadata: {labels: {app: web, v: two}}"
+        )
     )
     data = run("apply", lab, str(manifest))
     events = [e for phase in data["phases"] for e in phase["events"]]
@@ -196,8 +198,8 @@ def test_node_down_and_up(lab: str) -> None:
     [
         (("scale", LAB, "deployment/nope", "1"), 'deployments.apps "nope" not found'),
         (("scale", LAB, "pod/web", "1"), "expected deployment/NAME"),
-        (("delete", LAB, "service/web", "--grace", "3"), "--grace applies to deleting a pod"),
-        (("node", LAB, "node-9", "down"), 'nodes "node-9" not found'),
+        (("delete", LAB, "service/web", "--grace", "3"), "grace period applies to deleting a pod"),
+        (("node", LAB, "node-9", "down"), "no node node-9 in lab chglab"),
     ],
 )
 def test_refused_changes_exit_2_and_change_nothing(
