@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from netlab import __version__
-from netlab.cli import admin, change, inspect, report, run
+from netlab.cli import admin, change, inspect, learn, report, run
 from netlab.cli.output import Out
 from netlab.errors import (
     EXIT_LAB,
@@ -28,7 +28,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-COMMANDS = (run, inspect, change, admin)  # each registers its subcommands, in --help's order
+COMMANDS = (run, inspect, learn, change, admin)  # each registers its subcommands, in --help's order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from netlab.cluster import cni, topology
 from netlab.cluster.build import build_cluster, recompute_slices
 from netlab.cluster.state import ClusterState, Node, PodInfo
 from netlab.errors import LabError, ScenarioError, UsageError
+from netlab.explain.trace.report import TraceReport
 from netlab.kernel import build as kbuild
 from netlab.kernel import etcnetns, netns, process, rules
 from netlab.lab import cloud, doctor, probing
@@ -264,6 +265,22 @@ class Lab:
 
     def run_check(self, check: checks_mod.ResolvedCheck) -> checks_mod.CheckResult:
         return probing.run_check(self.name, check)
+
+    # seeing how a Service works ----------------------------------------------------------------
+
+    def trace(
+        self,
+        source: str,
+        destination: str,
+        *,
+        protocol: str | None = None,
+        timeout: float = 2.0,
+    ) -> TraceReport:
+        """One real connection from ``source`` to ``destination`` (as a check's ``from`` and
+        ``to``), and the path the kernel recorded for it (:mod:`netlab.lab.trace`)."""
+        from netlab.lab.trace import trace
+
+        return trace(self, source, destination, protocol, timeout)
 
     # targets for exec and rules ------------------------------------------------------------------
 
