@@ -90,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if hint:
                 err.line(f"hint: {hint}")
         return exc.exit_code
+    except BrokenPipeError:  # the reader went away (netlab trace ... | head): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         builds = args.command in ("run", "up")
         err.line(

@@ -79,7 +79,9 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
             )
         t0 = time.perf_counter()
         results = lab.run_checks(
-            specs, on_result=None if args.json else (lambda r: report.check_line(out, r))
+            specs,
+            on_result=None if args.json else (lambda r: report.check_line(out, r)),
+            pcap_dir=args.pcap,
         )
         timings["checks"] = time.perf_counter() - t0
     finally:
@@ -184,6 +186,12 @@ def register(add: AddCommand) -> None:
         s.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "run":
             s.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+            s.add_argument(
+                "--pcap",
+                metavar="DIR",
+                help="record every connect check at both ends (client and backends) and keep "
+                "the pcaps of those that fail in DIR/<check>/",
+            )
         s.set_defaults(func=func)
 
     s = add("check", "run a live lab's checks again")

@@ -99,6 +99,8 @@ def _xt_header(rest: str) -> PacketHeader:
     proto = fields.get("PROTO", "").lower()
     if not proto and "SPORT" in fields:
         proto = "tcp" if flags else "udp"
+    if not proto and "SPORT" not in fields:
+        flags = "ICMP or other"  # xtables-monitor prints no ports and no protocol for ICMP
     return PacketHeader(
         src=fields.get("SRC", ""),
         dst=fields.get("DST", ""),

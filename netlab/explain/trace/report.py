@@ -227,7 +227,9 @@ def build(inp: TraceInput, book: AddressBook) -> TraceReport:
                 if direction:
                     label, flow = f"{c.label}:{i}", c.flow
                     break
-            if not direction and h.proto == "icmp" and h.dst == inp.client[0]:
+            # An ICMP error to the client (xtables-monitor prints no protocol for ICMP).
+            icmp = h.proto == "icmp" or (not h.proto and not h.sport and not h.dport)
+            if not direction and icmp and h.dst == inp.client[0]:
                 label, direction, flow = f"{CLIENT}:icmp", REPLY, None
             if not direction:
                 continue
