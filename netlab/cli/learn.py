@@ -43,7 +43,13 @@ def cmd_trace(args: argparse.Namespace, out: Out) -> int:
     from netlab.lab.lifecycle import Lab
 
     lab = Lab.open(args.lab)
-    report = lab.trace(args.source, args.destination, protocol=args.protocol, timeout=args.timeout)
+    report = lab.trace(
+        args.source,
+        args.destination,
+        protocol=args.protocol,
+        timeout=args.timeout,
+        endpoint=args.endpoint or "",
+    )
     if args.json:
         out.json(to_data(report))
     else:
@@ -160,6 +166,11 @@ def register(add: AddCommand) -> None:
     )
     s.add_argument("--protocol", help="TCP or UDP (default: the Service port's)")
     s.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer")
+    s.add_argument(
+        "--endpoint",
+        metavar="POD",
+        help="connect again (each time traced) until the kernel picks this endpoint",
+    )
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_trace)
 

@@ -281,12 +281,14 @@ class Lab:
         *,
         protocol: str | None = None,
         timeout: float = 2.0,
+        endpoint: str = "",
     ) -> TraceReport:
         """One real connection from ``source`` to ``destination`` (as a check's ``from`` and
-        ``to``), and the path the kernel recorded for it (:mod:`netlab.lab.trace`)."""
+        ``to``), and the path the kernel recorded for it (:mod:`netlab.lab.trace`); with
+        ``endpoint``, connections until the kernel picks that pod."""
         from netlab.lab.trace import trace
 
-        return trace(self, source, destination, protocol, timeout)
+        return trace(self, source, destination, protocol, timeout, endpoint)
 
     def explain(self, service: str, *, node: str | None = None, lang: str = "en") -> Explanation:
         """A Service's rules on ``node``, each with what it does and why (any mode)."""
