@@ -127,7 +127,7 @@ def _ours(p: HookPass) -> bool:
     """A pass that only met netlab's own tracing rules (not kube-proxy's)."""
     if p.table == NFT_TABLE:
         return True
-    rules = [h for h in p.hits if not h.policy]
+    rules = [h for h in p.hits if h.rule]
     return p.table == "raw" and all(TRACE_COMMENT in h.rule for h in rules)
 
 
