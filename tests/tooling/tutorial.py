@@ -7,8 +7,9 @@ or says which blocks no longer match what netlab prints (``--check``, the defaul
 it). A block after an ``<!-- vm -->`` line runs in the throwaway VM (IPVS: docs/ipvs-vm.md).
 
 Output that varies from run to run is compared normalised: ephemeral and masquerade ports,
-timings, dates, counters. Which endpoint a connection reaches is the kernel's random choice, so
-the tutorial's traces name the one they want (``netlab trace ... --endpoint POD``).
+timings, dates, counters, connection states. The repository's own path is printed relative to
+it, as the commands are written. Which endpoint a connection reaches is the kernel's random
+choice, so the tutorial's traces name the one they want (``netlab trace ... --endpoint POD``).
 
     sudo scripts/tutorial --write           # regenerate every block (host and VM)
     sudo scripts/tutorial                   # check them
@@ -17,13 +18,15 @@ the tutorial's traces name the one they want (``netlab trace ... --endpoint POD`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +69,7 @@ def run(command: str) -> str:
     """One command as a reader runs it (netlab on PATH), its output and a non-zero status."""
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
     env.pop("NETLAB_DEBUG", None)
+    t0 = time.monotonic()
     proc = subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
         cwd=REPO,
@@ -76,9 +80,13 @@ def run(command: str) -> str:
         timeout=600,
         check=False,
     )
-    text = proc.stdout.rstrip("\n")
+    if os.environ.get("TUTORIAL_TIMES"):
+        print(f"{time.monotonic() - t0:6.1f}s  {command}", file=sys.stderr)
+    # The repository's own path is shown relative to it, as the commands are written.
+    text = proc.stdout.rstrip("\n").replace(f"{REPO}/", "")
     if proc.returncode:
         text += f"\n# exit status {proc.returncode}"
+        print(f"note: {command!r} exited {proc.returncode}", file=sys.stderr)
     return text
 
 
@@ -155,6 +163,11 @@ def vm_blocks(path: Path) -> list[Block]:
 def regenerate(path: Path, which: str, vm_bodies: list[list[str]] | None = None) -> None:
     """Rewrite the file's blocks: ``host`` ones by running them here, ``vm`` ones from
     ``vm_bodies`` (what the VM printed)."""
+    with labs_removed():
+        _regenerate(path, which, vm_bodies)
+
+
+def _regenerate(path: Path, which: str, vm_bodies: list[list[str]] | None) -> None:
     lines = path.read_text().splitlines()
     new: list[str] = []
     last = 0
@@ -169,11 +182,32 @@ def regenerate(path: Path, which: str, vm_bodies: list[list[str]] | None = None)
     path.write_text("\n".join(new) + "\n")
 
 
+@contextlib.contextmanager
+def labs_removed() -> Iterator[None]:
+    """Whatever happens in the blocks, the labs they brought up are gone afterwards."""
+    from netlab.lab.record import list_labs
+
+    before = {r.name for r in list_labs()}
+    try:
+        yield
+    finally:
+        for r in list_labs():
+            if r.name not in before:
+                run(f"netlab down {r.name}")
+
+
 def check(paths: Iterable[Path], vm: bool) -> list[str]:
     """Run the blocks (the VM's ones when ``vm``) and say which differ from the files."""
     stable = stable_ports()
     problems = []
-    for path in paths:
+    with labs_removed():
+        problems = _check(paths, vm, stable)
+    return problems
+
+
+def _check(paths: Iterable[Path], vm: bool, stable: set[int]) -> list[str]:
+    problems = []
+    for path in (p.resolve() for p in paths):
         for b in vm_blocks(path) if vm else host_blocks(path):
             got = normalise("\n".join(render(b.commands)), stable)
             want = normalise(b.outputs(), stable)
@@ -213,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("files", nargs="*", type=Path, default=list(FILES))
     args = p.parse_args(argv)
     if args.emit_vm:  # inside the VM: run its blocks, print the bodies
-        for path in args.files:
-            for b in vm_blocks(path):
-                body = render(b.commands)
-                print(RESULT_MARK + json.dumps({"file": str(path), "body": body}), flush=True)
+        with labs_removed():
+            for path in args.files:
+                for b in vm_blocks(path):
+                    body = render(b.commands)
+                    print(RESULT_MARK + json.dumps({"file": str(path), "body": body}), flush=True)
         return 0
     if args.write:
         for path in args.files:

@@ -1,0 +1,27 @@
+"""The tutorial's generated blocks are what netlab prints today: every command in
+docs/tutorial.md and docs/zh/tutorial.md is run as shown, in real labs, and its output compared
+(normalised: ports, timings and counters that change from run to run). Regenerate with
+``sudo scripts/tutorial --write``. The IPVS blocks run where the kernel has IPVS (the VM here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lab.host import HostSnapshot
+from tests.tooling import tutorial
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("path", tutorial.FILES, ids=lambda p: str(p.relative_to(tutorial.REPO)))
+def test_tutorial_blocks_match_netlab(path: tutorial.Path, clean_host: HostSnapshot) -> None:
+    assert tutorial.host_blocks(path), "the tutorial has no generated blocks"
+    problems = tutorial.check([path], vm=False)
+    assert problems == [], "\n\n".join(problems)
+
+
+@pytest.mark.ipvs
+@pytest.mark.timeout(2400)
+def test_tutorial_ipvs_blocks_match_netlab() -> None:
+    assert any(tutorial.vm_blocks(p) for p in tutorial.FILES)
+    problems = tutorial.check(tutorial.FILES, vm=True)
+    assert problems == [], "\n\n".join(problems)
