@@ -5,6 +5,8 @@ docs/tutorial.md and docs/zh/tutorial.md is run as shown, in real labs, and its 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.lab.host import HostSnapshot
@@ -13,7 +15,7 @@ from tests.tooling import tutorial
 
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("path", tutorial.FILES, ids=lambda p: str(p.relative_to(tutorial.REPO)))
-def test_tutorial_blocks_match_netlab(path: tutorial.Path, clean_host: HostSnapshot) -> None:
+def test_tutorial_blocks_match_netlab(path: Path, clean_host: HostSnapshot) -> None:
     assert tutorial.host_blocks(path), "the tutorial has no generated blocks"
     problems = tutorial.check([path], vm=False)
     assert problems == [], "\n\n".join(problems)
