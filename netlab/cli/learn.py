@@ -1,8 +1,8 @@
 """Commands that show how a Service works: trace, explain, conntrack, capture, graph.
 
-The work is done in :mod:`netlab.lab.learn` and :mod:`netlab.lab.trace` (the same operations the
-Python API offers) and in the pure :mod:`netlab.explain`; these functions only print: a tree or
-table on a terminal, plain text otherwise, JSON on request.
+Every command calls the public API (:class:`netlab.api.lab.Lab`'s ``trace``, ``explain``,
+``conntrack``, ``capture``, ``graph``; :func:`netlab.graph`); these functions only print: a tree
+or table on a terminal, plain text otherwise, JSON or YAML on request.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from netlab.cli.args import AddCommand, lab_name
+from netlab.cli.args import DATA_FORMATS, AddCommand, add_lab, add_output, machine
 from netlab.cli.output import Out
 from netlab.errors import EXIT_OK, UsageError
 from netlab.explain.trace.tree import TreeNode, report_tree
-from netlab.lab import doctor
 from netlab.serial import to_data
 
 
@@ -39,31 +38,30 @@ def print_tree(out: Out, root: TreeNode) -> None:
 
 
 def cmd_trace(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("trace a connection in a lab")
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    report = lab.trace(
+    report = netlab.attach(args.lab).trace(
         args.source,
         args.destination,
         protocol=args.protocol,
         timeout=args.timeout,
         endpoint=args.endpoint or "",
     )
-    if args.json:
-        out.json(to_data(report))
+    fmt = machine(args)
+    if fmt:
+        out.data(to_data(report), fmt)
     else:
         print_tree(out, report_tree(report))
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, out: Out) -> int:
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    exp = lab.explain(args.service, node=args.node, lang=args.lang)
-    if args.json:
-        out.json(to_data(exp))
+    exp = netlab.attach(args.lab).explain(args.service, node=args.node, lang=args.lang)
+    fmt = machine(args)
+    if fmt:
+        out.data(to_data(exp), fmt)
         return EXIT_OK
     if out.console is None:
         for line in exp.lines():
@@ -84,16 +82,14 @@ def cmd_explain(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_conntrack(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("read a node's connection tracking")
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    kind, _, node = args.node.partition("/")
-    if kind != "node" or not node:
+    if not args.node.startswith("node/"):
         raise UsageError(f"expected node/NODE, got {args.node!r}")
-    table = lab.conntrack(node, service=args.service)
-    if args.json:
-        out.json({"node": table.node, "flows": [f.to_dict() for f in table.flows]})
+    table = netlab.attach(args.lab).conntrack(args.node, service=args.service)
+    fmt = machine(args)
+    if fmt:
+        out.data({"node": table.node, "flows": [f.to_dict() for f in table.flows]}, fmt)
         return EXIT_OK
     if out.console is None:
         for line in table.text():
@@ -110,10 +106,9 @@ def cmd_conntrack(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_capture(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("capture in a lab's namespaces")
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
+    lab = netlab.attach(args.lab)
     err = Out(sys.stderr)
     where = f"{args.target}" + (f" {args.interface}" if args.interface else "")
 
@@ -138,17 +133,12 @@ def cmd_capture(args: argparse.Namespace, out: Out) -> int:
 def cmd_graph(args: argparse.Namespace, out: Out) -> int:
     import os
 
-    from netlab.explain.graph import render
+    import netlab
 
     if os.path.exists(args.source) or args.source.endswith((".yaml", ".yml")):
-        from netlab.checks.validate import load_and_validate
-
-        _, state = load_and_validate(args.source)
-        text = render(state, args.format)
+        text = netlab.graph(args.source, args.format)
     else:
-        from netlab.lab.lifecycle import Lab
-
-        text = Lab.open(args.source).graph(args.format)
+        text = netlab.attach(args.source).graph(args.format)
     sys.stdout.write(text)
     return EXIT_OK
 
@@ -156,7 +146,7 @@ def cmd_graph(args: argparse.Namespace, out: Out) -> int:
 def register(add: AddCommand) -> None:
     """This module's subcommands."""
     s = add("trace", "send one connection and show the path the kernel took, rule by rule")
-    s.add_argument("lab", type=lab_name)
+    add_lab(s)
     s.add_argument("source", metavar="FROM", help="pod/NAME, node/NODE, external[/CLIENT]")
     s.add_argument(
         "destination",
@@ -171,26 +161,26 @@ def register(add: AddCommand) -> None:
         metavar="POD",
         help="connect again (each time traced) until the kernel picks this endpoint",
     )
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    add_output(s, DATA_FORMATS)
     s.set_defaults(func=cmd_trace)
 
     s = add("explain", "a Service's rules on a node, each with what it does and why")
-    s.add_argument("lab", type=lab_name)
+    add_lab(s)
     s.add_argument("service", help="service/NAMESPACE/NAME or service/NAME")
     s.add_argument("--node", help="node/NODE or NODE (default: the first node)")
     s.add_argument("--lang", choices=["en", "zh"], default="en", help="English or 中文")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    add_output(s, DATA_FORMATS)
     s.set_defaults(func=cmd_explain)
 
     s = add("conntrack", "a node's NATed flows, with pod and Service names beside addresses")
-    s.add_argument("lab", type=lab_name)
+    add_lab(s)
     s.add_argument("node", help="node/NODE")
     s.add_argument("--service", help="only flows dialled at this Service (NAMESPACE/NAME)")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    add_output(s, DATA_FORMATS)
     s.set_defaults(func=cmd_conntrack)
 
     s = add("capture", "tcpdump in a pod, node or the outside world, to a pcap or the terminal")
-    s.add_argument("lab", type=lab_name)
+    add_lab(s)
     s.add_argument("target", help="pod/NAME, pod/NAMESPACE/NAME, node/NODE, external, fabric")
     s.add_argument("-i", "--interface", help="interface (default: eth0 in a pod, else any)")
     s.add_argument("-w", "--write", metavar="FILE.pcap", help="write a pcap file instead")
@@ -201,5 +191,11 @@ def register(add: AddCommand) -> None:
 
     s = add("graph", "draw a scenario file (no root needed) or a live lab, in mermaid or dot")
     s.add_argument("source", metavar="FILE|LAB", help="a scenario file or the name of a lab")
-    s.add_argument("-f", "--format", choices=["mermaid", "dot"], default="mermaid")
+    s.add_argument(
+        "-f",
+        "--format",
+        choices=["mermaid", "dot"],
+        default="mermaid",
+        help="mermaid (default; GitHub renders it) or Graphviz dot",
+    )
     s.set_defaults(func=cmd_graph)
