@@ -1,7 +1,7 @@
 """Privileged: trace, explain, conntrack, capture, graph and ``run --pcap`` on real labs.
 
-Labs are shared per module (one per mode), so the whole file costs a few lab bring-ups; the IPVS
-trace is marked ``ipvs`` and runs where the kernel has IPVS (else in the VM, docs/ipvs-vm.md).
+Labs are shared per module (one per mode), so the whole file costs a few lab bring-ups. The IPVS
+trace is checked by the tutorial's IPVS section (tests/lab/test_tutorial.py, in the VM here).
 """
 
 from __future__ import annotations
@@ -281,28 +281,3 @@ def test_run_keeps_a_pcap_per_failed_check(tmp_path: Path) -> None:
         check=True,
     )
     assert "Flags [S]" in client_read.stdout
-
-
-@pytest.mark.ipvs
-def test_trace_ipvs_shows_the_virtual_and_real_server_beside_the_iptables_rules() -> None:
-    """In one process (the VM starts interpreters slowly): up, trace, down."""
-    from netlab.checks.validate import load_and_validate
-
-    scenario_, _ = load_and_validate(scenario("clusterip.yaml"), name="learn-ipvs")
-    lab = Lab.up(scenario_, mode="ipvs")
-    try:
-        report = lab.trace("pod/client-node-1", "service/web:http")
-        assert report.outcome == "connected"
-        (conn,) = report.ipvs
-        svc = lab.state.service("default", "web")
-        assert f"virtual server {svc.cluster_ip}:80 -> real server {report.backend}" in conn
-        rules = [
-            s.rule
-            for p in report.packets
-            if p.node == "node-1"
-            for ps in p.passes
-            for s in ps.steps
-        ]
-        assert any("KUBE-SERVICES" in r for r in rules), rules
-    finally:
-        lab.down()

@@ -90,14 +90,24 @@ def run(command: str) -> str:
     return text
 
 
-def render(commands: Iterable[str]) -> list[str]:
-    """A console block's body: each command, then what it printed."""
+def render(commands: Iterable[str], outputs: dict[str, str] | None = None) -> list[str]:
+    """A console block's body: each command, then what it printed (run now, or taken from
+    ``outputs``)."""
     body: list[str] = []
     for command in commands:
         body.append(f"$ {command}")
-        output = run(command)
+        output = outputs[command] if outputs is not None else run(command)
         body += output.splitlines() if output else []
     return body
+
+
+def session(all_blocks: list[Block]) -> dict[str, str]:
+    """The VM's blocks run as one session, each distinct command once (in order of first
+    appearance, ``netlab down`` last): the English and Chinese IPVS sections differ only in
+    ``--lang``, and in the emulated VM every lab and command costs seconds."""
+    commands = list(dict.fromkeys(c for b in all_blocks for c in b.commands))
+    downs = [c for c in commands if c.startswith("netlab down ")]
+    return {c: run(c) for c in [*(c for c in commands if c not in downs), *downs]}
 
 
 def stable_ports() -> set[int]:
@@ -207,9 +217,11 @@ def check(paths: Iterable[Path], vm: bool) -> list[str]:
 
 def _check(paths: Iterable[Path], vm: bool, stable: set[int]) -> list[str]:
     problems = []
-    for path in (p.resolve() for p in paths):
+    paths = [p.resolve() for p in paths]
+    outputs = session([b for p in paths for b in vm_blocks(p)]) if vm else None
+    for path in paths:
         for b in vm_blocks(path) if vm else host_blocks(path):
-            got = normalise("\n".join(render(b.commands)), stable)
+            got = normalise("\n".join(render(b.commands, outputs)), stable)
             want = normalise(b.outputs(), stable)
             if got != want:
                 diff = "\n".join(
@@ -248,10 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.emit_vm:  # inside the VM: run its blocks, print the bodies
         with labs_removed():
-            for path in args.files:
-                for b in vm_blocks(path):
-                    body = render(b.commands)
-                    print(RESULT_MARK + json.dumps({"file": str(path), "body": body}), flush=True)
+            outputs = session([b for p in args.files for b in vm_blocks(p)])
+        for path in args.files:
+            for b in vm_blocks(path):
+                body = render(b.commands, outputs)
+                print(RESULT_MARK + json.dumps({"file": str(path), "body": body}), flush=True)
         return 0
     if args.write:
         for path in args.files:
