@@ -139,6 +139,8 @@ _VARYING = (
     (re.compile(r"^# (Generated|Completed) .*$", re.M), "# \\1"),
     (re.compile(r"\b\d+ more packets\b"), "N more packets"),
     (re.compile(r"\b\d+ packets? captured\b"), "N packets captured"),
+    (re.compile(r"^\d\d:\d\d:\d\d\.\d{6} ", re.M), "HH:MM:SS.ssssss "),  # tcpdump
+    (re.compile(r"\b(seq|ack|TS val|ecr) \d+"), "\\1 N"),
     (re.compile(r"(Masq|Local|Tunnel|Route)(\s+\d+)\s+\d+\s+\d+\s*$", re.M), "\\1\\2 N N"),
     (
         re.compile(r"^(tcp|udp) +(\w+ +)?(ESTABLISHED|TIME_WAIT|CLOSE|SYN_SENT|FIN_WAIT)\b", re.M),

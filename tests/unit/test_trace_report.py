@@ -197,3 +197,46 @@ def test_conntrack_flows_named_side_by_side() -> None:
     assert row[2] == "10.244.1.1:35019 (node/node-1 cni0) -> 10.244.1.4:35392 (pod/client-node-1)"
     assert row[3] == "DNAT"
     assert nat_table("node-1", flows, address_book(state), {("10.96.0.10", 53)}).rows() == []
+
+
+def test_trace_arguments_are_checked_before_anything_is_switched_on() -> None:
+    """Bad FROM/TO/protocol: a clear usage error (exit 2), nothing touched."""
+    import pytest
+
+    from netlab.errors import UsageError
+    from netlab.lab.record import LabRecord
+    from netlab.lab.trace import _resolve, parse_target
+    from netlab.proxy.registry import make_proxier
+
+    _, state = load_and_validate(str(ROOT / "scenarios" / "clusterip.yaml"))
+    record = LabRecord(
+        name="t", scenario="", created=0, status="up", mode="iptables", cluster=state
+    )
+
+    class FakeLab:
+        name = "t"
+
+        def __init__(self) -> None:
+            self.state = state
+            self.record = record
+            self.proxier = make_proxier("iptables", state)
+
+    lab = FakeLab()
+    assert parse_target("{service: web, via: nodePort, node: node-2}").via == "nodePort"
+    for source, dest, proto, message in (
+        ("pod/nope", "service/web:http", None, 'pod "nope" not found'),
+        ("pod/client-node-1", "service/nope", None, 'service "default/nope" not found'),
+        ("pod/client-node-1", "nowhere", None, "unknown destination 'nowhere'"),
+        ("pod/client-node-1", "{service: [", None, "cannot read"),
+        ("nodes/node-1", "service/web:http", None, "unknown source 'nodes/node-1'"),
+        ("pod/client-node-1", "service/web:http", "SCTP", "unknown protocol 'SCTP'"),
+    ):
+        with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("[", r"\[")):
+            _resolve(lab, source, dest, proto)
+    ok = _resolve(lab, "pod/client-node-1", "service/web:http", None)
+    assert (ok.dest_ip, ok.dest_port, ok.protocol) == (
+        state.service("default", "web").cluster_ip,
+        80,
+        "TCP",
+    )
+    assert len(ok.backends) == 3
