@@ -234,7 +234,7 @@ def test_capture_writes_a_pcap_holding_the_dnated_syn(ipt: str, tmp_path: Path) 
 def test_graph_of_a_live_lab(ipt: str) -> None:
     out = netlab("graph", ipt, "-f", "dot")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith('digraph "clusterip"') and "svc_default_web" in out.stdout
+    assert out.stdout.startswith(f'digraph "{ipt}"') and "svc_default_web" in out.stdout
 
 
 FAILING_CHECK = """\
