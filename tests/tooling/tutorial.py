@@ -138,6 +138,7 @@ _VARYING = (
     (re.compile(r"\[\d+:\d+\]"), "[N:N]"),
     (re.compile(r"^# (Generated|Completed) .*$", re.M), "# \\1"),
     (re.compile(r"\b\d+ more packets\b"), "N more packets"),
+    (re.compile(r"counter packets \d+ bytes \d+"), "counter packets N bytes N"),
     (re.compile(r"\b\d+ packets? captured\b"), "N packets captured"),
     (re.compile(r"^\d\d:\d\d:\d\d\.\d{6} ", re.M), "HH:MM:SS.ssssss "),  # tcpdump
     (re.compile(r"\b(seq|ack|TS val|ecr) \d+"), "\\1 N"),

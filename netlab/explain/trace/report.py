@@ -210,6 +210,10 @@ def build(inp: TraceInput, book: AddressBook) -> TraceReport:
         ]
     for node in inp.passes:
         conns.setdefault(node, [_Conn(CLIENT, None, seeds)])
+    # conntrack lists entries in hash order: show them in a stable one
+    report.conntrack.sort(
+        key=lambda nf: (nf.node, nf.connection != CLIENT, str(nf.flow.flow.original))
+    )
 
     # Group each node's passes into packets of a connection and direction.
     packets: dict[tuple[str, str, str], list[list[HookPass]]] = {}
