@@ -112,7 +112,7 @@ def test_userspace_report_shows_the_portal_and_the_proxys_two_connections() -> N
     assert first.fate == "delivered to a socket on the node"
     proxy = report.packets[2]
     assert proxy.packet == "10.244.1.1:43094 -> 10.244.1.3:8080 SYN"
-    assert [nf.connection for nf in report.conntrack] == [PROXY, CLIENT]
+    assert [nf.connection for nf in report.conntrack] == [CLIENT, PROXY]  # client first
     assert report.masqueraded and report.seen_source == "10.244.1.1:43094"
     lines = report_tree(report).lines()
     assert lines[0].startswith("trace clusterip: pod/client-node-1 10.244.1.4:35392 -> ")
