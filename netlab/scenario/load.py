@@ -23,6 +23,7 @@ from netlab.scenario.labspec import (
     parse_lab,
 )
 from netlab.scenario.model import Scenario
+from netlab.scenario.source import read_source
 from netlab.scenario.yamlpos import Document, load_documents
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -37,17 +38,9 @@ def lab_name_from_file(file: str) -> str:
 
 def load_scenario(file: str | Path, *, name: str | None = None) -> Scenario:
     """Read and validate ``file``; raise :class:`ScenarioError` with every error found."""
-    path = Path(file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(
-            [
-                Diagnostic(
-                    message=f"cannot read the file: {exc.strerror}", file=str(file), category="file"
-                )
-            ]
-        ) from None
+    text, problems = read_source(file)
+    if text is None:
+        raise ScenarioError(problems)
     return parse_scenario(text, str(file), name=name)
 
 

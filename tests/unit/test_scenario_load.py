@@ -134,6 +134,7 @@ def test_load_scenario_missing_file(tmp_path: Path) -> None:
             message="cannot read the file: No such file or directory",
             file=str(path),
             category="file",
+            hint="check the path; netlab validate FILE takes a scenario's YAML file",
         )
     ]
 
