@@ -6,10 +6,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from netlab.errors import Diagnostic
 from netlab.scenario.checkspec import CheckSpec, parse_check
+from netlab.scenario.labcheck import json_numbers, schema_errors
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
 from netlab.scenario.yamlpos import Document, Path
 
@@ -88,17 +87,13 @@ def is_lab_document(data: Any) -> bool:
     return isinstance(data, dict) and data.get("apiVersion") == LAB_API_VERSION
 
 
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-
-
 def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpec | None:
     """Validate the netlab document against the schema, then its semantics; return the spec."""
     before = len(out)
-    for err in sorted(_VALIDATOR.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):
-        _schema_error(doc, err, out)
+    data = json_numbers(doc.data)
+    out.extend(schema_errors(doc, SCHEMA, data))
     if len(out) > before:
         return None
-    data = doc.data
     spec = data.get("spec") or {}
     meta = data.get("metadata") or {}
     name = meta.get("name") or default_name
@@ -319,48 +314,3 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
 def _pairs(d: dict[str, ipaddress.IPv4Network]) -> list[tuple[tuple[str, Any], tuple[str, Any]]]:
     items = list(d.items())
     return [(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items))]
-
-
-def _schema_error(doc: Document, err: jsonschema.ValidationError, out: list[Diagnostic]) -> None:
-    """Turn one jsonschema error into a positioned diagnostic with the schema's hint."""
-    path: Path = tuple(err.absolute_path)
-    message = err.message
-    schema: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
-    instance: Any = err.instance
-    validator_value: Any = err.validator_value
-    if err.validator == "additionalProperties":
-        extra = sorted(set(instance) - set(schema.get("properties", {})))
-        allowed = ", ".join(sorted(schema.get("properties", {})))
-        for name in extra:
-            out.append(
-                doc.diag(
-                    (*path, name),
-                    f'unknown field "{name}"',
-                    key=True,
-                    hint=f"fields allowed here: {allowed}",
-                    category="Lab",
-                )
-            )
-        return
-    if err.validator == "oneOf":
-        # A mapping given where a mapping is one of the choices: report what is wrong inside it
-        # (e.g. an unknown field), not that no choice matched.
-        inner = [e for e in err.context or [] if e.validator != "type"]
-        if isinstance(instance, dict) and inner:
-            _schema_error(doc, jsonschema.exceptions.best_match(inner), out)
-            return
-        message = f"invalid value {instance!r}"
-    if err.validator == "enum":
-        allowed = ", ".join(str(v) for v in validator_value)
-        message = f"Unsupported value: {instance!r}: supported values: {allowed}"
-    if err.validator == "const":
-        message = f"must be {validator_value!r}"
-    if err.validator == "required":
-        missing = [k for k in validator_value if k not in instance]
-        message = "Required value: " + ", ".join(missing)
-    hint = str(schema.get("x-hint", ""))
-    if not hint and err.parent is not None and isinstance(err.parent.schema, dict):
-        hint = err.parent.schema.get("x-hint", "")
-    if not hint:
-        hint = str(schema.get("description", ""))
-    out.append(doc.diag(path, message, hint=hint, category="Lab"))

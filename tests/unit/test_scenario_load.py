@@ -194,7 +194,7 @@ def test_errors_from_every_document_sorted_by_line() -> None:
         parse(text)
     assert [(d.line, d.path, d.message, d.category) for d in info.value.diagnostics] == [
         (3, "metadata.namespace", 'namespaces "foo" not found', "Service foo/b"),
-        (11, "spec.nodes", "invalid value 0", "Lab"),
+        (11, "spec.nodes", "Invalid value: 0: must be between 1 and 50, inclusive", "Lab"),
         # With an invalid Lab document the service CIDR is unknown: clusterIP is not range-checked.
         (25, "spec.containers[0].image", "Required value", "Pod default/p"),
     ]

@@ -101,6 +101,9 @@ def _decode_struct(
 
 
 def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str, spec: _F) -> Any:
+    if loc in ctx.doc.bad:  # the YAML loader could not read it and has said so
+        ctx.bad.append(loc)
+        return _BAD
     shape = spec.shape
     if shape == "any":
         return raw
