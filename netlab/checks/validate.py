@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netlab.checks.resolve import resolve_all
+from netlab.checks.model import ResolveError
+from netlab.checks.resolve import located, resolve, resolve_all
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState
 from netlab.errors import ScenarioError
@@ -18,11 +19,25 @@ from netlab.scenario import Scenario, load_scenario
 
 
 def validate(scenario: Scenario) -> ClusterState:
-    """Build the cluster model (pure) and resolve the scenario's checks against it."""
+    """Build the cluster model (pure) and resolve the scenario's checks against it: every
+    check, and every mode's own expectation of it, with every missing name reported at once."""
     state = build_cluster(scenario)
     if scenario.lab.checks is not None:
-        _, errors = resolve_all(state, list(scenario.lab.checks))
+        checks = list(scenario.lab.checks)
+        _, errors = resolve_all(state, checks, scenario.lab.proxy.mode)
+        for spec in checks:
+            for mode in spec.mode_expect:
+                try:
+                    resolve(state, spec.for_mode(mode), mode)
+                except ResolveError as exc:
+                    # what the mode's own expectation names; the rest is reported above
+                    errors += [
+                        located(spec, p, f"modes.{mode}.")
+                        for p in exc.errors
+                        if p.field_name.startswith("expect")
+                    ]
         if errors:
+            errors.sort(key=lambda d: (d.file, d.line, d.col))
             raise ScenarioError(errors + scenario.warnings)
     return state
 

@@ -79,12 +79,26 @@ class DnsExpect:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where something was written, for errors found after parsing (e.g. unknown pod names)."""
+    """Where a check was written, for errors found after parsing (e.g. unknown pod names): its
+    own place, and the place of each of its values, so such an error points at the very field
+    (``to.port``, ``expect.endpoints[1]``)."""
 
     file: str
     line: int
     col: int
     path: str
+    # a value's path inside the check ("to.port", "expect.endpoints[1]") -> (line, col)
+    places: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    def at(self, field_path: str) -> tuple[int, int, str]:
+        """(line, col, full dotted path) of ``field_path``, else of its nearest written parent."""
+        probe = field_path
+        while probe:
+            if probe in self.places:
+                line, col = self.places[probe]
+                return line, col, f"{self.path}.{probe}"
+            probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
+        return self.line, self.col, self.path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -324,8 +338,10 @@ def parse_check(
     index: int,
     category: str,
     out: list[Diagnostic],
+    places: dict[str, tuple[int, int]] | None = None,
 ) -> CheckSpec | None:
-    """One entry of ``spec.checks`` (already schema-valid), as its kind's type."""
+    """One entry of ``spec.checks`` (already schema-valid), as its kind's type; ``places`` are
+    the positions of its values (see :class:`Origin`)."""
     before = len(out)
     source = parse_source(data["from"])
     kind = data.get("kind", "connect")
@@ -334,7 +350,7 @@ def parse_check(
     mode_why = {mode: o["why"] for mode, o in modes.items() if o.get("why")}
     name = data.get("name") or f"check-{index + 1}"
     line, col = doc.where(path)
-    origin = Origin(doc.file, line, col, dotted(path))
+    origin = Origin(doc.file, line, col, dotted(path), places or {})
     if kind == "dns":
         if "query" not in data:
             out.append(

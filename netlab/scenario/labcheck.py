@@ -15,7 +15,6 @@ It understands the part of JSON Schema (draft 2020-12) the Lab schema uses: ``ty
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -73,12 +72,31 @@ def render(value: Any) -> str:
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
-    """``did you mean "nodes"?`` for a near miss (case included), or ``""``."""
-    for choice in choices:
-        if choice.lower() == word.lower():
-            return f'did you mean "{choice}"?'
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
-    return f'did you mean "{close[0]}"?' if close else ""
+    """``did you mean "nodes"?`` for a near miss (a letter or two wrong, swapped or missing, or
+    another case), or ``""`` when nothing is near or two choices are equally near."""
+    if not word:
+        return ""
+    scored = sorted((_distance(word.lower(), c.lower()), c) for c in set(choices) if c != word)
+    near = [(d, c) for d, c in scored if d <= (1 if len(c) <= 6 else 2)]
+    if not near or (len(near) > 1 and near[1][0] == near[0][0]):
+        return ""
+    return f'did you mean "{near[0][1]}"?'
+
+
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from ``a`` to ``b``."""
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _json_type(value: Any) -> str:

@@ -10,7 +10,7 @@ from netlab.errors import Diagnostic
 from netlab.scenario.checkspec import CheckSpec, parse_check
 from netlab.scenario.labcheck import json_numbers, schema_errors
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
-from netlab.scenario.yamlpos import Document, Path
+from netlab.scenario.yamlpos import Document, Path, dotted
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"  # kubeadm's usual --pod-network-cidr (flannel)
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # kubeadm DefaultServicesSubnet
@@ -282,8 +282,9 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
     if "checks" in spec:
         checks = []
         names_seen: set[str] = set()
+        places = _check_places(doc)
         for i, c in enumerate(spec["checks"]):
-            check = parse_check(doc, ("spec", "checks", i), c, i, category, out)
+            check = parse_check(doc, ("spec", "checks", i), c, i, category, out, places.get(i))
             if check is None:
                 continue
             if check.name in names_seen:
@@ -314,3 +315,12 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
 def _pairs(d: dict[str, ipaddress.IPv4Network]) -> list[tuple[tuple[str, Any], tuple[str, Any]]]:
     items = list(d.items())
     return [(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items))]
+
+
+def _check_places(doc: Document) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per check (by index), where each of its values was written, by path inside the check."""
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for path, pos in doc.values.items():
+        if len(path) > 3 and path[:2] == ("spec", "checks") and isinstance(path[2], int):
+            out.setdefault(path[2], {})[dotted(path[3:])] = pos
+    return out
