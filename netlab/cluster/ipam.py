@@ -127,12 +127,13 @@ class LoadBalancerIPAM:
         self.net = ipaddress.IPv4Network(lab.load_balancer_pool)
         self.used = {c.address for c in lab.external_clients}
         self.used |= {s.address for s in lab.external_servers}
+        self._hosts = self.net.hosts()  # lowest first; what was passed is never free again
 
     def reserve(self, ip: str) -> None:
         self.used.add(ip)
 
     def allocate(self) -> str:
-        for host in self.net.hosts():
+        for host in self._hosts:
             if str(host) not in self.used:
                 self.used.add(str(host))
                 return str(host)

@@ -58,8 +58,10 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
                 hint="merge the Lab documents into one",
             )
         )
+    origins_by_ref: dict[tuple[str, str, str], Document] = {}
     if lab_docs:
         lab = parse_lab(lab_docs[0], default_name, out)
+        origins_by_ref[("Lab", "", "")] = lab_docs[0]
     elif not any(d.severity == "error" for d in out):
         lab = default_lab(default_name)
     if name and lab_name_problem(name):
@@ -93,6 +95,8 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
         if obj is None:
             continue
         origins[id(obj)] = doc
+        ns = "" if isinstance(obj, Namespace) else obj.meta.namespace
+        origins_by_ref.setdefault((type(obj).__name__, ns, obj.meta.name), doc)
         if isinstance(obj, Namespace):
             scenario.namespaces.append(obj)
         elif isinstance(obj, Pod):
@@ -107,6 +111,7 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
     _cross_checks(scenario, origins, out, lab_known=lab is not None)
     out.sort(key=lambda d: (d.file, d.line, d.col))
     scenario.warnings = [d for d in out if d.severity != "error"]
+    scenario.origins = origins_by_ref
     if any(d.severity == "error" for d in out):
         raise ScenarioError(out)
     return scenario

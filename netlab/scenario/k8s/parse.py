@@ -105,6 +105,10 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
             _HINT_KINDS,
         )
         return None
+    ctx.decode_prefix = (
+        f"{kind_s} in version {_go_quote(version.rpartition('/')[2])} cannot be handled as a "
+        f"{kind_s}: "
+    )
     decoded = _decode_struct(ctx, data, (), [], kind_s)
     obj = _VALIDATORS[kind_s](ctx, decoded)
     return None if ctx.failed else obj
