@@ -7,6 +7,7 @@ this module only holds what the user wrote, typed.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -232,6 +233,22 @@ def _check_destination(
     except ValueError:  # pragma: no cover - the schema pattern already rejects these
         diag(("to",), "unrecognised destination")
         return None
+    where = ("to", "port") if isinstance(data["to"], dict) else ("to",)
+    if isinstance(dest.port, int) and not 1 <= dest.port <= 65535:
+        diag(
+            where,
+            f"Invalid value: {dest.port}: must be between 1 and 65535, inclusive",
+            "a port number is 1-65535",
+        )
+    if dest.address:
+        try:
+            ipaddress.IPv4Address(dest.address)
+        except ValueError:
+            diag(
+                ("to", "address") if isinstance(data["to"], dict) else ("to",),
+                f'Invalid value: "{dest.address}": must be a valid IPv4 address',
+                "write four numbers 0-255, e.g. 10.96.0.10",
+            )
     if isinstance(data["to"], dict):
         d = data["to"]
         targets = [k for k in ("service", "address", "name") if d.get(k)]
@@ -242,17 +259,25 @@ def _check_destination(
                 "say what the probe dials",
             )
         if len(targets) > 1:
-            diag(("to", targets[1]), f"{targets[0]} and {targets[1]} exclude each other")
+            diag(
+                ("to", targets[1]),
+                f"{targets[0]} and {targets[1]} exclude each other",
+                "a check dials one thing: keep one of them",
+            )
         if not dest.service and "via" in d:
-            diag(("to", "via"), "via applies to a service only")
+            diag(("to", "via"), "via applies to a service only", "remove via, or add service:")
         if not dest.service and dest.port is None:
             diag(("to",), "Required value: port", "a raw address or a name needs a port number")
         if not dest.service and isinstance(dest.port, str):
-            diag(("to", "port"), "a raw destination needs a port number")
+            diag(("to", "port"), "a raw destination needs a port number", "write port: 80")
         if dest.node and dest.service and dest.via != "nodePort":
             diag(("to", "node"), "node applies with via: nodePort", "add via: nodePort")
         if dest.node and (dest.address or dest.name):
-            diag(("to", "node"), "node applies to a service or a raw port")
+            diag(
+                ("to", "node"),
+                "node applies to a service or a raw port",
+                "remove node, or dial {node: NODE, port: P}",
+            )
     return dest
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from netlab.errors import Diagnostic
 from netlab.scenario.checkspec import CheckSpec, parse_check
-from netlab.scenario.labcheck import json_numbers, schema_errors
+from netlab.scenario.labaddress import HINT_PRIVATE, node_network_room, on_node_network, special
+from netlab.scenario.labcheck import json_numbers, render, schema_errors
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
 from netlab.scenario.yamlpos import Document, Path, dotted
 
@@ -19,6 +20,9 @@ DEFAULT_EXTERNAL_ADDRESS_HOST = 100  # external client: .100 on the node network
 DEFAULT_LB_POOL = "192.0.2.0/24"  # TEST-NET-1, as in the Kubernetes docs' LoadBalancer examples
 CLIENT_NAMESPACE = "netlab"  # namespace of the client pods netlab adds on every node
 RESERVED_NODE_NAMES = {"fabric", "external"}
+_IPV4 = "must be a valid IPv4 address"
+_HINT_IPV4 = "write four numbers 0-255, e.g. 203.0.113.7"
+_HINT_CLIENT = "an external client needs an address of its own, outside the cluster"
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         except ValueError as exc:
             diag(
                 ("spec", "network", key),
-                f"invalid prefix {value!r}: {exc}",
+                f"Invalid value: {render(value)}: {exc}",
                 "give the network address with its length, e.g. 10.244.0.0/16",
+            )
+            continue
+        if reason := special(nets[key]):
+            diag(
+                ("spec", "network", key), f"Invalid value: {render(value)}: {reason}", HINT_PRIVATE
             )
     if "serviceCIDR" in nets and nets["serviceCIDR"].prefixlen > 28:
         diag(
@@ -163,6 +172,12 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                     "pick another node name",
                 )
             seen.add(n)
+    if "nodeNetwork" in nets and (reason := node_network_room(nets["nodeNetwork"], len(nodes))):
+        diag(
+            ("spec", "network", "nodeNetwork"),
+            f"Invalid value: {render(network.node_network)}: {reason}",
+            "use a larger nodeNetwork, e.g. a /24",
+        )
     if "podCIDR" in nets:
         slices = 2 ** (network.node_cidr_mask_size - nets["podCIDR"].prefixlen)
         if slices < len(nodes) + 1:
@@ -186,6 +201,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
     if ext_data is None:
         if "nodeNetwork" in nets:
             clients = list(default_external_clients(network.node_network))
+            if ipaddress.IPv4Address(clients[0].address) >= nets["nodeNetwork"].broadcast_address:
+                diag(
+                    ("spec", "network", "nodeNetwork"),
+                    f"Invalid value: {render(network.node_network)}: has no address for the "
+                    f"external client (host {DEFAULT_EXTERNAL_ADDRESS_HOST})",
+                    "use a /25 or larger, or give spec.external.clients[0].address",
+                )
     else:
         for i, c in enumerate(ext_data):
             address = c.get("address")
@@ -205,7 +227,12 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
             try:
                 ip = ipaddress.IPv4Address(address)
             except ValueError:
-                diag(path, f'Invalid value: "{address}": must be a valid IPv4 address')
+                diag(path, f"Invalid value: {render(address)}: {_IPV4}", _HINT_IPV4)
+                continue
+            if reason := special(ip) or (
+                on_node_network(ip, nets["nodeNetwork"], nodes) if "nodeNetwork" in nets else ""
+            ):
+                diag(path, f"Invalid value: {render(address)}: {reason}", _HINT_CLIENT)
                 continue
             if i == 0 and "nodeNetwork" in nets and ip not in nets["nodeNetwork"]:
                 diag(
@@ -222,7 +249,11 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         names = [c["name"] for c in ext_data]  # by index in the file, skipped ones included
         for i, n in enumerate(names):
             if n in names[:i]:
-                diag(("spec", "external", "clients", i, "name"), f'Duplicate value: "{n}"')
+                diag(
+                    ("spec", "external", "clients", i, "name"),
+                    f'Duplicate value: "{n}"',
+                    "external client names are unique",
+                )
 
     servers: list[ExternalServer] = []
     taken = {c.address: f"external client {c.name}" for c in clients}
@@ -232,9 +263,11 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
             ip = ipaddress.IPv4Address(srv["address"])
         except ValueError:
             diag(
-                (*path, "address"),
-                f'Invalid value: "{srv["address"]}": must be a valid IPv4 address',
+                (*path, "address"), f"Invalid value: {render(srv['address'])}: {_IPV4}", _HINT_IPV4
             )
+            continue
+        if reason := special(ip):
+            diag((*path, "address"), f"Invalid value: {render(str(ip))}: {reason}", HINT_PRIVATE)
             continue
         for key, net in nets.items():
             if ip in net:
@@ -244,9 +277,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                     "external servers live outside the cluster and the node network",
                 )
         if str(ip) in taken and taken[str(ip)].startswith("external client"):
-            diag((*path, "address"), f"{ip} is {taken[str(ip)]}'s address")
+            diag(
+                (*path, "address"),
+                f"{ip} is {taken[str(ip)]}'s address",
+                "give the server an address of its own",
+            )
         if any(s.name == srv["name"] for s in servers):
-            diag((*path, "name"), f'Duplicate value: "{srv["name"]}"')
+            diag((*path, "name"), f'Duplicate value: "{srv["name"]}"', "server names are unique")
         servers.append(ExternalServer(srv["name"], str(ip), tuple(srv.get("ports") or ())))
 
     dns_data = spec.get("dns") or {}
@@ -261,8 +298,18 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
     try:
         pool_net = ipaddress.IPv4Network(pool, strict=True)
     except ValueError as exc:
-        diag(("spec", "loadBalancer", "pool"), f"invalid prefix {pool!r}: {exc}")
+        diag(
+            ("spec", "loadBalancer", "pool"),
+            f"Invalid value: {render(pool)}: {exc}",
+            "give the network address with its length, e.g. 192.0.2.0/24",
+        )
     else:
+        if reason := special(pool_net):
+            diag(
+                ("spec", "loadBalancer", "pool"),
+                f"Invalid value: {render(pool)}: {reason}",
+                HINT_PRIVATE,
+            )
         for key, net in nets.items():
             if pool_net.overlaps(net):
                 diag(
@@ -276,6 +323,7 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                 diag(
                     ("spec", "loadBalancer", "pool"),
                     f"pool {pool_net} contains {what}'s address {addr}",
+                    "the pool's addresses are given to Services: keep others out of it",
                 )
 
     checks: list[CheckSpec] | None = None

@@ -1100,24 +1100,53 @@ def test_empty_selector() -> None:
     )
 
 
-def test_match_expressions_are_rejected_with_a_hint() -> None:
+def test_match_expressions_are_accepted_and_matched_against_the_template() -> None:
     obj, out = parse(
         DEPLOYMENT.replace(
             "    matchLabels:\n      app: web\n",
             "    matchExpressions:\n    - {key: app, operator: In, values: [web]}\n",
         )
     )
-    assert obj is None
-    assert errors(out) == [
-        (
-            "spec.selector.matchExpressions",
-            "netlab supports only matchLabels in a Deployment selector",
-            7,
+    assert errors(out) == []
+    assert isinstance(obj, Deployment)
+    obj, out = parse(
+        DEPLOYMENT.replace(
+            "    matchLabels:\n      app: web\n",
+            "    matchExpressions:\n    - {key: app, operator: In, values: [db]}\n",
         )
-    ]
-    assert out[0].hint == (
-        "rewrite the selector as matchLabels (key: value pairs the pods must all have)"
     )
+    assert [(p, m.split(":")[0], line) for p, m, line in errors(out)] == [
+        ("spec.template.metadata.labels", "Invalid value", 12)
+    ]
+
+
+def test_invalid_match_expressions() -> None:
+    # kubernetes/kubernetes staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation:
+    # ValidateLabelSelectorRequirement
+    obj, out = parse(
+        DEPLOYMENT.replace(
+            "    matchLabels:\n      app: web\n",
+            "    matchExpressions:\n"
+            "    - {key: app, operator: In}\n"
+            "    - {key: app, operator: Exists, values: [x]}\n"
+            "    - {key: app, operator: Near, values: [x]}\n",
+        )
+    )
+    assert obj is None
+    assert [(p, m) for p, m, _ in errors(out)][:3] == [
+        (
+            "spec.selector.matchExpressions[0].values",
+            "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+        ),
+        (
+            "spec.selector.matchExpressions[1].values",
+            "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+        ),
+        (
+            "spec.selector.matchExpressions[2].operator",
+            'Invalid value: "Near": not a valid selector operator',
+        ),
+    ]
 
 
 def test_invalid_match_labels() -> None:

@@ -409,7 +409,7 @@ def test_prefix_with_host_bits() -> None:
             5,
             14,
             "spec.network.podCIDR",
-            "invalid prefix '10.244.0.1/16': 10.244.0.1/16 has host bits set",
+            'Invalid value: "10.244.0.1/16": 10.244.0.1/16 has host bits set',
             "give the network address with its length, e.g. 10.244.0.0/16",
         )
     ]
@@ -508,7 +508,7 @@ def test_external_client_address_rules() -> None:
             16,
             "spec.external.clients[3].address",
             'Invalid value: "999.1.1.1": must be a valid IPv4 address',
-            "",
+            "write four numbers 0-255, e.g. 203.0.113.7",
         ),
         (
             14,
@@ -528,7 +528,15 @@ def test_duplicate_external_client_name() -> None:
         - name: ext
         - {name: ext, address: 203.0.113.1}
     """
-    assert errs(body) == [(7, 14, "spec.external.clients[1].name", 'Duplicate value: "ext"', "")]
+    assert errs(body) == [
+        (
+            7,
+            14,
+            "spec.external.clients[1].name",
+            'Duplicate value: "ext"',
+            "external client names are unique",
+        )
+    ]
 
 
 def test_duplicate_external_client_name_after_a_skipped_client() -> None:
@@ -720,7 +728,13 @@ def test_destination_object_errors() -> None:
       - {from: pod/a, to: {service: web, address: 10.1.1.1}}
     """
     assert errs(body) == [
-        (5, 48, "spec.checks[0].to.via", "via applies to a service only", ""),
+        (
+            5,
+            48,
+            "spec.checks[0].to.via",
+            "via applies to a service only",
+            "remove via, or add service:",
+        ),
         (
             5,
             23,
@@ -736,7 +750,13 @@ def test_destination_object_errors() -> None:
             "Required value: port",
             "a raw address or a name needs a port number",
         ),
-        (8, 49, "spec.checks[3].to.port", "a raw destination needs a port number", ""),
+        (
+            8,
+            49,
+            "spec.checks[3].to.port",
+            "a raw destination needs a port number",
+            "write port: 80",
+        ),
         (
             9,
             23,
@@ -744,7 +764,13 @@ def test_destination_object_errors() -> None:
             "Required value: service, address, name or node",
             "say what the probe dials",
         ),
-        (10, 47, "spec.checks[5].to.address", "service and address exclude each other", ""),
+        (
+            10,
+            47,
+            "spec.checks[5].to.address",
+            "service and address exclude each other",
+            "a check dials one thing: keep one of them",
+        ),
     ]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import difflib
 import math
-from fractions import Fraction
 from typing import Any
 
 from netlab.scenario.k8s.context import _HINT_QUOTE, _Ctx
@@ -167,7 +166,7 @@ def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str,
     if shape == "quantities":
         if not isinstance(raw, dict):
             return _type_error(ctx, loc, _json_kind(raw), owner, gopath, spec.go)
-        quantities: dict[str, Fraction] = {}
+        quantities: dict[str, str] = {}
         for k, v in raw.items():
             q = quantity_of(v)
             if isinstance(q, str):
@@ -179,7 +178,7 @@ def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str,
                 )
                 ctx.bad.append((*loc, k))
             else:
-                quantities[k] = q
+                quantities[k] = v if isinstance(v, str) else _number_text(v)
         return quantities
     if shape == "strings":
         if not isinstance(raw, list):
