@@ -355,7 +355,7 @@ def _allocate_services(scenario: Scenario, lab: LabSpec, problems: list[Problem]
                     short.take(ports.allocate, f"{key}/{p.name}/{p.port}", svc, "nodePort", i) or 0
                 )
             by_number.setdefault(p.port, node_port)
-            new_ports.append(replace(p, node_port=node_port))
+            new_ports.append(p if node_port == p.node_port else replace(p, node_port=node_port))
         hc = svc.health_check_node_port
         ingress: list[str] = []
         if svc.type == "LoadBalancer":
@@ -366,20 +366,24 @@ def _allocate_services(scenario: Scenario, lab: LabSpec, problems: list[Problem]
                 lambda _key: lbs.allocate(), key, svc, "loadBalancer"
             )
             ingress = [address] if address else []
-        out.append(
-            replace(
-                svc,
-                cluster_ip=cluster_ip,
-                ports=new_ports,
-                health_check_node_port=hc,
-                load_balancer_ingress=ingress,
-                meta=replace(svc.meta),
-            )
-        )
+        allocated = _shallow_copy(svc)  # the scenario's Service stays as written
+        allocated.meta = _shallow_copy(svc.meta)
+        allocated.cluster_ip = cluster_ip
+        allocated.ports = new_ports
+        allocated.health_check_node_port = hc
+        allocated.load_balancer_ingress = ingress
+        out.append(allocated)
     short.report(lab)
     if lab.dns.enabled:
         out.append(kube_dns_service(ipam.nth(KUBE_DNS_HOST)))
     return out
+
+
+def _shallow_copy(obj: T) -> T:
+    """``copy.copy`` of a plain dataclass, without its pickling machinery (5,000 Services)."""
+    new: T = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new
 
 
 class _Shortage:

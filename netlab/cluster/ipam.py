@@ -81,8 +81,10 @@ class ServiceIPAM:
         # Prefer the dynamic band (hosts offset+1..size); fall back to the static band.
         # Lazily: a /12 has a million hosts, and the first candidate is almost always free.
         hosts = (self.offset + 1 + (start + i) % dynamic for i in range(dynamic))
+        base = int(self.net.network_address)
         for n in itertools.chain(hosts, range(1, self.offset + 1)):
-            ip = str(self.net.network_address + n)
+            a = base + n
+            ip = f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}"
             if ip not in self.used:
                 self.used.add(ip)
                 return ip

@@ -23,6 +23,7 @@ verdict quickly and in bounded memory:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,9 +118,13 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Diagnosti
         return [], diags
     builder = _Builder(file, text)
     parser = _PARSER(text)
+    handlers = _Builder._handlers
+    get_event = parser.get_event
     try:
-        while (event := parser.get_event()) is not None:
-            builder.feed(event)
+        while (event := get_event()) is not None:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(builder, event)
     except yaml.MarkedYAMLError as exc:
         builder.diags.append(_syntax_error(exc, file, text))
     except _Stop:
@@ -203,12 +208,23 @@ _EXPECT_KEY = object()  # a mapping waiting for its next key
 _DROP = object()  # the next value belongs to an invalid key: read it, keep nothing
 _MERGE = object()  # the next value is merged into the mapping (``<<``)
 _BUILDING = object()  # an anchor whose node is still being read
+_TYPED_STARTS = frozenset("0123456789+-.~<yYnNtTfFoO") | {""}
 
 
 class _Frame:
     """A mapping or sequence being read."""
 
-    __slots__ = ("anchor", "key", "key_mark", "merges", "path", "size", "start", "value")
+    __slots__ = (
+        "anchor",
+        "is_list",
+        "key",
+        "key_mark",
+        "merges",
+        "path",
+        "size",
+        "start",
+        "value",
+    )
 
     def __init__(
         self,
@@ -217,7 +233,8 @@ class _Frame:
         anchor: str | None,
         start: tuple[int, int],
     ):
-        self.value = value
+        self.value: Any = value  # a dict or a list, as is_list says
+        self.is_list = isinstance(value, list)
         self.path = path
         self.anchor = anchor
         self.start = start
@@ -234,6 +251,8 @@ def _pos(event: Any) -> tuple[int, int]:
 class _Builder:
     """Turns parser events into documents with positions."""
 
+    _handlers: dict[type, Callable[[_Builder, Any], None]]
+
     def __init__(self, file: str, text: str):
         self.file = file
         self.text = text
@@ -246,21 +265,16 @@ class _Builder:
         self.aliased = 0
 
     def feed(self, event: Any) -> None:
-        if isinstance(event, events.DocumentStartEvent):
-            self.doc = Document(
-                file=self.file, index=len(self.docs), data=None, line=_pos(event)[0]
-            )
-            self.anchors, self.stack, self.decoded, self.aliased = {}, [], 0, 0
-        elif isinstance(event, events.DocumentEndEvent):
-            self.docs.append(self.doc)
-        elif isinstance(event, events.ScalarEvent):
-            self._scalar(event)
-        elif isinstance(event, events.AliasEvent):
-            self._alias(event)
-        elif isinstance(event, events.MappingStartEvent | events.SequenceStartEvent):
-            self._start(event)
-        elif isinstance(event, events.MappingEndEvent | events.SequenceEndEvent):
-            self._end()
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _document_start(self, event: Any) -> None:
+        self.doc = Document(file=self.file, index=len(self.docs), data=None, line=_pos(event)[0])
+        self.anchors, self.stack, self.decoded, self.aliased = {}, [], 0, 0
+
+    def _document_end(self, event: Any) -> None:
+        self.docs.append(self.doc)
 
     # -- nodes -------------------------------------------------------------------------------
 
@@ -269,7 +283,7 @@ class _Builder:
         if not self.stack:
             return ()  # the document's root
         top = self.stack[-1]
-        if isinstance(top.value, list):
+        if top.is_list:
             return (*top.path, len(top.value))
         if top.key is _EXPECT_KEY:
             return None
@@ -279,16 +293,47 @@ class _Builder:
 
     def _scalar(self, event: Any) -> None:
         self.decoded += 1
+        mark = event.start_mark
+        pos = (mark.line + 1, mark.column + 1)
+        value = event.value
+        stack = self.stack
+        # Most scalars are plain names or quoted text inside a mapping: take them without
+        # the general path. Only a few first characters can start a number, a boolean, null,
+        # a timestamp or "<<" (PyYAML's resolver keys on them too).
+        if (
+            stack
+            and event.tag is None
+            and not event.anchor
+            and not (event.implicit[0] and value[:1] in _TYPED_STARTS)
+        ):
+            top = stack[-1]
+            if not top.is_list:
+                key = top.key
+                if key is _EXPECT_KEY:
+                    top.key, top.key_mark = value, pos
+                    top.size += 1
+                    return
+                if isinstance(key, str):
+                    child = (*top.path, key)
+                    self.doc.values[child] = pos
+                    top.size += 1
+                    top.key = _EXPECT_KEY
+                    if key in top.value:
+                        self._duplicate(top, child)
+                    top.value[key] = value
+                    self.doc.keys[child] = top.key_mark
+                    return
         path = self._path()
-        try:
-            value, merge = scalar_value(event.value, event.tag, event.implicit[0])
-        except ScalarError as exc:
-            value, merge = event.value, False
-            self._error(_pos(event), path, str(exc), _tag_hint(event.tag))
-            if path is not None:
-                self.doc.bad.append(path)
-        self._place(path, _pos(event))
-        self._done(value, 1, _pos(event), merge=merge)
+        merge = False
+        if event.tag is not None or (event.implicit[0] and value[:1] in _TYPED_STARTS):
+            try:
+                value, merge = scalar_value(value, event.tag, event.implicit[0])
+            except ScalarError as exc:
+                self._error(pos, path, str(exc), _tag_hint(event.tag))
+                if path is not None:
+                    self.doc.bad.append(path)
+        self._place(path, pos)
+        self._done(value, 1, pos, merge=merge)
         if event.anchor:
             self.anchors[event.anchor] = (value, 1)
 
@@ -343,19 +388,21 @@ class _Builder:
                 "needs far fewer",
             )
             raise _Stop
+        mark = event.start_mark
+        pos = (mark.line + 1, mark.column + 1)
         path = self._path()
         if path is None:  # a mapping or sequence used as a key: read it, then refuse it
             path = (*self.stack[-1].path, "<key>")
         else:
-            self._place(path, _pos(event))
-        value: dict[str, Any] | list[Any] = (
-            {} if isinstance(event, events.MappingStartEvent) else []
-        )
+            self.doc.values[path] = pos
+            if not path:
+                self.doc.line = pos[0]
+        value: dict[str, Any] | list[Any] = {} if type(event) is events.MappingStartEvent else []
         if event.anchor:
             self.anchors[event.anchor] = _BUILDING
-        self.stack.append(_Frame(value, path, event.anchor, _pos(event)))
+        self.stack.append(_Frame(value, path, event.anchor, pos))
 
-    def _end(self) -> None:
+    def _end(self, event: Any = None) -> None:
         frame = self.stack.pop()
         if isinstance(frame.value, dict) and frame.merges:
             self._merge(frame)
@@ -370,7 +417,8 @@ class _Builder:
             return
         top = self.stack[-1]
         top.size += size
-        if isinstance(top.value, list):
+        if top.is_list:
+            assert isinstance(top.value, list)
             top.value.append(value)
             return
         if top.key is _EXPECT_KEY:
@@ -385,14 +433,17 @@ class _Builder:
             return
         child = (*top.path, key)
         if key in top.value:
-            self._error(
-                top.key_mark,
-                child,
-                f'duplicate key "{key}" in mapping',
-                "YAML keeps only the last value; remove one of them",
-            )
+            self._duplicate(top, child)
         top.value[key] = value
         self.doc.keys[child] = top.key_mark
+
+    def _duplicate(self, top: _Frame, child: Path) -> None:
+        self._error(
+            top.key_mark,
+            child,
+            f'duplicate key "{child[-1]}" in mapping',
+            "YAML keeps only the last value; remove one of them",
+        )
 
     def _key(self, value: Any, pos: tuple[int, int], path: Path, merge: bool) -> Any:
         """A mapping key as JSON has it (a string), or why it cannot be one."""
@@ -457,6 +508,18 @@ class _Builder:
                 hint=hint,
             )
         )
+
+
+_Builder._handlers = {
+    events.DocumentStartEvent: _Builder._document_start,
+    events.DocumentEndEvent: _Builder._document_end,
+    events.ScalarEvent: _Builder._scalar,
+    events.AliasEvent: _Builder._alias,
+    events.MappingStartEvent: _Builder._start,
+    events.SequenceStartEvent: _Builder._start,
+    events.MappingEndEvent: _Builder._end,
+    events.SequenceEndEvent: _Builder._end,
+}
 
 
 def _allowed_alias_ratio(decoded: int) -> float:
