@@ -50,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. Output into a closed pipe (``netlab validate --json |
+    head -1``) ends the command quietly, as SIGPIPE ends other tools: status 141."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     out = Out()
     err = Out(sys.stderr)
@@ -98,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else "netlab: interrupted"
         )
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # not one of ours: still an exit status and a line, not a trace
         if os.environ.get("NETLAB_DEBUG") == "1":
             raise

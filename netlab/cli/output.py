@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class Out:
@@ -15,9 +16,11 @@ class Out:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stdout
         self.rich = self.stream.isatty()
-        self.console = (
-            Console(file=self.stream, highlight=False, soft_wrap=True) if self.rich else None
-        )
+        self.console: Console | None = None
+        if self.rich:  # rich is imported only for a terminal: a pipe or CI starts faster
+            from rich.console import Console
+
+            self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
 
     def line(self, text: str = "", style: str = "") -> None:
         if self.console:

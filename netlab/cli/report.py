@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-from rich.text import Text
-
-from netlab.checks import CheckResult
 from netlab.cli.output import Out
 from netlab.errors import Diagnostic
 from netlab.serial import to_data
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from netlab.checks import CheckResult
 
 # What would break a line, move the cursor or reorder text on a terminal: control characters,
 # lone surrogates, line and paragraph separators, bidirectional overrides.
@@ -38,6 +39,8 @@ def _escape_char(m: re.Match[str]) -> str:
 def _lit(text: str, style: str = "") -> Text:
     """User text for rich: a Text, never parsed as markup, so ``[red]`` or a trailing backslash
     in a name prints as written (escaping markup in a string loses trailing backslashes)."""
+    from rich.text import Text
+
     return Text(printable(text), style=style)
 
 
@@ -46,6 +49,8 @@ def diagnostics(out: Out, diags: list[Diagnostic]) -> None:
     hint on the next line; user text is printed literally on a terminal and in a pipe."""
     for d in diags:
         if out.console:
+            from rich.text import Text
+
             color = "red" if d.severity == "error" else "yellow"
             line = Text.assemble(
                 _lit(d.location, "bold"), ": " if d.location else "", (d.severity, color)
@@ -86,6 +91,8 @@ def diagnostics(out: Out, diags: list[Diagnostic]) -> None:
 def check_line(out: Out, r: CheckResult) -> None:
     mark = "PASS" if r.passed else "FAIL"
     if out.console:
+        from rich.text import Text
+
         color = "green" if r.passed else "red"
         count = "" if r.kind == "dns" else f" x{r.connections}"
         out.console.print(
@@ -105,6 +112,8 @@ def check_line(out: Out, r: CheckResult) -> None:
 def results_table(out: Out, results: list[CheckResult]) -> None:
     if not out.console:
         return
+    from rich.table import Table
+
     table = Table(title="checks", show_lines=False)
     for col in ("", "check", "from", "to", "proto", "conns", "reached", "source seen"):
         table.add_column(col)

@@ -88,9 +88,9 @@ def scalar_value(value: str, tag: str | None, plain: bool) -> tuple[Any, bool]:
     ``tag`` is the explicit tag (``None`` or ``"!"`` when none was written); ``plain`` says the
     scalar was written without quotes, so that implicit types apply.
     """
-    if tag is None and plain and value.isascii() and value.isdigit() and value[:1] != "0":
-        if len(value) < 4000:
-            return int(value), False  # the common case: a port, a count (not octal 0755)
+    digits = value.isascii() and value.isdigit() and value[:1] != "0" and len(value) < 4000
+    if tag is None and plain and digits:
+        return int(value), False  # the common case: a port, a count (not octal 0755)
     kind = tag or STR
     if tag is None and plain:
         kind = implicit_tag(value)
