@@ -96,7 +96,7 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
     before = len(out)
     data = json_numbers(doc.data)
     out.extend(schema_errors(doc, SCHEMA, data))
-    if len(out) > before:
+    if len(out) > before or doc.bad:  # a value the loader could not read is reported there
         return None
     spec = data.get("spec") or {}
     meta = data.get("metadata") or {}

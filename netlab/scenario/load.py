@@ -54,7 +54,7 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
     for extra in lab_docs[1:]:
         out.append(
             extra.diag(
-                (),
+                ("kind",),
                 "a scenario has at most one netlab Lab document",
                 category="Lab",
                 hint="merge the Lab documents into one",
@@ -297,7 +297,10 @@ def _check_service_allocations(
                         ("spec", "healthCheckNodePort"),
                         "Internal error occurred: failed to allocate requested HealthCheck "
                         f"NodePort {hc}: {problem}",
-                        hint=_node_port_hint(problem, holder, owner),
+                        hint="the health check needs a NodePort of its own: this Service uses "
+                        f"{hc} for a port; omit healthCheckNodePort to have one allocated"
+                        if holder == owner
+                        else _node_port_hint(problem, holder, owner),
                         category=category,
                     )
                 )

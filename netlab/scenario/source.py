@@ -69,22 +69,11 @@ def decode_source(data: bytes, file: str) -> tuple[str | None, list[Diagnostic]]
                 )
             ]
     nul = data.find(b"\x00", 0, 4096)
-    if nul >= 0:
-        line, col = _position(data, nul)
-        return None, [
-            Diagnostic(
-                message="the file holds NUL bytes: it looks like UTF-16 or a binary file, not "
-                "UTF-8 YAML",
-                file=file,
-                line=line,
-                col=col,
-                category="encoding",
-                hint=_SAVE_AS_UTF8,
-            )
-        ]
     try:
-        return data.decode("utf-8-sig"), []
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if 0 <= nul < exc.start:
+            return None, _nul(data, nul, file)
         line, col = _position(data, exc.start)
         byte = data[exc.start]
         return None, [
@@ -101,6 +90,24 @@ def decode_source(data: bytes, file: str) -> tuple[str | None, list[Diagnostic]]
                 ),
             )
         ]
+    if nul >= 0:
+        return None, _nul(data, nul, file)
+    return text, []
+
+
+def _nul(data: bytes, nul: int, file: str) -> list[Diagnostic]:
+    line, col = _position(data, nul)
+    return [
+        Diagnostic(
+            message="the file holds NUL bytes: it looks like UTF-16 or a binary file, not UTF-8 "
+            "YAML",
+            file=file,
+            line=line,
+            col=col,
+            category="encoding",
+            hint=_SAVE_AS_UTF8,
+        )
+    ]
 
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:

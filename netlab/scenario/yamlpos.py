@@ -208,6 +208,7 @@ _EXPECT_KEY = object()  # a mapping waiting for its next key
 _DROP = object()  # the next value belongs to an invalid key: read it, keep nothing
 _MERGE = object()  # the next value is merged into the mapping (``<<``)
 _BUILDING = object()  # an anchor whose node is still being read
+_UNREAD = object()  # an alias that could not be followed (reported); null in the data
 _TYPED_STARTS = frozenset("0123456789+-.~<yYnNtTfFoO") | {""}
 
 
@@ -341,7 +342,7 @@ class _Builder:
         path = self._path()
         name = event.anchor
         found = self.anchors.get(name)
-        value: Any = None
+        value: Any = _UNREAD
         size = 1
         if found is None:
             self._error(
@@ -413,13 +414,13 @@ class _Builder:
     def _done(self, value: Any, size: int, pos: tuple[int, int], *, merge: bool = False) -> None:
         """A node is complete: attach it to its parent (or make it the document)."""
         if not self.stack:
-            self.doc.data = value
+            self.doc.data = None if value is _UNREAD else value
             return
         top = self.stack[-1]
         top.size += size
         if top.is_list:
             assert isinstance(top.value, list)
-            top.value.append(value)
+            top.value.append(None if value is _UNREAD else value)
             return
         if top.key is _EXPECT_KEY:
             top.key = self._key(value, pos, top.path, merge)
@@ -429,8 +430,11 @@ class _Builder:
         if key is _DROP:
             return
         if key is _MERGE:
-            self._merge_source(top, value, pos)
+            if value is not _UNREAD:  # what the alias failed to name is reported already
+                self._merge_source(top, value, pos)
             return
+        if value is _UNREAD:
+            value = None
         child = (*top.path, key)
         if key in top.value:
             self._duplicate(top, child)
@@ -449,6 +453,8 @@ class _Builder:
         """A mapping key as JSON has it (a string), or why it cannot be one."""
         if merge:
             return _MERGE
+        if value is _UNREAD:
+            return _DROP
         if isinstance(value, dict | list):
             self._error(
                 pos,

@@ -30,6 +30,89 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
+# Valid manifests in the Kubernetes documentation's style, using the fields netlab accepts
+# without modelling (probes, resources, env, strategy, DNS config, selectors with expressions),
+# so that mutants reach that validation too.
+DOCS_STYLE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nginx-deployment
+  labels: {app: nginx, released: 2024-01-02}
+  annotations: {deployed: 2024-01-02T10:00:00Z}
+spec:
+  replicas: 3
+  minReadySeconds: 5
+  revisionHistoryLimit: 4
+  progressDeadlineSeconds: 120
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 25%}
+  selector:
+    matchLabels: {app: nginx}
+    matchExpressions:
+    - {key: tier, operator: In, values: [web, edge]}
+  template:
+    metadata:
+      labels: {app: nginx, tier: web}
+    spec:
+      dnsPolicy: None
+      dnsConfig:
+        nameservers: [10.96.0.10]
+        searches: [default.svc.cluster.local, svc.cluster.local]
+        options: [{name: ndots, value: "2"}]
+      containers:
+      - name: nginx
+        image: nginx:1.14.2
+        args: [--since, 2024-01-02]
+        ports: [{containerPort: 80, name: http}]
+        env:
+        - {name: MODE, value: demo}
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        resources:
+          requests: {cpu: 250m, memory: 64Mi}
+          limits: {cpu: 500m, memory: 128Mi}
+        livenessProbe:
+          httpGet: {path: /healthz, port: http}
+          initialDelaySeconds: 3
+          periodSeconds: 3
+        readinessProbe:
+          tcpSocket: {port: 80}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: node-agent}
+spec:
+  hostNetwork: true
+  containers:
+  - name: agent
+    image: registry.k8s.io/e2e-test-images/agnhost:2.53
+    ports: [{containerPort: 9100}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: nginx
+  finalizers: [example.com/cleanup]
+spec:
+  type: NodePort
+  selector: {app: nginx}
+  ipFamilyPolicy: SingleStack
+  ipFamilies: [IPv4]
+  trafficDistribution: PreferClose
+  ports:
+  - {name: http, port: 80, targetPort: http, nodePort: 30080}
+  - {name: dns, port: 53, protocol: UDP, nodePort: 30053}
+  - {name: dns-tcp, port: 53, protocol: TCP, nodePort: 30053}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+spec:
+  finalizers: [kubernetes]
+"""
+
 # Outcomes, in the order reports list them.
 VALID = "valid"
 INVALID = "invalid"  # exit 2, every diagnostic located and with a hint
@@ -298,9 +381,12 @@ def _yaml_bomb(rng: random.Random) -> str:
 
 
 def mutants(seed: int, sources: list[Path] | None = None) -> Iterator[tuple[str, bytes]]:
-    """An endless, reproducible stream of (label, file content)."""
+    """An endless, reproducible stream of (label, file content): mutants of the shipped
+    scenarios (and of :data:`DOCS_STYLE` when ``sources`` is not given)."""
     rng = random.Random(seed)
     texts = [(p.name, p.read_text()) for p in (sources or SCENARIOS)]
+    if sources is None:
+        texts.append(("docs-style.yaml", DOCS_STYLE))
     parsed = [(name, list(yaml.safe_load_all(text))) for name, text in texts]
     n = 0
     while True:
@@ -343,8 +429,11 @@ class Verdict:
     detail: str = ""
 
 
-def _located(d: Any) -> bool:
-    return bool(d.file and d.line > 0 and d.col > 0 and d.message and d.hint)
+def located(d: Any) -> bool:
+    """A diagnostic a user can act on: its file, line and column, its message and a hint, and
+    the path of the field unless it is about the file or its YAML as such."""
+    has_path = bool(d.path) or d.category in ("yaml", "encoding", "file")
+    return bool(d.file and d.line > 0 and d.col > 0 and d.message and d.hint and has_path)
 
 
 def judge(content: bytes, file: str = "mutant.yaml") -> Verdict:
@@ -365,7 +454,7 @@ def judge(content: bytes, file: str = "mutant.yaml") -> Verdict:
                 _print_all(diags, report.diagnostics, Out)
             except Exception:
                 return Verdict(CRASH, "printing: " + traceback.format_exc(limit=-3))
-            bad = [d for d in exc.diagnostics if not _located(d)]
+            bad = [d for d in exc.diagnostics if not located(d)]
             if bad or not exc.diagnostics:
                 return Verdict(UNLOCATED, "; ".join(d.format() for d in bad[:3]) or "no errors")
             return Verdict(INVALID, exc.diagnostics[0].message)

@@ -141,7 +141,7 @@ def test_load_scenario_missing_file(tmp_path: Path) -> None:
 
 def test_two_lab_documents() -> None:
     text = join(LAB, service("web"), LAB + "metadata: {name: two}\n")
-    assert errors(text) == [(11, 1, "", "a scenario has at most one netlab Lab document")]
+    assert errors(text) == [(12, 7, "kind", "a scenario has at most one netlab Lab document")]
 
 
 def test_a_document_that_is_not_a_mapping() -> None:
