@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from netlab.checks.derive import derive
 from netlab.checks.validate import validate
 from netlab.cluster.state import ClusterState
 from netlab.errors import ScenarioError
@@ -63,6 +64,35 @@ def test_a_host_network_pod_and_deployment_without_node_name_are_placed() -> Non
     assert sorted(node for name, (node, _) in placed.items() if name != "agent") == [
         "node-1",
         "node-2",
+    ]
+
+
+def test_derived_checks_do_not_promise_the_client_address_to_another_nodes_host() -> None:
+    # a pod reaching another node's own address is masqueraded by the CNI (netlab.cluster.cni)
+    _, state = ok(
+        """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: agent}
+        spec:
+          replicas: 2
+          selector: {matchLabels: {app: agent}}
+          template:
+            metadata: {labels: {app: agent}}
+            spec:
+              hostNetwork: true
+              containers: [{name: a, image: i, ports: [{containerPort: 9100}]}]
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: agent}
+        spec: {selector: {app: agent}, ports: [{port: 80, targetPort: 9100}]}
+        """
+    )
+    checks = [c for c in derive(state) if c.name.startswith("default/agent:80 clusterIP")]
+    assert [(c.expect.result, c.expect.source) for c in checks] == [  # type: ignore[union-attr]
+        ("connected", None),
+        ("connected", None),
     ]
 
 
