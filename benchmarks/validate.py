@@ -12,7 +12,9 @@
    LoadBalancers for a /24 pool, more NodePorts than 30000-32767 holds.
 
 No root needed; nothing is built. Times are medians of ``--repeat`` runs, CPU time of this
-process (the machine is shared; CPU time is what the work costs) and wall time.
+process (the machine is shared; CPU time is what the work costs) and wall time. With
+``--before DIR`` (a directory holding another netlab package, e.g. ``git archive COMMIT netlab
+| tar -x -C DIR``) the large file is also validated by that netlab, in the same run.
 
     .venv/bin/python benchmarks/validate.py
     .venv/bin/python benchmarks/validate.py --repeat 9 --json -
@@ -106,6 +108,37 @@ def command(argv: list[str], repeat: int) -> dict[str, float]:
     return {"cpu": statistics.median(cpu), "wall": statistics.median(wall)}
 
 
+_BEFORE = """\
+import json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+from netlab.checks.validate import load_and_validate
+cpu, wall = [], []
+for _ in range(int(sys.argv[3])):
+    c, w = time.process_time(), time.perf_counter()
+    load_and_validate(sys.argv[2])
+    cpu.append(time.process_time() - c)
+    wall.append(time.perf_counter() - w)
+print(json.dumps({"cpu": statistics.median(cpu), "wall": statistics.median(wall)}))
+"""
+
+
+def before(directory: str, text: str, repeat: int) -> dict[str, float]:
+    """The same validation by the netlab in ``directory``, in a process of its own."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _BEFORE, directory, f.name, str(repeat)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(f.name)
+    result: dict[str, float] = json.loads(proc.stdout)
+    return result
+
+
 def refused(text: str) -> Callable[[], object]:
     def run() -> object:
         try:
@@ -149,7 +182,7 @@ def capacity_cases() -> dict[str, str]:
     }
 
 
-def run(repeat: int, count: int) -> dict[str, Any]:
+def run(repeat: int, count: int, before_dir: str = "") -> dict[str, Any]:
     report: dict[str, Any] = {"python": sys.version.split()[0], "load": os.getloadavg()}
     py = sys.executable
     report["command"] = {
@@ -158,6 +191,12 @@ def run(repeat: int, count: int) -> dict[str, Any]:
         "imports of the command": command([py, "-c", "import netlab.cli.main"], repeat),
         "validation in-process": measure(lambda: load_and_validate(SCENARIO), repeat),
     }
+    if before_dir:
+        main = (
+            f"import sys; sys.path.insert(0, {before_dir!r}); from netlab.cli.main import main; "
+            f"sys.exit(main(['validate', {str(SCENARIO)!r}]))"
+        )
+        report["command"][f"before: the netlab in {before_dir}"] = command([py, "-c", main], repeat)
     text = services_file(count)
     scenario = parse_scenario(text, "services.yaml")
     report["services"] = {
@@ -178,6 +217,10 @@ def run(repeat: int, count: int) -> dict[str, Any]:
             lambda: list(yaml.load_all(text, Loader=yaml.SafeLoader)), max(1, repeat // 3)
         ),
     }
+    if before_dir:
+        report["services"][f"before: the netlab in {before_dir}"] = before(
+            before_dir, text, max(1, repeat // 3)
+        )
     report["refusals"] = {
         name: measure(refused(case), repeat) for name, case in capacity_cases().items()
     }
@@ -189,8 +232,9 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     p.add_argument("--services", type=int, default=5000, help="Services in the large file")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON (- = stdout)")
+    p.add_argument("--before", metavar="DIR", default="", help="another netlab to compare with")
     args = p.parse_args()
-    report = run(args.repeat, args.services)
+    report = run(args.repeat, args.services, args.before)
     load = ", ".join(f"{x:.2f}" for x in report["load"])
     print(f"python {report['python']}, load average {load}; medians of {args.repeat} runs")
     for section in ("command", "services", "refusals"):
