@@ -4,6 +4,9 @@ A Deployment of 2147483647 replicas must be refused at once, not after two billi
 have been made, so pod addresses are counted per node the way the scheduler would spread the
 pods (:func:`netlab.cluster.controllers.schedule`: the least loaded node first), without creating
 one. Each problem names the object and field at fault, so validation can point at its line.
+A pod with no address left is worded as the host-local IPAM plugin fails
+(containernetworking/plugins ``plugins/ipam/host-local/backend/allocator/allocator.go``:
+"no IP addresses available in range set").
 """
 
 from __future__ import annotations

@@ -244,8 +244,9 @@ def _check_service_allocations(
     scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic], check_range: bool
 ) -> None:
     """Requested ClusterIPs and NodePorts, allocated as the API server's allocators allocate
-    them (kubernetes/kubernetes ``pkg/registry/core/service/storage/alloc.go``:
-    ``allocIPs``, ``initNodePorts``, ``allocHealthCheckNodePort``), Service after Service."""
+    them (kubernetes/kubernetes ``pkg/registry/core/service/storage/alloc.go`` at commit
+    b0d609f0: ``allocIPs``, ``initNodePorts``, ``allocHealthCheckNodePort``), Service after
+    Service."""
     service_net = ipaddress.IPv4Network(scenario.lab.network.service_cidr)
     used_ips: dict[str, str] = {str(service_net.network_address + 1): "default/kubernetes"}
     if scenario.lab.dns.enabled:  # kubeadm creates kube-dns before any Service of ours

@@ -1,8 +1,9 @@
 """The container fields netlab accepts without using them (environment, probes, resources),
 validated as the API server validates them (kubernetes/kubernetes
-``pkg/apis/core/validation/validation.go``: ``ValidateEnv``, ``validateProbe`` and its
-handlers, ``ValidateResourceRequirements``), so a manifest netlab accepts is one a cluster
-would accept too.
+``pkg/apis/core/validation/validation.go`` at commit a7264f95: ``ValidateEnv``,
+``validateProbe`` and its handlers, ``validateContainerResourceName``; quantities as
+``staging/src/k8s.io/apimachinery/pkg/api/resource/quantity.go`` parses them), so a manifest
+netlab accepts is one a cluster would accept too.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Deployments: selector, replicas and template, as ``ValidateDeployment`` checks them
-(kubernetes/kubernetes ``pkg/apis/apps/validation/validation.go``).
+"""Deployments: selector, replicas, template, strategy and timing, as ``ValidateDeployment``
+checks them (kubernetes/kubernetes ``pkg/apis/apps/validation/validation.go``:
+``ValidateDeploymentSpec``, ``ValidateDeploymentStrategy``, ``ValidateRollingUpdateDeployment``;
+label selectors as ``staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation`` checks them).
 """
 
 from __future__ import annotations

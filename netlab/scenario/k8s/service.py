@@ -1,6 +1,8 @@
 """Services: ``ValidateService`` and the checks it makes per type, port, ClusterIP, externalIPs,
-load balancer fields and traffic policies (kubernetes/kubernetes
-``pkg/apis/core/validation/validation.go``), plus netlab's warnings for what cannot work in a lab.
+load balancer fields, traffic policies and traffic distribution (kubernetes/kubernetes
+``pkg/apis/core/validation/validation.go``, read at commit a7264f95), what the allocator
+refuses on an IPv4-only cluster (``pkg/registry/core/service/storage/alloc.go``,
+``initIPFamilyFields``), plus netlab's warnings for what cannot work in a lab.
 """
 
 from __future__ import annotations
