@@ -99,7 +99,8 @@ class Origin:
                 line, col = self.places[probe]
                 return line, col, f"{self.path}.{probe}"
             probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
-        return self.line, self.col, self.path
+        # Written nowhere we know of (a check made in code): the field's own path.
+        return self.line, self.col, f"{self.path}.{field_path}" if field_path else self.path
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -141,3 +141,17 @@ def test_reference_errors_come_with_the_lab_documents_own_errors() -> None:
             "loadBalancer, network, nodes, proxy",
         )
     ]
+
+
+def test_a_check_made_in_code_reports_the_field_path() -> None:
+    # the API's ad-hoc checks have no file: no line, but still the field
+    from netlab.checks.adhoc import parse_adhoc
+    from netlab.checks.resolve import resolve_all
+
+    scenario = parse_scenario(MANIFESTS, "m.yaml")
+    spec = parse_adhoc({"from": "pod/nobody", "to": "service/web:htp"})
+    _, diags = resolve_all(validate(scenario), [spec])
+    assert [(d.path, d.message) for d in diags] == [
+        ("spec.checks[0].from", 'pod "nobody" not found'),
+        ("spec.checks[0].to.port", "Service default/web has no port 'htp'"),
+    ]
