@@ -12,15 +12,19 @@ and ``up`` refuse the same inputs with the same diagnostics.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
-from netlab.checks.resolve import resolve_all
+from netlab.checks.model import ResolveError
+from netlab.checks.resolve import located, resolve, resolve_all
 from netlab.cluster import changes
 from netlab.cluster.build import build_cluster
+from netlab.cluster.capacity import ClusterError, Problem
 from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic, ScenarioError
 from netlab.scenario import Scenario, load_scenario
 from netlab.scenario.changespec import WaitChange
+from netlab.scenario.checkspec import CheckSpec
 from netlab.scenario.stepspec import StepSpec
 
 # The simulated clock starts here: any positive time will do (0 means "never" in the state).
@@ -28,20 +32,46 @@ SIMULATED_START = 1_000_000.0
 
 
 def validate(scenario: Scenario) -> ClusterState:
-    """Build the cluster model (pure), resolve the scenario's checks against it, and play its
-    steps on a copy, resolving each step's checks against the state at that step."""
-    state = build_cluster(scenario)
+    """Build the cluster model (pure), resolve the scenario's checks against it (every check,
+    and every mode's own expectation of it, with every missing name reported at once), and play
+    its steps on a copy, resolving each step's checks against the state at that step."""
+    try:
+        state = build_cluster(scenario)
+    except ClusterError as exc:
+        raise ScenarioError(
+            [located_problem(scenario, p) for p in exc.problems] + scenario.warnings
+        ) from None
+    mode = scenario.lab.proxy.mode
     errors: list[Diagnostic] = []
     if scenario.lab.checks is not None:
-        _, errors = resolve_all(state, list(scenario.lab.checks))
+        errors = resolve_checks(state, list(scenario.lab.checks), mode)
     if scenario.lab.steps:
-        errors += play(copy.deepcopy(state), scenario.lab.steps)
+        errors += play(copy.deepcopy(state), scenario.lab.steps, mode)
     if errors:
         raise ScenarioError(errors + scenario.warnings)
     return state
 
 
-def play(state: ClusterState, steps: tuple[StepSpec, ...]) -> list[Diagnostic]:
+def resolve_checks(state: ClusterState, checks: list[CheckSpec], mode: str) -> list[Diagnostic]:
+    """Every check resolved against ``state``, and each mode's own expectation of it; every
+    problem located, in file order."""
+    _, errors = resolve_all(state, checks, mode)
+    for spec in checks:
+        for other in spec.mode_expect:
+            try:
+                resolve(state, spec.for_mode(other), other)
+            except ResolveError as exc:
+                # what the mode's own expectation names; the rest is reported above
+                errors += [
+                    located(spec, p, f"modes.{other}.")
+                    for p in exc.errors
+                    if p.field_name.startswith("expect")
+                ]
+    errors.sort(key=lambda d: (d.file, d.line, d.col))
+    return errors
+
+
+def play(state: ClusterState, steps: tuple[StepSpec, ...], mode: str) -> list[Diagnostic]:
     """Play the timeline on ``state`` with simulated time; every problem found, located. A
     change that is refused stops the play (what follows it would be guesswork)."""
     now = SIMULATED_START
@@ -68,8 +98,7 @@ def play(state: ClusterState, steps: tuple[StepSpec, ...]) -> list[Diagnostic]:
                 )
             )
             return errors
-        _, found = resolve_all(state, list(step.checks))
-        errors += found
+        errors += resolve_checks(state, list(step.checks), mode)
     return errors
 
 
@@ -79,6 +108,25 @@ def advance(state: ClusterState, now: float, until: float) -> float:
         now = max(now, due)
         changes.settle(state, now)
     return until
+
+
+def located_problem(scenario: Scenario, problem: Problem) -> Diagnostic:
+    """A problem of the cluster (no address left, no free port) at its object's field."""
+    doc = scenario.origins.get((problem.kind, problem.namespace, problem.name))
+    if problem.kind == "Lab":
+        doc = scenario.origins.get(("Lab", "", ""))
+    if doc is None:  # the Lab's defaults, or an object netlab adds itself
+        return Diagnostic(
+            message=problem.message,
+            file=scenario.file,
+            line=1,
+            col=1,
+            path=problem.shown or ".".join(str(p) for p in problem.path),
+            hint=problem.hint,
+            category=problem.category,
+        )
+    diag = doc.diag(problem.path, problem.message, hint=problem.hint, category=problem.category)
+    return replace(diag, path=problem.shown) if problem.shown else diag
 
 
 def load_and_validate(

@@ -84,7 +84,7 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
                 f"{kind}checks{more} ({lab.proxy})"
             )
         t0 = time.perf_counter()
-        results = lab.run_checks(specs, on_result=on_result)
+        results = lab.run_checks(specs, on_result=on_result, pcap_dir=args.pcap)
         timings["checks"] = time.perf_counter() - t0
         if scenario.lab.steps:
             t1 = time.perf_counter()
@@ -226,6 +226,12 @@ def register(add: AddCommand) -> None:
                 "--junit",
                 metavar="FILE",
                 help="also write the results as JUnit XML to FILE (one test case per check)",
+            )
+            s.add_argument(
+                "--pcap",
+                metavar="DIR",
+                help="record every connect check at both ends (client and backends) and keep "
+                "the pcaps of those that fail in DIR/<check>/",
             )
         else:
             add_output(s, DATA_FORMATS)

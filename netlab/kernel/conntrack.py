@@ -127,3 +127,9 @@ def delete_entries(netns_name: str, doomed: list[Entry]) -> int:
 
     threads.call(job, netns_name=netns_name)
     return len(doomed)
+
+
+def listing(netns_name: str, proto: str | None = None) -> str:
+    """The namespace's whole conntrack table as ``conntrack -L`` prints it."""
+    argv = ["conntrack", "-L", *(["-p", proto.lower()] if proto else [])]
+    return process.run(netns_name, argv, check=False).stdout

@@ -3,6 +3,9 @@ the backends, the client node's conntrack table; then the pure verdict of :mod:`
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import time
 
 from netlab import checks
@@ -12,20 +15,65 @@ from netlab.kernel import conntrack, threads
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
 from netlab.traffic.held import HeldConnection
+from netlab.traffic.pcap import Tcpdump
 
 
 def run_check(
-    lab: str, check: ResolvedCheck, held: dict[str, HeldConnection] | None = None
+    lab: str,
+    check: ResolvedCheck,
+    held: dict[str, HeldConnection] | None = None,
+    pcap_dir: str | None = None,
 ) -> CheckResult:
     """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
-    ``held`` holds the connections checks keep open (``hold``) and use again (``connection``)."""
+    ``held`` holds the connections checks keep open (``hold``) and use again (``connection``).
+    With ``pcap_dir``, a connect check is also recorded with tcpdump at both ends (the client
+    and every backend); the pcaps are kept, under a folder named after the check, if it fails."""
     if isinstance(check, ResolvedDns):
         t0 = time.perf_counter()
         answer = threads.call(_lookup, check, netns_name=check.source_netns)
         return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
-    if check.spec.hold or check.spec.connection:
-        return _run_held(check, {} if held is None else held)
-    return _run_connect(lab, check)
+    connect = check
+
+    def run() -> CheckResult:
+        if connect.spec.hold or connect.spec.connection:
+            return _run_held(connect, {} if held is None else held)
+        return _run_connect(lab, connect)
+
+    if pcap_dir is None:
+        return run()
+    folder = os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", check.name))
+    os.makedirs(folder, exist_ok=True)
+    dumps = _start_pcaps(lab, check, folder)
+    try:
+        result = run()
+    finally:
+        for d in dumps:
+            d.stop()
+    if result.passed:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        result.observed["pcaps"] = sorted(d.path for d in dumps if d.path)
+    return result
+
+
+def _start_pcaps(lab: str, check: ResolvedConnect, folder: str) -> list[Tcpdump]:
+    """tcpdump at the client and at every backend (each namespace once), this check's protocol
+    and the ICMP errors that may answer it."""
+    ends = {check.source_netns: "client"}
+    for b in check.backends:
+        ends.setdefault(b.netns, f"backend-{b.pod}")
+    bpf = f"{check.protocol.lower()} or icmp"
+    dumps: list[Tcpdump] = []
+    try:
+        for ns, label in ends.items():
+            # "any": a pod has only eth0 (and lo), a node or the outside world several.
+            path = os.path.join(folder, re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".pcap")
+            dumps.append(Tcpdump(lab, ns, "any", path, bpf))
+    except BaseException:
+        for d in dumps:
+            d.close()
+        raise
+    return dumps
 
 
 def _run_held(check: ResolvedConnect, held: dict[str, HeldConnection]) -> CheckResult:

@@ -176,7 +176,13 @@ def test_step_errors_are_located() -> None:
 
 def test_a_bad_duration_is_a_schema_error() -> None:
     assert errors("checks: []\nsteps:\n- {wait: 5 seconds}") == [
-        (7, 12, "spec.steps[0].wait", "invalid value '5 seconds'")
+        (
+            7,
+            12,
+            "spec.steps[0].wait",
+            'Invalid value: "5 seconds": must be a number of seconds or a duration (40s, '
+            "500ms, 1m30s)",
+        )
     ]
 
 
