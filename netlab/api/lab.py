@@ -430,9 +430,12 @@ class Lab:
         on_step: Callable[[StepSpec], None] | None = None,
         on_result: Callable[[CheckResult], None] | None = None,
         on_phase: OnPhase | None = None,
+        pcap_dir: PathLike | None = None,
     ) -> list[StepResult]:
         """Play the timeline (``spec.steps``) of the lab's scenario, or of ``scenario``: each
-        step's change, then its checks."""
+        step's change, then its checks. ``on_step`` is called as a step starts, ``on_phase``
+        with each moment its change realized, ``on_result`` with each check's result;
+        ``pcap_dir`` as in :meth:`run_checks`."""
         doctor_mod.require_root("change a lab")
         if not isinstance(scenario, Scenario):
             scenario = load(scenario if scenario is not None else self.scenario, name=self.name)
@@ -442,6 +445,7 @@ class Lab:
             on_step=on_step,
             on_result=on_result,
             on_phase=on_phase,
+            pcap_dir=os.fspath(pcap_dir) if pcap_dir is not None else None,
         )
 
     def down(self) -> float:

@@ -4,6 +4,7 @@ JSON-ready data on request."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -113,16 +114,28 @@ def _reached(r: CheckResult) -> str:
     return ",".join(f"{k}={v}" for k, v in counts.items()) or "-"
 
 
-def results(out: Out, results: list[CheckResult], *, wide: bool = False) -> None:
-    """The table after a run (on a terminal, or with ``-o wide`` anywhere), then the count."""
+def results(
+    out: Out,
+    results: list[CheckResult],
+    *,
+    wide: bool = False,
+    steps: Sequence[tuple[str, list[CheckResult]]] = (),
+) -> None:
+    """The table after a run (on a terminal, or with ``-o wide`` anywhere), then the count.
+    With ``steps`` (a timeline's step names and results, which follow ``results``), a STEP
+    column says which step each check belongs to."""
     if out.console or wide:
         header = ["RESULT", "CHECK", "FROM", "TO", "PROTO", "CONNS", "REACHED", "SOURCE SEEN"]
+        if steps:
+            header.insert(1, "STEP")
         if wide:
             header += ["SECONDS", "EXPECTED"]
+        step_of = {id(r): name for name, rs in steps for r in rs}
         rows = []
         for r in results:
             row = [
                 "PASS" if r.passed else "FAIL",
+                *([step_of.get(id(r), "-")] if steps else []),
                 r.name,
                 r.source,
                 r.destination,

@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
         if args.junit:
             _junit_error(args, exc)
         raise
-    results = CheckResults()
+    results = checked = CheckResults()
     steps: list[StepResult] = []
     timings = lab.timings
     on_result = None if fmt else (lambda r: report.check_line(out, r))
@@ -84,7 +84,8 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
                 f"{kind}checks{more} ({lab.proxy})"
             )
         t0 = time.perf_counter()
-        results = lab.run_checks(specs, on_result=on_result, pcap_dir=args.pcap)
+        checked = lab.run_checks(specs, on_result=on_result, pcap_dir=args.pcap)
+        results = checked
         timings["checks"] = time.perf_counter() - t0
         if scenario.lab.steps:
             t1 = time.perf_counter()
@@ -95,10 +96,11 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
                 on_phase=None
                 if fmt
                 else (lambda phase: report.change_phase(out, phase, lab.state, lab.proxy)),
+                pcap_dir=args.pcap,
             )
             timings["steps"] = time.perf_counter() - t1
             # Every check counts, the steps' included.
-            results = CheckResults([*results, *(r for step in steps for r in step.results)])
+            results = CheckResults([*checked, *(r for step in steps for r in step.results)])
     except NetlabError as exc:
         if args.junit:
             _junit_error(args, exc, lab)
@@ -111,20 +113,25 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
 
         write_junit(
             args.junit,
-            results,
+            checked,
             suite=lab.name,
             mode=lab.mode,
             properties={"scenario": lab.scenario, "proxy": lab.proxy},
+            steps=steps,
         )
     if fmt:
         data = _run_data(scenario, lab, results, timings, kept=args.keep)
         if scenario.lab.steps:
-            stepped = {id(r) for step in steps for r in step.results}
-            data["checks"] = CheckResults(r for r in results if id(r) not in stepped).to_data()
+            data["checks"] = checked.to_data()
             data["steps"] = [step.to_data(result_data) for step in steps]
         out.data(data, fmt)
     else:
-        report.results(out, results, wide=args.output == "wide")
+        report.results(
+            out,
+            results,
+            wide=args.output == "wide",
+            steps=[(step.name, step.results) for step in steps],
+        )
         if args.keep:
             out.line(
                 f"lab {lab.name} kept; try: netlab status {lab.name}; "

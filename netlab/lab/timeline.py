@@ -50,8 +50,10 @@ def run_steps(
     on_step: Callable[[StepSpec], None] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
     on_phase: OnPhase | None = None,
+    pcap_dir: str | None = None,
 ) -> list[StepResult]:
-    """Every step in order: its change (if any), then its checks."""
+    """Every step in order: its change (if any), then its checks (with ``pcap_dir``, failed
+    connect checks keep pcaps of both ends there, as :meth:`Lab.run_checks`)."""
     out: list[StepResult] = []
     for step in steps:
         if on_step:
@@ -67,7 +69,7 @@ def run_steps(
             report=report if step.change is not None else None,
             description=step.description,
         )
-        result.results = lab.run_checks(list(step.checks), on_result=on_result)
+        result.results = lab.run_checks(list(step.checks), on_result=on_result, pcap_dir=pcap_dir)
         out.append(result)
     return out
 
