@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netlab.cli.output import Out
 from netlab.errors import Diagnostic
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from netlab.checks import CheckResult
+    from netlab.cluster.state import ClusterState
+    from netlab.lab.changes import ChangeReport, Phase
+    from netlab.scenario.stepspec import StepSpec
 
 # What would break a line, move the cursor or reorder text on a terminal: control characters,
 # lone surrogates, line and paragraph separators, bidirectional overrides.
@@ -169,7 +172,7 @@ def summary(out: Out, results: list[CheckResult]) -> None:
         out.line(text)
 
 
-def change_phase(out: Out, phase: Any, state: Any, proxy: str) -> None:
+def change_phase(out: Out, phase: Phase, state: ClusterState, proxy: str) -> None:
     """One realized moment of a change: what the cluster did, and how long every node took."""
     stamp = f"+{phase.at:.1f}s"
     pad = " " * len(stamp)
@@ -189,14 +192,14 @@ def change_phase(out: Out, phase: Any, state: Any, proxy: str) -> None:
     out.line(text, style="dim")
 
 
-def change_pending(out: Out, done: Any) -> None:
+def change_pending(out: Out, done: ChangeReport) -> None:
     """What a change left waiting for time."""
     for line in done.pending:
         out.line(f"  pending: {line}", style="yellow")
 
 
-def step_title(out: Out, step: Any) -> None:
+def step_title(out: Out, step: StepSpec) -> None:
     what = step.change.describe() if step.change is not None else "no change"
-    out.line(f"step {step.name}: {what}", style="bold")
+    out.line(f"step {step.name}: {printable(what)}", style="bold")
     if step.description:
-        out.line(f"  {step.description}", style="dim")
+        out.line(f"  {printable(step.description)}", style="dim")
