@@ -36,14 +36,18 @@ def cmd_validate(args: argparse.Namespace, out: Out) -> int:
     assert state is not None
     report.diagnostics(out, scenario.warnings)
     specs = scenario.lab.checks
-    what = f"{len(specs)} checks" if specs is not None else "checks derived from the manifests"
+    what = _count(len(specs), "check") if specs is not None else "checks derived from the manifests"
     if scenario.lab.steps:
-        what += f", {len(scenario.lab.steps)} steps"
+        what += f", {_count(len(scenario.lab.steps), 'step')}"
     out.line(
         f"{args.file}: valid (lab {scenario.lab.name}: {len(scenario.lab.nodes)} nodes, "
         f"{len(state.pods)} pods, {len(state.services)} services, {what})"
     )
     return EXIT_OK
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _up(args: argparse.Namespace, out: Out) -> tuple[Scenario, Lab]:
@@ -78,10 +82,11 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
         specs = lab.checks(scenario)
         if not fmt:
             kind = "derived " if scenario.lab.checks is None else ""
-            more = f", then {len(scenario.lab.steps)} steps" if scenario.lab.steps else ""
+            steps_said = _count(len(scenario.lab.steps), "step")
+            more = f", then {steps_said}" if scenario.lab.steps else ""
             out.line(
-                f"lab {lab.name} is up in {timings['up']:.2f}s; running {len(specs)} "
-                f"{kind}checks{more} ({lab.proxy})"
+                f"lab {lab.name} is up in {timings['up']:.2f}s; running "
+                f"{_count(len(specs), kind + 'check')}{more} ({lab.proxy})"
             )
         t0 = time.perf_counter()
         checked = lab.run_checks(specs, on_result=on_result, pcap_dir=args.pcap)
