@@ -1,5 +1,6 @@
 """``netlab run --junit``: one test case per check, failures that say expected and observed, and
-a document every JUnit reader accepts (checked against the schema's rules, tests/unit/junitxml.py).
+a document every JUnit reader accepts (checked against the schema's rules, tests/unit/junitxml.py);
+a timeline's checks grouped by step there and in the run's table.
 """
 
 from __future__ import annotations
@@ -213,3 +214,27 @@ def test_a_timelines_checks_follow_under_their_steps_class_names() -> None:
     assert said[1] == "step scale-to-zero: scale deployment/web to 0 (converged in 0.031s)"
     assert said[2] == "step look-again: no change"
     assert said[0] == _passed().summary
+
+
+def test_the_wide_table_names_each_checks_step() -> None:
+    import io
+
+    from netlab.cli import report
+    from netlab.cli.output import Out
+
+    top, first, second = _passed(), _failed(), _dns_failed()
+    pipe = io.StringIO()
+    report.results(
+        Out(pipe),
+        [top, first, second],
+        wide=True,
+        steps=[("scale-to-zero", [first]), ("look-again", [second])],
+    )
+    lines = pipe.getvalue().splitlines()
+    assert lines[0].split()[:3] == ["RESULT", "STEP", "CHECK"]
+    assert [line.split()[:3] for line in lines[1:4]] == [
+        ["PASS", "-", "pod-to-clusterip"],
+        ["FAIL", "scale-to-zero", "node-to-clusterip"],
+        ["FAIL", "look-again", "headless-answers"],
+    ]
+    assert lines[4] == "1/3 checks passed"
