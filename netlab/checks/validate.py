@@ -8,6 +8,9 @@ inputs with the same diagnostics.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,5 +74,25 @@ def located_problem(scenario: Scenario, problem: Problem) -> Diagnostic:
 def load_and_validate(
     file: str | Path, *, name: str | None = None
 ) -> tuple[Scenario, ClusterState]:
-    scenario = load_scenario(file, name=name)
-    return scenario, validate(scenario)
+    with _collector_paused():
+        scenario = load_scenario(file, name=name)
+        return scenario, validate(scenario)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a file is turned into its model.
+
+    Reading a file allocates hundreds of thousands of small dicts, lists and tuples that all
+    live on (the documents, their positions, the objects): the collector, run every 700 of
+    them, finds nothing to free and costs a tenth of the time on a file of 5,000 Services.
+    Nothing built here holds a cycle; reference counting frees what is dropped, and whatever
+    else would wait for the collector is collected when it resumes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
