@@ -74,13 +74,13 @@ def located_problem(scenario: Scenario, problem: Problem) -> Diagnostic:
 def load_and_validate(
     file: str | Path, *, name: str | None = None
 ) -> tuple[Scenario, ClusterState]:
-    with _collector_paused():
+    with collector_paused():
         scenario = load_scenario(file, name=name)
         return scenario, validate(scenario)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while a file is turned into its model.
 
     Reading a file allocates hundreds of thousands of small dicts, lists and tuples that all
