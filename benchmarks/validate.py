@@ -125,6 +125,7 @@ _BEFORE = """\
 import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
 from netlab.checks.validate import load_and_validate
+load_and_validate(sys.argv[2])  # warm-up, as measure() does
 cpu, wall = [], []
 for _ in range(int(sys.argv[3])):
     c, w = time.process_time(), time.perf_counter()
