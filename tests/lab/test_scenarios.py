@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,14 @@ def expected_steps(path: str) -> list[tuple[str, list[str]]]:
 
 @pytest.mark.parametrize("mode", HOST_MODES)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[os.path.basename(p) for p in SCENARIOS])
-def test_shipped_scenario_passes(path: str, mode: str, clean_host: HostSnapshot) -> None:
+def test_shipped_scenario_passes(
+    path: str, mode: str, clean_host: HostSnapshot, tmp_path: Path
+) -> None:
     expected = expected_check_names(path, mode)
     steps = expected_steps(path)
     total = len(expected) + sum(len(names) for _, names in steps)
-    proc = netlab("run", path, "--mode", mode, "--json")
+    junit = tmp_path / "run.xml"
+    proc = netlab("run", path, "--mode", mode, "--json", "--junit", str(junit))
     data = json.loads(proc.stdout)
     every = data["checks"] + [c for step in data.get("steps", []) for c in step["checks"]]
     failed = [(c["name"], c["failures"]) for c in every if not c["passed"]]
@@ -59,6 +63,17 @@ def test_shipped_scenario_passes(path: str, mode: str, clean_host: HostSnapshot)
         if step["report"] and step["report"]["phases"]:
             assert step["report"]["convergedSeconds"] > 0
     assert data["kept"] is False
+    # The JUnit report holds the same checks, each step's under its own class name.
+    cases = ET.parse(junit).getroot().iter("testcase")
+    by_class: dict[str, list[str]] = {}
+    for case in cases:
+        assert case.find("failure") is None
+        by_class.setdefault(case.get("classname", ""), []).append(case.get("name", ""))
+    base = f"{data['lab']}.{mode}"
+    assert by_class == {
+        **({base: expected} if expected else {}),
+        **{f"{base}.step-{name}": names for name, names in steps if names},
+    }
 
 
 @pytest.mark.ipvs
