@@ -157,9 +157,11 @@ def test_apply_adds_a_service_and_rolls_out_a_new_template(lab: str, tmp_path: P
             ---
             """
         )
-        + SCENARIO.split("---\n")[1].replace(
-            "metadata: {labels: {app: web}}", "metadata: {labels: {app: web, v: two}}"
-        )
+        # replicas: 3 as the live Deployment has them now (an applied manifest's replicas win
+        # over a kubectl scale, as with kubectl apply)
+        + SCENARIO.split("---\n")[1]
+        .replace("metadata: {labels: {app: web}}", "metadata: {labels: {app: web, v: two}}")
+        .replace("replicas: 2", "replicas: 3")
     )
     data = run("apply", lab, str(manifest))
     events = [e for phase in data["phases"] for e in phase["events"]]
