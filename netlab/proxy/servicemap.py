@@ -6,6 +6,7 @@ This mirrors kube-proxy's shared tracking (``pkg/proxy``: ServicePortMap, Endpoi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState, EndpointSlice
@@ -114,6 +115,54 @@ def _ip_key(ep: EndpointInfo) -> str:
     return str(ep)
 
 
+def port_key(spn: ServicePortName) -> tuple[str, str, str, str]:
+    """Where a Service port sits in a node's view: ``namespace/name:port/protocol`` order."""
+    return (spn.namespace, spn.name, spn.port, spn.protocol)
+
+
+def service_view(
+    service: Service, slices: Iterable[EndpointSlice], node: str
+) -> list[ProxiedService]:
+    """One Service's ports with their endpoints (from ``slices``, the Service's EndpointSlices),
+    marked local or not for ``node``: the Service's share of :func:`node_view`, in its order.
+
+    An endpoint in several slices counts once (the one in the slice first by name: upstream's
+    endpointSliceCache merges a Service's slices in map order, so any fixed order is as
+    faithful, and a fixed one keeps a node's view independent of the order slices were
+    written in); endpoints sort by ``IP:port``.
+    """
+    if not is_proxied(service):
+        return []
+    slices = sorted(slices, key=lambda sl: sl.name)
+    out: list[ProxiedService] = []
+    for info in service_ports(service):
+        seen: dict[str, EndpointInfo] = {}
+        for sl in slices:
+            for port in sl.ports:
+                if port.name != info.spn.port or port.protocol != info.spn.protocol:
+                    continue
+                for ep in sl.endpoints:
+                    e = EndpointInfo(
+                        ip=ep.address,
+                        port=port.port,
+                        node=ep.node_name,
+                        pod=ep.pod,
+                        is_local=ep.node_name == node,
+                        ready=ep.ready,
+                        serving=ep.serving,
+                        terminating=ep.terminating,
+                    )
+                    seen.setdefault(str(e), e)
+        out.append(ProxiedService(info, tuple(sorted(seen.values(), key=_ip_key))))
+    out.sort(key=lambda s: port_key(s.info.spn))
+    return out
+
+
+def service_key(service: Service) -> str:
+    """``namespace/name``: how EndpointSlices name their Service (``EndpointSlice.service``)."""
+    return f"{service.meta.namespace}/{service.meta.name}"
+
+
 def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     """Every proxied Service port with its endpoints, marked local or not for ``node``.
 
@@ -125,31 +174,8 @@ def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     for sl in state.slices:  # one pass, not one scan per Service (10k Services: seconds)
         by_service.setdefault(sl.service, []).append(sl)
     for svc in state.services:
-        if not is_proxied(svc):
-            continue
-        slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
-        for info in service_ports(svc):
-            seen: dict[str, EndpointInfo] = {}
-            for sl in slices:
-                for port in sl.ports:
-                    if port.name != info.spn.port or port.protocol != info.spn.protocol:
-                        continue
-                    for ep in sl.endpoints:
-                        e = EndpointInfo(
-                            ip=ep.address,
-                            port=port.port,
-                            node=ep.node_name,
-                            pod=ep.pod,
-                            is_local=ep.node_name == node,
-                            ready=ep.ready,
-                            serving=ep.serving,
-                            terminating=ep.terminating,
-                        )
-                        seen.setdefault(str(e), e)
-            out.append(ProxiedService(info, tuple(sorted(seen.values(), key=_ip_key))))
-    out.sort(
-        key=lambda s: (s.info.spn.namespace, s.info.spn.name, s.info.spn.port, s.info.spn.protocol)
-    )
+        out += service_view(svc, by_service.get(service_key(svc), ()), node)
+    out.sort(key=lambda s: port_key(s.info.spn))
     return out
 
 

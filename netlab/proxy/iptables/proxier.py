@@ -1,21 +1,26 @@
 """iptables mode: apply the rendered rules with one ``iptables-restore`` per node.
 
-As upstream's proxier, the first sync of a proxier is a full one and later syncs are partial
-(:meth:`RenderedIptables.partial_text`) from what this proxier last applied to the node; a
-proxier that has applied nothing yet (a new ``netlab`` process, like a restarted kube-proxy) reads
-the node's chains with ``iptables-save`` and syncs in full.
+As upstream's proxier, the first sync of each node is a full one and later syncs are partial:
+the Services changed since the node's last sync (:attr:`Proxier.changes`, kube-proxy's change
+trackers) are re-rendered into what the proxier remembers of the node
+(:class:`~netlab.proxy.iptables.partial.NodeRules`), and the restore rewrites the top-level chains
+and only the changed Services' own chains. A proxier that has synced nothing yet (a new ``netlab``
+process, like a restarted kube-proxy) reads the node's chains with ``iptables-save`` and syncs in
+full.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.kernel import rules
 from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.changes import changed_views
+from netlab.proxy.iptables.partial import NodeRules
 from netlab.proxy.iptables.render import (
     IptablesOptions,
-    RenderedIptables,
     chains_in_save,
     filter_save,
     render,
@@ -42,7 +47,7 @@ class IptablesProxier(Proxier):
         lab = state.lab
         count = len(node_view(state, state.nodes[0].name)) if state.nodes else 0
         self.backend = backend or pick_backend(lab.proxy.iptables_backend, count)
-        self._applied: dict[str, RenderedIptables] = {}  # node -> what its kernel holds
+        self._nodes: dict[str, NodeRules] = {}  # node -> what its kernel holds
 
     def options(self, node: Node) -> IptablesOptions:
         return IptablesOptions(
@@ -61,22 +66,41 @@ class IptablesProxier(Proxier):
         )
 
     def sync(self, node: Node, *, first: bool) -> SyncResult:
-        rendered = render(node_view(self.state, node.name), self.options(node))
-        previous = None if first else self._applied.get(node.name)
-        if previous is not None:
-            text, kind = rendered.partial_text(previous), "partial"
-        else:
-            # A fresh node has no stale chains; a full later sync looks, as kube-proxy does.
-            existing = (
-                ()
-                if first
-                else chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
-            )
-            text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
-            kind = "full"
-        seconds = rules.iptables_restore(node.netns, text, self.backend)
-        self._applied[node.name] = rendered
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end, {kind}")
+        t0 = time.perf_counter()
+        kernel = 0.0
+        changed = self.pending(node, first=first)
+        memory = self._nodes.pop(node.name, None)
+        opts = self.options(node)
+        try:
+            if changed is not None and memory is not None and memory.opts == opts:
+                views = changed_views(self.changes, changed, node.name)
+                rendered, ports, stale = memory.update(views)
+                kind = "partial"
+                # Nothing of this node's changed: the kernel already holds it all.
+                text = rendered.text(bootstrap=False, stale=stale, changed=ports)
+                if not ports and not stale:
+                    text = ""
+            else:
+                view = node_view(self.state, node.name)
+                rendered = render(view, opts)
+                existing: set[str] = set()
+                if not first:  # a fresh node has no stale chains; a later full sync looks
+                    k0 = time.perf_counter()
+                    existing = chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
+                    kernel += time.perf_counter() - k0
+                text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
+                memory, kind = NodeRules(rendered, view, opts), "full"
+            if text:
+                kernel += rules.iptables_restore(node.netns, text, self.backend)
+        except BaseException:
+            self.changes.forget(node.name)  # what the node holds is unknown: sync it in full
+            raise
+        self._nodes[node.name] = memory
+        if kind == "full":
+            self.changes.synced_in_full(node.name)
+        netlab = time.perf_counter() - t0 - kernel
+        note = f"{self.backend} back end, {kind}"
+        return SyncResult(node.name, kernel, text.count("\n"), note, netlab)
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

@@ -1,8 +1,10 @@
 """nftables mode: apply the rendered table with one ``nft -f -`` per node and sync.
 
-As upstream's proxier, the first sync of a proxier is a full one, and later syncs are partial
-(:meth:`Ruleset.delta`: only changed Service ports' chains and elements) from what this proxier
-last applied to the node; a proxier that has applied nothing yet (a new ``netlab`` process, like a
+As upstream's proxier, the first sync of each node is a full one, and later syncs are partial:
+the Services changed since the node's last sync (:attr:`Proxier.changes`, kube-proxy's change
+trackers) are re-rendered into what the proxier remembers of the node's table
+(:class:`~netlab.proxy.nftables.partial.NodeTable`), and only their chains and the elements that
+differ are written. A proxier that has synced nothing yet (a new ``netlab`` process, like a
 restarted kube-proxy) lists the table and syncs in full.
 """
 
@@ -14,13 +16,14 @@ from netlab.cluster.state import ClusterState, Node
 from netlab.errors import UsageError
 from netlab.kernel import process
 from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.changes import changed_views
+from netlab.proxy.nftables.partial import NodeTable
 from netlab.proxy.nftables.render import (
     FAMILY,
     LAYOUTS,
     TABLE,
     Existing,
     NftablesOptions,
-    Ruleset,
     build,
     filter_listing,
     parse_existing,
@@ -51,7 +54,7 @@ class NftablesProxier(Proxier):
             raise UsageError(
                 f"unknown nftables layout {self.layout!r}", hint=f"layouts: {', '.join(LAYOUTS)}"
             )
-        self._applied: dict[str, Ruleset] = {}  # node -> the ruleset its kernel holds
+        self._nodes: dict[str, NodeTable] = {}  # node -> what its table holds
 
     def options(self, node: Node) -> NftablesOptions:
         net = self.state.lab.network
@@ -77,23 +80,42 @@ class NftablesProxier(Proxier):
         return ruleset.transaction(first=first, existing=existing)
 
     def sync(self, node: Node, *, first: bool) -> SyncResult:
-        ruleset = build(node_view(self.state, node.name), self.options(node), self.layout)
-        previous = None if first else self._applied.get(node.name)
-        if previous is not None and (previous.opts, previous.layout) == (
-            ruleset.opts,
-            ruleset.layout,
-        ):
-            text, kind = ruleset.delta(previous), "partial"
-        else:
-            # A fresh node has nothing stale; a full later sync looks first, as kube-proxy does.
-            existing = None if first else self.existing(node)
-            text, kind = ruleset.transaction(first=first, existing=existing), "full"
         t0 = time.perf_counter()
-        if text:
-            process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
-        seconds = time.perf_counter() - t0
-        self._applied[node.name] = ruleset
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.layout} layout, {kind}")
+        kernel = 0.0
+        changed = self.pending(node, first=first)
+        memory = self._nodes.pop(node.name, None)
+        opts = self.options(node)
+        try:
+            if (
+                changed is not None
+                and memory is not None
+                and (memory.opts, memory.layout) == (opts, self.layout)
+            ):
+                text = memory.update(changed_views(self.changes, changed, node.name))
+                kind = "partial"
+            else:
+                view = node_view(self.state, node.name)
+                ruleset = build(view, opts, self.layout)
+                existing = None
+                if not first:  # a fresh node has nothing stale; a later full sync looks first
+                    k0 = time.perf_counter()
+                    existing = self.existing(node)
+                    kernel += time.perf_counter() - k0
+                text = ruleset.transaction(first=first, existing=existing)
+                memory, kind = NodeTable(ruleset, view), "full"
+            if text:
+                k0 = time.perf_counter()
+                process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
+                kernel += time.perf_counter() - k0
+        except BaseException:
+            self.changes.forget(node.name)  # what the node holds is unknown: sync it in full
+            raise
+        self._nodes[node.name] = memory
+        if kind == "full":
+            self.changes.synced_in_full(node.name)
+        netlab = time.perf_counter() - t0 - kernel
+        note = f"{self.layout} layout, {kind}"
+        return SyncResult(node.name, kernel, text.count("\n"), note, netlab)
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

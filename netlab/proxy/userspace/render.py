@@ -22,7 +22,8 @@ import hashlib
 from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState
-from netlab.proxy.iptables.render import LineBuffer, make_chain_line
+from netlab.proxy.iptables.render import LineBuffer
+from netlab.proxy.iptables.restore import make_chain_line
 from netlab.proxy.servicemap import ProxiedService, node_view
 
 PORTALS_CONTAINER = "KUBE-PORTALS-CONTAINER"

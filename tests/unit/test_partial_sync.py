@@ -1,0 +1,188 @@
+"""A chain of partial syncs leaves every node as one full sync of the final state would.
+
+Each test drives a mode's proxier through random changes of a cluster (tests/unit/churn.py),
+syncing every node after each change as a lab does, with the kernel's tools replaced by fakes
+that keep the node's tables; after every change each node must hold exactly what a fresh full
+sync of the state leaves, and the proxier's memory must render exactly as a full render does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from netlab.cluster.state import Endpoint, EndpointPort, EndpointSlice
+from netlab.kernel import process, rules
+from netlab.proxy.changes import ChangeTracker
+from netlab.proxy.iptables.proxier import IptablesProxier
+from netlab.proxy.iptables.render import render as ipt_render
+from netlab.proxy.nftables.proxier import NftablesProxier
+from netlab.proxy.nftables.render import LAYOUTS, build
+from netlab.proxy.servicemap import node_view
+from tests.unit.churn import Churn, FakeIptables, base_state
+from tests.unit.test_nftables_render import FakeNft, assert_nftables_equal
+
+STEPS = 30
+
+
+@pytest.fixture
+def kernel(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Per namespace: a FakeIptables (key ``iptables:NS``) and a FakeNft (``nft:NS``)."""
+    fakes: dict[str, Any] = {}
+
+    def restore(netns: str, text: str, backend: str) -> float:
+        fakes.setdefault(f"iptables:{netns}", FakeIptables()).restore(text)
+        return 0.0
+
+    def run(netns: str, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        assert argv == ["nft", "-f", "-"], argv
+        fakes.setdefault(f"nft:{netns}", FakeNft()).run(kw["input"])
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(rules, "iptables_restore", restore)
+    monkeypatch.setattr(process, "run", run)
+    yield fakes
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_iptables_partial_syncs_reach_the_full_sync_state(
+    kernel: dict[str, Any], seed: int
+) -> None:
+    state = base_state()
+    churn = Churn(state, seed)
+    for _ in range(6):
+        churn.add()
+    proxier = IptablesProxier(state, "nft")
+    for node in state.nodes:
+        assert proxier.sync(node, first=True).note == "nft back end, full"
+    for step in range(STEPS):
+        what = churn.step()
+        for node in state.nodes:
+            result = proxier.sync(node, first=False)
+            assert result.note == "nft back end, partial", (step, what)
+            full = FakeIptables()
+            full.restore(IptablesProxier(state, "nft").render_text(node, first=True))
+            assert kernel[f"iptables:{node.netns}"].tables == full.tables, (step, what)
+            fresh = ipt_render(node_view(state, node.name), proxier.options(node))
+            kept = proxier._nodes[node.name].rendered()
+            assert kept.restore_text(bootstrap=True) == fresh.restore_text(bootstrap=True)
+
+
+def test_iptables_partial_sync_writes_only_the_changed_service(
+    kernel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = base_state()
+    churn = Churn(state, 1)
+    for _ in range(5):
+        churn.add()
+    proxier = IptablesProxier(state, "nft")
+    node = state.nodes[0]
+    proxier.sync(node, first=True)
+    churn.add()
+    added = state.services[-1]
+    written: list[str] = []
+
+    def restore(netns: str, text: str, backend: str) -> float:
+        written.append(text)
+        return 0.0
+
+    monkeypatch.setattr(rules, "iptables_restore", restore)
+    proxier.sync(node, first=False)
+    nat = written[0][written[0].index("*nat") :]
+    declared = {ln[1:].split(" ", 1)[0] for ln in nat.splitlines() if ln.startswith(":")}
+    mine = ipt_render(
+        [s for s in node_view(state, node.name) if s.info.spn.name == added.meta.name],
+        proxier.options(node),
+    ).active_nat_chains()
+    # The top-level chains, and the new Service's own: no other Service's chain.
+    assert declared == mine
+    # Nothing changed since: nothing to write.
+    assert proxier.sync(node, first=False).lines == 0
+
+
+def test_iptables_large_cluster_mode_switches_every_chain(kernel: dict[str, Any]) -> None:
+    """Past 1,000 endpoints the comments leave every endpoint chain: all are rewritten."""
+    state = base_state()
+    churn = Churn(state, 3)
+    for _ in range(4):
+        churn.add()
+    proxier = IptablesProxier(state, "legacy")
+    for node in state.nodes:
+        proxier.sync(node, first=True)
+    big = churn.service()
+    eps = [
+        Endpoint(f"10.245.{i // 200}.{i % 200 + 1}", f"node-{1 + i % 2}", "") for i in range(1100)
+    ]
+    state.services.append(big)
+    state.slices.append(
+        EndpointSlice(
+            big.meta.namespace,
+            f"{big.meta.name}-big",
+            f"{big.meta.namespace}/{big.meta.name}",
+            [EndpointPort(p.name, 8080, p.protocol) for p in big.ports],
+            eps,
+        )
+    )
+    for removed in (False, True):
+        if removed:
+            state.services.remove(big)
+            state.slices.pop()
+        for node in state.nodes:
+            proxier.sync(node, first=False)
+            full = FakeIptables()
+            full.restore(IptablesProxier(state, "legacy").render_text(node, first=True))
+            assert kernel[f"iptables:{node.netns}"].tables == full.tables
+            assert proxier._nodes[node.name].large_cluster is not removed
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("seed", range(4))
+def test_nftables_partial_syncs_reach_the_full_sync_state(
+    kernel: dict[str, Any], layout: str, seed: int
+) -> None:
+    state = base_state()
+    churn = Churn(state, 100 + seed)
+    for _ in range(6):
+        churn.add()
+    proxier = NftablesProxier(state, layout)
+    for node in state.nodes:
+        assert proxier.sync(node, first=True).note == f"{layout} layout, full"
+    for step in range(STEPS):
+        what = churn.step()
+        for node in state.nodes:
+            assert proxier.sync(node, first=False).note == f"{layout} layout, partial"
+            full = FakeNft()
+            fresh = build(node_view(state, node.name), proxier.options(node), layout)
+            full.run(fresh.transaction())
+            assert_nftables_equal(full.dump(), kernel[f"nft:{node.netns}"].dump())
+            assert proxier._nodes[node.name].ruleset() == fresh, (step, what)
+
+
+def test_tracker_sees_only_what_changed() -> None:
+    state = base_state()
+    churn = Churn(state, 7)
+    for _ in range(5):
+        churn.add()
+    tracker = ChangeTracker()
+    assert tracker.observe(state) == {f"{s.meta.namespace}/{s.meta.name}" for s in state.services}
+    assert tracker.observe(state) == set()
+    # A no-op update (an equal new object) and an equal new slice are no change.
+    state.services[3] = type(state.services[3])(**vars(state.services[3]))
+    state.slices = list(state.slices)
+    assert tracker.observe(state) == set()
+    churn.add()
+    new = state.services[-1]
+    assert tracker.observe(state) == {f"{new.meta.namespace}/{new.meta.name}"}
+    # Every node gets the change at its own sync; a node that never synced gets None.
+    tracker.synced_in_full("node-1")
+    tracker.synced_in_full("node-2")
+    del state.services[-1]
+    gone = f"{new.meta.namespace}/{new.meta.name}"
+    tracker.observe(state)
+    assert tracker.checkout("node-1") == {gone}
+    assert tracker.checkout("node-1") == set()
+    assert tracker.checkout("node-2") == {gone}
+    assert tracker.checkout("node-3") is None
