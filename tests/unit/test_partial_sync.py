@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,10 +20,14 @@ from netlab.kernel import process, rules
 from netlab.proxy.changes import ChangeTracker
 from netlab.proxy.iptables.proxier import IptablesProxier
 from netlab.proxy.iptables.render import render as ipt_render
+from netlab.proxy.ipvs.proxier import IpvsProxier
+from netlab.proxy.ipvs.render import render as render_ipvs
 from netlab.proxy.nftables.proxier import NftablesProxier
 from netlab.proxy.nftables.render import LAYOUTS, build
 from netlab.proxy.servicemap import node_view
+from netlab.scenario.k8s import ObjectMeta, Service, ServicePort
 from tests.unit.churn import Churn, FakeIptables, base_state
+from tests.unit.fakeipvs import FakeKernel
 from tests.unit.test_nftables_render import FakeNft, assert_nftables_equal
 
 STEPS = 30
@@ -67,7 +72,7 @@ def test_iptables_partial_syncs_reach_the_full_sync_state(
             full.restore(IptablesProxier(state, "nft").render_text(node, first=True))
             assert kernel[f"iptables:{node.netns}"].tables == full.tables, (step, what)
             fresh = ipt_render(node_view(state, node.name), proxier.options(node))
-            kept = proxier._nodes[node.name].rendered()
+            kept = proxier.held[node.name].rendered()
             assert kept.restore_text(bootstrap=True) == fresh.restore_text(bootstrap=True)
 
 
@@ -135,7 +140,7 @@ def test_iptables_large_cluster_mode_switches_every_chain(kernel: dict[str, Any]
             full = FakeIptables()
             full.restore(IptablesProxier(state, "legacy").render_text(node, first=True))
             assert kernel[f"iptables:{node.netns}"].tables == full.tables
-            assert proxier._nodes[node.name].large_cluster is not removed
+            assert proxier.held[node.name].large_cluster is not removed
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -158,7 +163,7 @@ def test_nftables_partial_syncs_reach_the_full_sync_state(
             fresh = build(node_view(state, node.name), proxier.options(node), layout)
             full.run(fresh.transaction())
             assert_nftables_equal(full.dump(), kernel[f"nft:{node.netns}"].dump())
-            assert proxier._nodes[node.name].ruleset() == fresh, (step, what)
+            assert proxier.held[node.name].ruleset() == fresh, (step, what)
 
 
 def test_tracker_sees_only_what_changed() -> None:
@@ -186,3 +191,93 @@ def test_tracker_sees_only_what_changed() -> None:
     assert tracker.checkout("node-1") == set()
     assert tracker.checkout("node-2") == {gone}
     assert tracker.checkout("node-3") is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ipvs_partial_syncs_reach_the_full_sync_state(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """IPVS: every node's addresses, IPVS table, ipsets and companion rules after each partial
+    sync are those a fresh proxier's full sync of the same state leaves, and a partial sync
+    reads back only the real servers of the virtual servers it changes."""
+    kernel = FakeKernel()
+    kernel.install(monkeypatch)
+    state = base_state()
+    churn = Churn(state, 200 + seed)
+    for _ in range(6):
+        churn.add()
+    proxier = IpvsProxier(state, "nft")
+    for node in state.nodes:
+        assert proxier.sync(node, first=True).note.endswith(", full")
+    for step in range(STEPS):
+        what = churn.step()
+        for node in state.nodes:
+            read_back = kernel.node(node.netns).read_back
+            result = proxier.sync(node, first=False)
+            assert result.note.endswith(", partial"), (step, what, result.note)
+            assert kernel.node(node.netns).read_back == read_back  # nothing listed whole
+            held = proxier.held[node.name]
+            reference = replace(node, netns=f"ref-{node.netns}")
+            IpvsProxier(state, "nft").sync(reference, first=True)
+            assert kernel.node(node.netns).state() == kernel.nodes.pop(reference.netns).state(), (
+                step,
+                what,
+            )
+            assert held.ruleset() == render_ipvs(node_view(state, node.name), held.opts)
+
+
+def test_ipvs_partial_sync_drains_tcp_real_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TCP real server with connections whose endpoint goes is quiesced (weight 0), looked at
+    again by every later sync, and deleted once its connections are gone; a UDP one goes at
+    once (graceful_termination.go)."""
+    kernel = FakeKernel()
+    kernel.install(monkeypatch)
+    state = base_state()
+    node = state.nodes[0]
+    fake = kernel.node(node.netns)
+    for proto in ("TCP", "UDP"):
+        state.services.append(
+            Service(
+                ObjectMeta(name=f"web-{proto.lower()}"),
+                [ServicePort(80, proto, "http", 8080)],
+                cluster_ip=f"10.96.5.{len(state.services)}",
+            )
+        )
+        state.slices.append(_slice(state.services[-1], "10.244.1.5", "10.244.2.6"))
+    proxier = IpvsProxier(state, "nft")
+    proxier.sync(node, first=True)
+    keys = {
+        vs.protocol: vs.key
+        for vs in proxier.held[node.name].virtual_servers.values()
+        if vs.service.startswith("default/web-")
+    }
+    for key in keys.values():
+        fake.dests[key][("10.244.2.6", 8080)] = replace(
+            fake.dests[key][("10.244.2.6", 8080)], active_conns=3
+        )
+    for i, svc in enumerate(state.services[-2:]):  # the endpoint on node-2 goes
+        state.slices[len(state.slices) - 2 + i] = _slice(svc, "10.244.1.5")
+    proxier.sync(node, first=False)
+    tcp, udp = fake.dests[keys["TCP"]], fake.dests[keys["UDP"]]
+    assert tcp[("10.244.2.6", 8080)].weight == 0
+    assert ("10.244.2.6", 8080) not in udp
+    assert proxier.held[node.name].draining == {keys["TCP"]}
+    proxier.sync(node, first=False)  # nothing changed: still draining
+    assert tcp[("10.244.2.6", 8080)].weight == 0
+    tcp[("10.244.2.6", 8080)] = replace(tcp[("10.244.2.6", 8080)], active_conns=0)
+    proxier.sync(node, first=False)
+    assert set(fake.dests[keys["TCP"]]) == {("10.244.1.5", 8080)}
+    assert proxier.held[node.name].draining == set()
+
+
+def _slice(svc: Service, *ips: str) -> EndpointSlice:
+    key = f"{svc.meta.namespace}/{svc.meta.name}"
+    port = svc.ports[0]
+    endpoints = [Endpoint(ip, f"node-{ip.split('.')[2]}", "") for ip in ips]
+    return EndpointSlice(
+        "default",
+        f"{svc.meta.name}-abc",
+        key,
+        [EndpointPort("http", 8080, port.protocol)],
+        endpoints,
+    )

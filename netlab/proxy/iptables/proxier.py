@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.kernel import rules
-from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.base import Applied, PartialProxier
 from netlab.proxy.changes import changed_views
 from netlab.proxy.iptables.partial import NodeRules
 from netlab.proxy.iptables.render import (
@@ -39,7 +39,7 @@ def pick_backend(requested: str, service_ports: int) -> str:
     return "legacy" if service_ports > AUTO_LEGACY_THRESHOLD else "nft"
 
 
-class IptablesProxier(Proxier):
+class IptablesProxier(PartialProxier[NodeRules]):
     mode = "iptables"
 
     def __init__(self, state: ClusterState, backend: str | None = None):
@@ -47,7 +47,6 @@ class IptablesProxier(Proxier):
         lab = state.lab
         count = len(node_view(state, state.nodes[0].name)) if state.nodes else 0
         self.backend = backend or pick_backend(lab.proxy.iptables_backend, count)
-        self._nodes: dict[str, NodeRules] = {}  # node -> what its kernel holds
 
     def options(self, node: Node) -> IptablesOptions:
         return IptablesOptions(
@@ -65,42 +64,31 @@ class IptablesProxier(Proxier):
             bootstrap=first, existing_nat_chains=existing
         )
 
-    def sync(self, node: Node, *, first: bool) -> SyncResult:
-        t0 = time.perf_counter()
-        kernel = 0.0
-        changed = self.pending(node, first=first)
-        memory = self._nodes.pop(node.name, None)
+    def can_build_on(self, node: Node, held: NodeRules) -> bool:
+        return held.opts == self.options(node)
+
+    def sync_full(self, node: Node, *, first: bool) -> tuple[Applied, NodeRules]:
         opts = self.options(node)
-        try:
-            if changed is not None and memory is not None and memory.opts == opts:
-                views = changed_views(self.changes, changed, node.name)
-                rendered, ports, stale = memory.update(views)
-                kind = "partial"
-                # Nothing of this node's changed: the kernel already holds it all.
-                text = rendered.text(bootstrap=False, stale=stale, changed=ports)
-                if not ports and not stale:
-                    text = ""
-            else:
-                view = node_view(self.state, node.name)
-                rendered = render(view, opts)
-                existing: set[str] = set()
-                if not first:  # a fresh node has no stale chains; a later full sync looks
-                    k0 = time.perf_counter()
-                    existing = chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
-                    kernel += time.perf_counter() - k0
-                text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
-                memory, kind = NodeRules(rendered, view, opts), "full"
-            if text:
-                kernel += rules.iptables_restore(node.netns, text, self.backend)
-        except BaseException:
-            self.changes.forget(node.name)  # what the node holds is unknown: sync it in full
-            raise
-        self._nodes[node.name] = memory
-        if kind == "full":
-            self.changes.synced_in_full(node.name)
-        netlab = time.perf_counter() - t0 - kernel
-        note = f"{self.backend} back end, {kind}"
-        return SyncResult(node.name, kernel, text.count("\n"), note, netlab)
+        view = node_view(self.state, node.name)
+        rendered = render(view, opts)
+        kernel = 0.0
+        existing: set[str] = set()
+        if not first:  # a fresh node has no stale chains; a later full sync looks
+            k0 = time.perf_counter()
+            existing = chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
+            kernel += time.perf_counter() - k0
+        text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
+        kernel += rules.iptables_restore(node.netns, text, self.backend)
+        note = f"{self.backend} back end, full"
+        return Applied(kernel, text.count("\n"), note), NodeRules(rendered, view, opts)
+
+    def sync_partial(self, node: Node, held: NodeRules, changed: set[str]) -> Applied:
+        rendered, ports, stale = held.update(changed_views(self.changes, changed, node.name))
+        kernel, text = 0.0, ""
+        if ports or stale:  # else nothing of this node's changed: the kernel holds it all
+            text = rendered.text(bootstrap=False, stale=stale, changed=ports)
+            kernel = rules.iptables_restore(node.netns, text, self.backend)
+        return Applied(kernel, text.count("\n"), f"{self.backend} back end, partial")
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

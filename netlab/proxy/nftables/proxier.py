@@ -15,7 +15,7 @@ import time
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import UsageError
 from netlab.kernel import process
-from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.base import Applied, PartialProxier
 from netlab.proxy.changes import changed_views
 from netlab.proxy.nftables.partial import NodeTable
 from netlab.proxy.nftables.render import (
@@ -44,7 +44,7 @@ def pick_layout(state: ClusterState) -> str:
     return "fast" if ports > AUTO_FAST_THRESHOLD else DEFAULT_LAYOUT
 
 
-class NftablesProxier(Proxier):
+class NftablesProxier(PartialProxier[NodeTable]):
     mode = "nftables"
 
     def __init__(self, state: ClusterState, layout: str | None = None):
@@ -54,7 +54,6 @@ class NftablesProxier(Proxier):
             raise UsageError(
                 f"unknown nftables layout {self.layout!r}", hint=f"layouts: {', '.join(LAYOUTS)}"
             )
-        self._nodes: dict[str, NodeTable] = {}  # node -> what its table holds
 
     def options(self, node: Node) -> NftablesOptions:
         net = self.state.lab.network
@@ -79,43 +78,33 @@ class NftablesProxier(Proxier):
         ruleset = build(node_view(self.state, node.name), self.options(node), self.layout)
         return ruleset.transaction(first=first, existing=existing)
 
-    def sync(self, node: Node, *, first: bool) -> SyncResult:
+    def can_build_on(self, node: Node, held: NodeTable) -> bool:
+        return (held.opts, held.layout) == (self.options(node), self.layout)
+
+    def sync_full(self, node: Node, *, first: bool) -> tuple[Applied, NodeTable]:
+        view = node_view(self.state, node.name)
+        ruleset = build(view, self.options(node), self.layout)
         t0 = time.perf_counter()
-        kernel = 0.0
-        changed = self.pending(node, first=first)
-        memory = self._nodes.pop(node.name, None)
-        opts = self.options(node)
-        try:
-            if (
-                changed is not None
-                and memory is not None
-                and (memory.opts, memory.layout) == (opts, self.layout)
-            ):
-                text = memory.update(changed_views(self.changes, changed, node.name))
-                kind = "partial"
-            else:
-                view = node_view(self.state, node.name)
-                ruleset = build(view, opts, self.layout)
-                existing = None
-                if not first:  # a fresh node has nothing stale; a later full sync looks first
-                    k0 = time.perf_counter()
-                    existing = self.existing(node)
-                    kernel += time.perf_counter() - k0
-                text = ruleset.transaction(first=first, existing=existing)
-                memory, kind = NodeTable(ruleset, view), "full"
-            if text:
-                k0 = time.perf_counter()
-                process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
-                kernel += time.perf_counter() - k0
-        except BaseException:
-            self.changes.forget(node.name)  # what the node holds is unknown: sync it in full
-            raise
-        self._nodes[node.name] = memory
-        if kind == "full":
-            self.changes.synced_in_full(node.name)
-        netlab = time.perf_counter() - t0 - kernel
-        note = f"{self.layout} layout, {kind}"
-        return SyncResult(node.name, kernel, text.count("\n"), note, netlab)
+        # A fresh node has nothing stale; a later full sync looks first, as kube-proxy does.
+        existing = None if first else self.existing(node)
+        listed = time.perf_counter() - t0
+        text = ruleset.transaction(first=first, existing=existing)
+        kernel = listed + self._apply(node, text)
+        note = f"{self.layout} layout, full"
+        return Applied(kernel, text.count("\n"), note), NodeTable(ruleset, view)
+
+    def sync_partial(self, node: Node, held: NodeTable, changed: set[str]) -> Applied:
+        text = held.update(changed_views(self.changes, changed, node.name))
+        kernel = self._apply(node, text)
+        return Applied(kernel, text.count("\n"), f"{self.layout} layout, partial")
+
+    def _apply(self, node: Node, text: str) -> float:
+        """One ``nft -f`` (none for an empty transaction); seconds taken."""
+        if not text:
+            return 0.0
+        t0 = time.perf_counter()
+        process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
+        return time.perf_counter() - t0
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False
