@@ -25,6 +25,8 @@ from netlab.proxy.ipvs.render import render as render_ipvs
 from netlab.proxy.nftables.proxier import NftablesProxier
 from netlab.proxy.nftables.render import LAYOUTS, build
 from netlab.proxy.servicemap import node_view
+from netlab.proxy.userspace.proxier import UserspaceProxier
+from netlab.proxy.userspace.render import PROXY_PORTS, port_seed, portals
 from netlab.scenario.k8s import ObjectMeta, Service, ServicePort
 from tests.unit.churn import Churn, FakeIptables, base_state
 from tests.unit.fakeipvs import FakeKernel
@@ -281,3 +283,59 @@ def _slice(svc: Service, *ips: str) -> EndpointSlice:
         [EndpointPort("http", 8080, port.protocol)],
         endpoints,
     )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_userspace_partial_syncs_reach_the_full_sync_state(
+    kernel: dict[str, Any], seed: int
+) -> None:
+    """userspace: rules deleted and inserted in place leave the chains exactly as a full sync
+    (same rules, same order), proxy ports included."""
+    state = base_state()
+    churn = Churn(state, 300 + seed)
+    for _ in range(8):
+        churn.add()
+    proxier = UserspaceProxier(state, "nft")
+    for node in state.nodes:
+        assert proxier.sync(node, first=True).note == "nft back end, full"
+    for step in range(STEPS):
+        what = churn.step()
+        for node in state.nodes:
+            assert proxier.sync(node, first=False).note == "nft back end, partial"
+            full = FakeIptables()
+            full.restore(UserspaceProxier(state, "nft").render_text(node, first=True))
+            assert kernel[f"iptables:{node.netns}"].tables == full.tables, (step, what)
+            held = proxier.held[node.name]
+            assert held.portals() == portals(node_view(state, node.name))
+
+
+def test_userspace_new_port_moves_a_later_proxy_port(kernel: dict[str, Any]) -> None:
+    """A Service port that takes the proxy port a later one had moves that one too."""
+    state = base_state()
+    proxier = UserspaceProxier(state, "nft")
+    node = state.nodes[0]
+    proxier.sync(node, first=True)
+    later = next(
+        p for p in proxier.held[node.name].portals() if p.service.info.spn.name == "kube-dns"
+    )
+    taken = later.proxy_port
+    # Find a name sorting before kube-system/kube-dns whose seed lands on that port.
+    lo, hi = PROXY_PORTS
+    name = next(
+        n
+        for n in (f"a{i}" for i in range(200000))
+        if lo + port_seed(f"kube-system/{n}:p/tcp") % (hi - lo + 1) == taken
+    )
+    state.services.append(
+        Service(
+            ObjectMeta(name=name, namespace="kube-system"),
+            [ServicePort(1, name="p")],
+            cluster_ip="10.96.9.9",
+        )
+    )
+    proxier.sync(node, first=False)
+    moved = {p.service.info.spn: p.proxy_port for p in proxier.held[node.name].portals()}
+    assert moved[later.service.info.spn] != taken
+    full = FakeIptables()
+    full.restore(UserspaceProxier(state, "nft").render_text(node, first=True))
+    assert kernel[f"iptables:{node.netns}"].tables == full.tables
