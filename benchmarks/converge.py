@@ -358,7 +358,9 @@ def report(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         if "error" in r:
-            rows.append([f"{r['services']:,}", f"{r['mode']} ({r['variant']})", "FAILED"])
+            rows.append(
+                [f"{r['services']:,}", f"{r['mode']} ({r['variant']})", "FAILED", *[""] * 9]
+            )
             continue
         for kind, row in r["changes"].items():
             a, b = row["netlab"], row["baseline"]
