@@ -71,6 +71,9 @@ from netlab.proxy.ipvs.servers import (
 from netlab.proxy.servicemap import ProxiedService, node_view
 
 APPLY_PATHS = ("netlink", "ipvsadm")
+# The ipset tool on 10k Services' sets takes a minute on a slow machine (docs/performance.md):
+# as long as iptables-restore and nft get.
+IPSET_TIMEOUT = 600
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,9 +237,10 @@ def apply_ruleset(
 
     existing = None
     if not first:
-        existing = parse_ipset_save(process.run(netns_name, ["ipset", "save"]).stdout)
+        saved = process.run(netns_name, ["ipset", "save"], timeout=IPSET_TIMEOUT).stdout
+        existing = parse_ipset_save(saved)
     ipset_text = ruleset.ipset_restore_text(existing)
-    process.run(netns_name, ["ipset", "restore"], input=ipset_text)
+    process.run(netns_name, ["ipset", "restore"], input=ipset_text, timeout=IPSET_TIMEOUT)
 
     family, left = 0, frozenset[VsKey]()
     if ipvs_apply == "netlink":
@@ -269,7 +273,9 @@ def apply_changes(
     if changes.bind:
         threads.call(add_addresses, device, list(changes.bind), netns_name=netns_name)
     if changes.ipset_text:
-        process.run(netns_name, ["ipset", "restore"], input=changes.ipset_text)
+        process.run(
+            netns_name, ["ipset", "restore"], input=changes.ipset_text, timeout=IPSET_TIMEOUT
+        )
     ops = 0
     left: set[VsKey] = set()
     if changes.services:
