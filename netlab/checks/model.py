@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab.cluster.podfiles import HostsFile
 from netlab.cluster.resolvconf import ResolvConf
 from netlab.scenario.checkspec import ConnectCheck, DnsCheck
 
@@ -53,6 +54,7 @@ class ResolvedConnect:
     summary: str
     dial_name: str = ""  # a DNS name resolved (as the source's resolver would) per connection
     resolv: ResolvConf | None = None  # the source's resolver configuration
+    hosts: HostsFile | None = None  # the source's hosts file, read before DNS
     conntrack_netns: str = ""  # where the source's connections are tracked (its node)
 
     @property

@@ -28,6 +28,7 @@ from netlab.checks.reach import (
     service_endpoints,
     service_port,
 )
+from netlab.cluster.podfiles import HostsFile, node_resolver, pod_resolver, source_hosts
 from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic
@@ -68,21 +69,16 @@ def resolve_source(state: ClusterState, src: Source) -> tuple[str, str, str | No
 
 
 def resolver_config(state: ClusterState, src: Source) -> ResolvConf:
-    """What the source's resolver uses: a pod's ClusterFirst config, else the outside world's
-    DNS server (nodes and external clients)."""
-    dns_ip = next(
-        (
-            s.cluster_ip
-            for s in state.services
-            if (s.meta.namespace, s.meta.name) == ("kube-system", "kube-dns")
-        ),
-        "",
-    )
-    if src.kind == "pod" and dns_ip:
-        pod = find_pod(state, src)
-        if not pod.host_network:
-            return ResolvConf.for_pod(pod.namespace, dns_ip, state.lab.dns.domain)
-    return ResolvConf((state.external.router_ip,))
+    """What the source's resolver uses: a pod's resolv.conf as kubelet writes it for its
+    dnsPolicy, else the outside world's DNS server (nodes and external clients)."""
+    if src.kind == "pod":
+        return pod_resolver(state, find_pod(state, src))
+    return node_resolver(state)
+
+
+def hosts_file(state: ClusterState, src: Source) -> HostsFile:
+    """The hosts file the source's libc reads before DNS (nsswitch ``hosts: files dns``)."""
+    return source_hosts(state, find_pod(state, src) if src.kind == "pod" else None)
 
 
 def _conntrack_netns(state: ClusterState, src: Source) -> str:
@@ -148,6 +144,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         expected=None,
         summary="",
         resolv=resolver_config(state, spec.source),
+        hosts=hosts_file(state, spec.source),
         conntrack_netns=_conntrack_netns(state, spec.source),
     )
     dest = spec.destination

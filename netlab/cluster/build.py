@@ -79,7 +79,8 @@ def system_pods(first_node: str) -> list[Pod]:
 
 
 def dns_deployment(replicas: int) -> Deployment:
-    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153."""
+    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153,
+    ``dnsPolicy: Default``."""
     labels = {"k8s-app": "kube-dns"}
     ports = [
         ContainerPort(53, "UDP", "dns"),
@@ -91,7 +92,10 @@ def dns_deployment(replicas: int) -> Deployment:
         replicas=replicas,
         selector=labels,
         template_meta=ObjectMeta(name="", namespace="kube-system", labels=labels),
-        template_spec=PodSpec(containers=[Container("coredns", COREDNS_IMAGE, ports)]),
+        # kubeadm's CoreDNS uses the node's resolver (it must not ask itself): dnsPolicy Default.
+        template_spec=PodSpec(
+            containers=[Container("coredns", COREDNS_IMAGE, ports)], dns_policy="Default"
+        ),
     )
 
 
@@ -177,6 +181,10 @@ def build_cluster(scenario: Scenario) -> ClusterState:
     pods: list[PodInfo] = []
     for role, wave in waves:
         placement = schedule([p for p in wave if not p.spec.host_network], list(lab.nodes), counts)
+        # Host-network pods without a nodeName are placed too, without weighing on the spread of
+        # the pods that take an address from a node's pod CIDR.
+        hostnet = [p for p in wave if p.spec.host_network]
+        placement.update(schedule(hostnet, list(lab.nodes), dict(counts)))
         for pod in wave:
             key = f"{pod.meta.namespace}/{pod.meta.name}"
             node = by_name[pod.spec.node_name or placement[key]]
@@ -199,6 +207,8 @@ def build_cluster(scenario: Scenario) -> ClusterState:
                     owner=pod.owner,
                     role=role,
                     runs=_runs(pod),
+                    dns_policy=pod.spec.dns_policy,
+                    dns_config=pod.spec.dns_config,
                 )
             )
 

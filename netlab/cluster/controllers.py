@@ -67,6 +67,8 @@ def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
             hostname=deploy.template_spec.hostname,
             subdomain=deploy.template_spec.subdomain,
             host_network=deploy.template_spec.host_network,
+            dns_policy=deploy.template_spec.dns_policy,
+            dns_config=deploy.template_spec.dns_config,
         )
         pods.append(
             Pod(

@@ -68,8 +68,13 @@ def _lookup(check: ResolvedDns) -> DNSResult:
 
 def _resolve_each(check: ResolvedConnect) -> list[str | Observation]:
     """Resolve the name once per connection, as a client resolving before each connect does
-    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does)."""
+    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does). The hosts file
+    comes first, as nsswitch's ``hosts: files dns`` has it: a pod's own hostname and FQDN
+    resolve there, as for getent and curl."""
     assert check.resolv is not None
+    local = check.hosts.lookup(check.dial_name) if check.hosts is not None else None
+    if local is not None:
+        return [local] * check.connections
     out: list[str | Observation] = []
     for _ in range(check.connections):
         result = dnsquery.resolve(check.resolv, check.dial_name, "A", timeout=check.spec.timeout)

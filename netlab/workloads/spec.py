@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab.cluster.podfiles import pod_resolver
 from netlab.cluster.state import ClusterState
 from netlab.proxy.userspace.render import UserspaceProxy, proxies
 
@@ -77,9 +78,10 @@ def build_spec(state: ClusterState, mode: str = "iptables") -> AgentSpec:
                     )
                 )
         if pod.runs == "coredns":
-            spec.dns.append(
-                DnsServer(pod.netns, "cluster", upstream=f"{state.external.router_ip}:{DNS_PORT}")
-            )
+            # kubeadm's Corefile: "forward . /etc/resolv.conf", the pod's own (dnsPolicy Default:
+            # the node's resolver).
+            servers = pod_resolver(state, pod).nameservers or (state.external.router_ip,)
+            spec.dns.append(DnsServer(pod.netns, "cluster", upstream=f"{servers[0]}:{DNS_PORT}"))
     ext = state.external
     for server in state.lab.external_servers:
         spec.upstream_records[server.name] = [server.address]

@@ -20,6 +20,7 @@ from netlab.checks import (
 )
 from netlab.checks.observations import CapturedPacket, Observation
 from netlab.cluster.build import build_cluster
+from netlab.cluster.podfiles import pod_hosts
 from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic
@@ -351,6 +352,7 @@ def test_resolve_cluster_ip_by_port_name() -> None:
         expected=(WEB_A, WEB_B),
         summary=f"pod/netlab/client-node-1 -> default/web:http ({WEB_IP}:80/TCP)",
         resolv=ResolvConf.for_pod("netlab"),
+        hosts=pod_hosts(STATE, CLIENT_1),
         conntrack_netns="checks-node-1",
     )
     assert r.name == "c"

@@ -122,7 +122,7 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "hostAliases": _arr("[]v1.HostAlias"),
             "priorityClassName": _S,
             "priority": _I32,
-            "dnsConfig": _obj("v1.PodDNSConfig"),
+            "dnsConfig": _st("v1.PodDNSConfig", "PodDNSConfig"),
             "readinessGates": _arr("[]v1.PodReadinessGate"),
             "runtimeClassName": _S,
             "enableServiceLinks": _B,
@@ -166,6 +166,15 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "tty": _B,
         },
     ),
+    "PodDNSConfig": (
+        "PodDNSConfig",
+        {
+            "nameservers": _LS,
+            "searches": _LS,
+            "options": _ls("[]v1.PodDNSConfigOption", "PodDNSConfigOption"),
+        },
+    ),
+    "PodDNSConfigOption": ("PodDNSConfigOption", {"name": _S, "value": _S}),
     "ContainerPort": (
         "ContainerPort",
         {"name": _S, "hostPort": _I32, "containerPort": _I32, "protocol": _S, "hostIP": _S},
