@@ -230,6 +230,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             router_ip=first.address,
             clients={c.name: c.address for c in lab.external_clients},
         ),
+        namespaces=[n.meta.name for n in scenario.namespaces],
     )
 
 

@@ -93,6 +93,7 @@ class ClusterState:
     services: list[Service]
     slices: list[EndpointSlice]
     external: ExternalWorld
+    namespaces: list[str] = field(default_factory=list)  # declared Namespace objects
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
