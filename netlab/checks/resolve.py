@@ -179,10 +179,13 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         all_eps = service_endpoints(state, svc, sp)
         backends = tuple(backend_of(state, e) for e in all_eps.values())
         dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
-        if dest.via == "loadBalancer":
+        # A pod or process on the node whose rules catch the connection: for a load-balancer
+        # IP or externalIP that is the client's own node; for a NodePort, the node dialled.
+        from_node = spec.source.kind != "external" and via_node == client_node
+        if dest.via == "loadBalancer" and spec.source.kind == "external":
             reach, _ = reachable_via_load_balancer(state, svc, sp, mode)
         else:
-            reach, _ = reachable(state, svc, sp, via_node, external, mode)
+            reach, _ = reachable(state, svc, sp, via_node, external, mode, from_node=from_node)
         target = f"{ns}/{svc.meta.name}:{sp.name or sp.port}"
         how = "" if dest.via == "clusterIP" else f" via {dest.via}"
         summary = f"{spec.source} -> {target}{how} ({dest_ip}:{dest_port}/{protocol})"

@@ -158,6 +158,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             pod_cidr=str(subnets[i - 1]),
             gateway=str(subnets[i - 1].network_address + 1),
             netns=node_netns(name, n),
+            labels=dict(lab.node_labels.get(n, {})),
         )
         for i, n in enumerate(lab.nodes, start=1)
     ]
@@ -215,7 +216,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
     services = _allocate_services(scenario, lab)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
-        slices.extend(endpoint_slices(svc, pods, name))
+        slices.extend(endpoint_slices(svc, pods, name, _zones(nodes)))
 
     first = lab.external_clients[0]
     return ClusterState(
@@ -238,7 +239,12 @@ def recompute_slices(state: ClusterState) -> None:
     """Run the EndpointSlice controller again, after pods changed (readiness, say)."""
     state.slices = [_kubernetes_slice(state.nodes[0])]
     for svc in state.services[1:]:
-        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name))
+        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name, _zones(state.nodes)))
+
+
+def _zones(nodes: list[Node]) -> dict[str, str]:
+    """The zone label of each node that has one (what endpoints carry as their zone)."""
+    return {n.name: n.zone for n in nodes if n.zone}
 
 
 def _runs(pod: Pod) -> str:

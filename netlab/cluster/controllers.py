@@ -109,12 +109,21 @@ def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
     return None
 
 
-def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[EndpointSlice]:
+# The trafficDistribution values whose hints the controller writes (trafficdist.go).
+CLOSE_TRAFFIC_DISTRIBUTION = ("PreferClose", "PreferSameZone", "PreferSameNode")
+
+
+def endpoint_slices(
+    service: Service, pods: list[PodInfo], lab: str, zones: dict[str, str] | None = None
+) -> list[EndpointSlice]:
     """The EndpointSlices the EndpointSlice controller writes for ``service``.
 
     Pods whose named target ports resolve differently land in different slices, exactly as
-    upstream groups endpoints by their resolved port set.
+    upstream groups endpoints by their resolved port set. ``zones`` maps node names to their
+    ``topology.kubernetes.io/zone`` label: each endpoint gets its node's zone, and with a
+    ``trafficDistribution`` the hints of trafficdist.ReconcileHints.
     """
+    zones = zones or {}
     if service.type == "ExternalName" or not service.selector:
         return []
     ns = service.meta.namespace
@@ -130,17 +139,18 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
             if resolved is not None:
                 ports.append(EndpointPort(sp.name, resolved, sp.protocol))
         hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
-        groups.setdefault(tuple(ports), []).append(
-            Endpoint(
-                address=pod.ip,
-                node_name=pod.node,
-                pod=pod.key,
-                hostname=hostname,
-                ready=pod.ready or service.publish_not_ready_addresses,
-                serving=pod.ready,
-                terminating=False,
-            )
+        endpoint = Endpoint(
+            address=pod.ip,
+            node_name=pod.node,
+            pod=pod.key,
+            hostname=hostname,
+            ready=pod.ready or service.publish_not_ready_addresses,
+            serving=pod.ready,
+            terminating=False,
+            zone=zones.get(pod.node, ""),
         )
+        set_hints(endpoint, service.traffic_distribution)
+        groups.setdefault(tuple(ports), []).append(endpoint)
     slices = []
     for ports_key, endpoints in groups.items():
         name = (
@@ -156,3 +166,16 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
             )
         )
     return slices
+
+
+def set_hints(endpoint: Endpoint, traffic_distribution: str) -> None:
+    """trafficdist's preferCloseHeuristic.update (defaultHeuristic without a distribution):
+    a ready endpoint is hinted for its own zone, and for PreferSameNode also for its own node;
+    an unready one keeps no hints."""
+    endpoint.for_zones, endpoint.for_nodes = [], []
+    if traffic_distribution not in CLOSE_TRAFFIC_DISTRIBUTION or not endpoint.ready:
+        return
+    if endpoint.zone:
+        endpoint.for_zones = [endpoint.zone]
+    if endpoint.node_name and traffic_distribution == "PreferSameNode":
+        endpoint.for_nodes = [endpoint.node_name]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from netlab.scenario.k8s import ContainerPort, PodDNSConfig, Service
 from netlab.scenario.labspec import LabSpec
 
+ZONE_LABEL = "topology.kubernetes.io/zone"  # v1.LabelTopologyZone
+
 
 @dataclass
 class Node:
@@ -20,6 +22,11 @@ class Node:
     pod_cidr: str
     gateway: str  # cni0's address: the first host of pod_cidr
     netns: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> str:
+        return self.labels.get(ZONE_LABEL, "")
 
 
 @dataclass
@@ -62,6 +69,10 @@ class Endpoint:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    zone: str = ""  # its node's topology.kubernetes.io/zone label
+    # hints.forZones / hints.forNodes, written for trafficDistribution (ready endpoints only)
+    for_zones: list[str] = field(default_factory=list)
+    for_nodes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -251,7 +251,19 @@ SCHEMA: dict[str, Any] = {
                                 "type": "object",
                                 "additionalProperties": False,
                                 "required": ["name"],
-                                "properties": {"name": _NAME},
+                                "properties": {
+                                    "name": _NAME,
+                                    "labels": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                        "description": (
+                                            "The Node's labels, e.g. {topology.kubernetes.io/"
+                                            "zone: zone-a}: endpoints take their node's zone, "
+                                            "which trafficDistribution's hints use."
+                                        ),
+                                        "x-hint": "label values are strings: quote numbers",
+                                    },
+                                },
                             },
                         },
                     ],
@@ -291,6 +303,21 @@ SCHEMA: dict[str, Any] = {
                             ),
                         },
                         "masqueradeAll": {"type": "boolean"},
+                        "nodePortAddresses": {
+                            "description": (
+                                "kube-proxy's nodePortAddresses: the node addresses that serve "
+                                "NodePorts, as CIDRs (e.g. [192.168.56.0/24, 127.0.0.1/32]), "
+                                "or primary (the node's own IP). Default: primary in nftables "
+                                "mode, every local address in iptables and ipvs modes "
+                                "(kube-proxy's defaults, also for an empty list); 0.0.0.0/0 is "
+                                "every address. The userspace mode ignores it."
+                            ),
+                            "oneOf": [
+                                {"const": "primary"},
+                                {"type": "array", "items": {"type": "string"}},
+                            ],
+                            "x-hint": "primary, or a list of CIDRs such as [192.168.56.0/24]",
+                        },
                         "nftablesLayout": {
                             "enum": ["kube-proxy", "fast", "auto"],
                             "description": (

@@ -432,6 +432,7 @@ def _service(ctx: _Ctx, obj: dict[str, Any]) -> Service:
     _load_balancer_fields(ctx, svc)
     _traffic_policies(ctx, svc)
     _service_warnings(ctx, svc)
+    _single_stack_warnings(ctx, svc)
     _status_warning(ctx, obj)
     spec = svc.spec
     return Service(
@@ -461,6 +462,7 @@ def _service(ctx: _Ctx, obj: dict[str, Any]) -> Service:
         allocate_load_balancer_node_ports=spec.get("allocateLoadBalancerNodePorts", True),
         health_check_node_port=spec.get("healthCheckNodePort", 0),
         publish_not_ready_addresses=spec.get("publishNotReadyAddresses", False),
+        traffic_distribution=spec.get("trafficDistribution") or "",
     )
 
 
@@ -499,4 +501,59 @@ def _service_warnings(ctx: _Ctx, svc: _Svc) -> None:
             ("spec", "externalName"),
             'is ignored when spec.type is not "ExternalName"',
             "remove externalName, or set type: ExternalName",
+        )
+
+
+_SINGLE_STACK = "netlab labs are single-stack IPv4"
+_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
+
+
+def _single_stack_warnings(ctx: _Ctx, svc: _Svc) -> None:
+    """Dual-stack fields a lab cannot honour, and what it does instead: never taken silently.
+
+    A real single-stack cluster's API server refuses an IPv6 family ("not configured on this
+    cluster") and RequireDualStack ("this cluster is not configured for dual-stack
+    services"), and turns PreferDualStack into one IPv4 ClusterIP.
+    """
+    if svc.type == "ExternalName":
+        return
+    spec = svc.spec
+    for i, family in enumerate(spec.get("ipFamilies") or []):
+        if family == "IPv6":
+            ctx.warn(
+                ("spec", "ipFamilies", i),
+                f"{_SINGLE_STACK}: the Service gets an IPv4 ClusterIP only (a single-stack "
+                'cluster\'s API server refuses "IPv6": not configured on this cluster)',
+                "drop IPv6 from ipFamilies; netlab has no IPv6 pod or Service network",
+            )
+    policy = spec.get("ipFamilyPolicy")
+    if policy in ("PreferDualStack", "RequireDualStack"):
+        refused = (
+            " (a single-stack cluster's API server refuses it: \"this cluster is not configured "
+            'for dual-stack services")'
+            if policy == "RequireDualStack"
+            else ", as a single-stack cluster makes it"
+        )
+        ctx.warn(
+            ("spec", "ipFamilyPolicy"),
+            f"{_SINGLE_STACK}: the Service is SingleStack with one IPv4 ClusterIP{refused}",
+            "use ipFamilyPolicy: SingleStack, or omit it",
+        )
+    for i, ip in enumerate(svc.cluster_ips[1:], start=1):
+        parsed = _parse_ip(ip)
+        if parsed is not None and parsed.version == 6:
+            ctx.warn(
+                svc.ip_loc(i),
+                f"{_SINGLE_STACK}: this IPv6 ClusterIP is not allocated; the Service has its "
+                "IPv4 ClusterIP only",
+                "list one IPv4 address in clusterIPs",
+                shown=f"spec.clusterIPs[{i}]",
+            )
+    annotations = ctx.doc.data.get("metadata", {}).get("annotations") or {}
+    if isinstance(annotations, dict) and _TOPOLOGY_MODE in annotations:
+        ctx.warn(
+            ("metadata", "annotations", _TOPOLOGY_MODE),
+            "Topology Aware Routing is not modelled: netlab's EndpointSlice controller writes no "
+            "hints for it (they depend on each zone's CPU), so every endpoint is used",
+            "use spec.trafficDistribution: PreferClose, which netlab models",
         )
