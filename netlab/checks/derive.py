@@ -6,9 +6,10 @@ import ipaddress
 
 from netlab.checks.reach import reachable, reachable_via_load_balancer, ready_endpoints
 from netlab.cluster.build import SYSTEM_SERVICES
-from netlab.cluster.state import ClusterState
-from netlab.proxy.servicemap import EndpointInfo
+from netlab.cluster.state import ClusterState, PodInfo
+from netlab.proxy.servicemap import EndpointInfo, is_proxied
 from netlab.scenario.checkspec import (
+    FAILED,
     CheckSpec,
     ConnectCheck,
     ConnectExpect,
@@ -60,6 +61,9 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
         if svc.headless:
             if dns_on and client_src is not None:
                 out += _derived_headless(state, svc, fqdn, client_src)
+            continue
+        if not is_proxied(svc):
+            out += _derived_unproxied(state, svc, clients)
             continue
         for lb_ip in svc.load_balancer_ingress:
             for sp in svc.ports:
@@ -156,6 +160,32 @@ def _derived_expect(
     if userspace:
         return ConnectExpect(result="closed" if protocol == "TCP" else "timeout")
     return ConnectExpect(result="timeout" if has_any else "refused")
+
+
+def _derived_unproxied(
+    state: ClusterState, svc: Service, clients: dict[str, PodInfo]
+) -> list[CheckSpec]:
+    """A Service labelled for another proxy (service.kubernetes.io/service-proxy-name) or as
+    headless (service.kubernetes.io/headless): no mode programs it, so its ClusterIP and
+    NodePorts lead nowhere. How that fails differs by mode (no route, a drop, a reset)."""
+    out: list[CheckSpec] = []
+    ns, name = svc.meta.namespace, svc.meta.name
+    for sp in svc.ports:
+        port = sp.name or sp.port
+        for node in state.nodes:
+            client = clients.get(node.name)
+            if client is not None:
+                out.append(
+                    ConnectCheck(
+                        name=f"{ns}/{name}:{port} clusterIP from {node.name} is not proxied",
+                        source=Source("pod", client.name, CLIENT_NAMESPACE),
+                        destination=Destination(name, ns, port),
+                        protocol=sp.protocol,
+                        expect=ConnectExpect(result=FAILED),
+                        derived=True,
+                    )
+                )
+    return out
 
 
 def _derived_external_name(

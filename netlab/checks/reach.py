@@ -145,6 +145,19 @@ def reachable_via_load_balancer(
     return tuple(found.values()), has_any
 
 
+def load_balancer_nodes(state: ClusterState, svc: Service) -> list[str]:
+    """The nodes the cloud load balancer sends a Service's traffic to: every node, or with
+    externalTrafficPolicy Local those whose health check passes (kube-proxy's health server
+    counts the Service's ready endpoints on the node, in every mode)."""
+    if svc.external_traffic_policy != "Local":
+        return [n.name for n in state.nodes]
+    key = f"{svc.meta.namespace}/{svc.meta.name}"
+    ready = {
+        ep.node_name for sl in state.slices if sl.service == key for ep in sl.endpoints if ep.ready
+    }
+    return [n.name for n in state.nodes if n.name in ready]
+
+
 def ready_endpoints(state: ClusterState, svc: Service, port: ServicePort | None) -> list[Backend]:
     """A headless Service's ready endpoints (what its A records list), for one port if given."""
     out: dict[str, Backend] = {}

@@ -6,7 +6,13 @@ from __future__ import annotations
 import time
 
 from netlab import checks
-from netlab.checks.model import CheckResult, ResolvedCheck, ResolvedConnect, ResolvedDns
+from netlab.checks.model import (
+    CheckResult,
+    ResolvedCheck,
+    ResolvedConnect,
+    ResolvedDns,
+    ResolvedHttp,
+)
 from netlab.checks.observations import CapturedPacket, DNSResult, Observation
 from netlab.kernel import conntrack, threads
 from netlab.traffic import dnsquery, probe
@@ -19,7 +25,49 @@ def run_check(lab: str, check: ResolvedCheck) -> CheckResult:
         t0 = time.perf_counter()
         answer = threads.call(_lookup, check, netns_name=check.source_netns)
         return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
+    if isinstance(check, ResolvedHttp):
+        return _run_http(check)
     return _run_connect(lab, check)
+
+
+def _targets(check: ResolvedConnect) -> list[str | Observation]:
+    """What each connection dials: the destination, or a fresh resolution of the name."""
+    if check.dial_name:
+        return threads.call(_resolve_each, check, netns_name=check.source_netns)
+    return [check.dest_ip] * check.connections
+
+
+def _run_http(check: ResolvedHttp) -> CheckResult:
+    t0 = time.perf_counter()
+    answers = probe.http_each(
+        check.source_netns,
+        _targets(check),
+        check.dest_port,
+        check.path,
+        check.spec.timeout,
+        check.bind,
+    )
+    return checks.evaluate_http(check, answers, time.perf_counter() - t0)
+
+
+def _probe(check: ResolvedConnect, targets: list[str | Observation]) -> list[Observation]:
+    """The connections, all at once; with session affinity the first one alone before the
+    rest, as a client's first request precedes its next ones (and so the proxy's memory of
+    the client exists before they arrive)."""
+
+    def run(batch: list[str | Observation]) -> list[Observation]:
+        return probe.probe_each(
+            check.source_netns,
+            batch,
+            check.dest_port,
+            check.protocol,
+            check.spec.timeout,
+            check.bind,
+        )
+
+    if (check.sticky or check.max_endpoints is not None) and len(targets) > 1:
+        return run(targets[:1]) + run(targets[1:])
+    return run(targets)
 
 
 def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
@@ -31,17 +79,7 @@ def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
             for b in check.backends:
                 bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
                 captures[b.pod] = Capture(lab, b.netns, "eth0", bpf)
-        targets: list[str | Observation] = [check.dest_ip] * check.connections
-        if check.dial_name:
-            targets = threads.call(_resolve_each, check, netns_name=check.source_netns)
-        observations = probe.probe_each(
-            check.source_netns,
-            targets,
-            check.dest_port,
-            check.protocol,
-            check.spec.timeout,
-            check.bind,
-        )
+        observations = _probe(check, _targets(check))
         if captures:
             captured = {pod: c.stop() for pod, c in captures.items()}
     finally:

@@ -116,12 +116,39 @@ _EXPECT = {
     "additionalProperties": False,
     "properties": {
         "result": {
-            "enum": ["connected", "refused", "timeout", "unreachable", "unresolved", "closed"],
+            "enum": [
+                "connected",
+                "refused",
+                "timeout",
+                "unreachable",
+                "unresolved",
+                "closed",
+                "failed",
+            ],
             "description": (
                 "connected; refused (REJECT); timeout (DROP); unreachable (no route); "
                 "unresolved (a name that did not resolve); closed (accepted, then closed "
-                "without an answer: the userspace proxy with no endpoint)."
+                "without an answer: the userspace proxy with no endpoint); failed (any of "
+                "these failures, where modes fail differently)."
             ),
+        },
+        "sticky": {
+            "type": "boolean",
+            "description": (
+                "Every connection reaches one and the same endpoint, whichever it is "
+                "(sessionAffinity: ClientIP, through one node); false: they spread over the "
+                "expected endpoints. Default: what the Service's sessionAffinity promises."
+            ),
+        },
+        "status": {
+            "type": "integer",
+            "minimum": 100,
+            "maximum": 599,
+            "description": "http checks: the HTTP status code of every answer (default 200).",
+        },
+        "body": {
+            "type": "string",
+            "description": "http checks: a piece of text every answer's body must contain.",
         },
         "dnat": {
             "type": "boolean",
@@ -163,13 +190,20 @@ _CHECK = {
     "properties": {
         "name": {**_NAME, "maxLength": 80},
         "kind": {
-            "enum": ["connect", "capture", "dns"],
+            "enum": ["connect", "capture", "dns", "http"],
             "description": (
                 "connect: N real connections, observing who answered and the source address it "
                 "saw. capture: the same, with the SYN captured by scapy inside the backend pods, "
                 "proving the DNAT on the wire. dns: a DNS query from the source, through its "
-                "resolver configuration."
+                "resolver configuration. http: HTTP GETs to any server (a health or metrics "
+                "port, say), judged by status code and body."
             ),
+        },
+        "path": {
+            "type": "string",
+            "pattern": r"^/[^\s]*$",
+            "description": "http checks: the path to GET (default /), e.g. /proxyMode.",
+            "x-hint": "a path starting with /, e.g. /healthz",
         },
         "description": {"type": "string"},
         "from": _SOURCE,
