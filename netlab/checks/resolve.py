@@ -35,6 +35,7 @@ from netlab.cluster.podfiles import HostsFile, node_resolver, pod_resolver, sour
 from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic
+from netlab.proxy.nodeports import local_addresses
 from netlab.proxy.servicemap import EndpointInfo, is_proxied
 from netlab.scenario.checkspec import (
     CheckSpec,
@@ -415,7 +416,7 @@ def _backends_for_address(
         for sp in svc.ports:
             if sp.protocol != protocol:
                 continue
-            local = ip.startswith("127.") or any(n.ip == ip for n in state.nodes)
+            local = ip.startswith("127.") or any(ip in local_addresses(n) for n in state.nodes)
             node_hit = sp.node_port == port and local
             if (
                 (svc.cluster_ip == ip and sp.port == port)

@@ -228,3 +228,49 @@ def test_cluster_dns_holds_a_burst_of_queries(dns_lab: str) -> None:
 
 def _a_web_pod(lab: Lab) -> str:
     return next(p.name for p in lab.state.pods if p.labels.get("app") == "web")
+
+
+def test_dns_policies_as_kubelet_writes_them(dns_lab: str) -> None:
+    """Default: the node's resolver; None: dnsConfig alone; the CoreDNS pods use Default, as
+    kubeadm installs them, so they forward to the node's upstream and never to themselves."""
+    assert _exec(dns_lab, "pod/hostdns", "cat", "/etc/resolv.conf") == "nameserver 192.168.56.100\n"
+    assert _exec(dns_lab, "pod/owndns", "cat", "/etc/resolv.conf") == (
+        "search svc.cluster.local default.svc.cluster.local\n"
+        "nameserver 10.96.0.10\n"
+        "options ndots:1\n"
+    )
+    lab = Lab.open(dns_lab)
+    coredns = next(p for p in lab.state.pods if p.runs == "coredns")
+    target = f"pod/kube-system/{coredns.name}"
+    assert _exec(dns_lab, target, "cat", "/etc/resolv.conf") == "nameserver 192.168.56.100\n"
+    # getent reads /etc/hosts first (nsswitch files dns): the pod's own name is there.
+    toolbox = lab.state.pod("default", "toolbox")
+    assert _exec(dns_lab, "pod/toolbox", "getent", "hosts", "toolbox").split() == [
+        toolbox.ip,
+        "toolbox",
+    ]
+
+
+def _dig_from_toolbox(lab: str, *args: str) -> str:
+    return _exec(lab, "pod/toolbox", "dig", "+time=2", "+tries=1", *args)
+
+
+def test_what_coredns_refuses_on_the_wire(dns_lab: str) -> None:
+    """Through kube-dns's ClusterIP from a pod: BADVERS for EDNS version 1, REFUSED for class
+    CH, NXDOMAIN for TXT of a name that does not exist, FORMERR for a 64-octet label."""
+    dig = _dig_from_toolbox
+    badvers = dig(dns_lab, "+edns=1", "+noednsnegotiation", "web.default.svc.cluster.local")
+    assert "status: BADVERS" in badvers
+    assert "status: REFUSED" in dig(dns_lab, "-c", "CH", "TXT", "version.bind")
+    assert "status: NXDOMAIN" in dig(dns_lab, "TXT", "nope.default.svc.cluster.local")
+    lab = Lab.open(dns_lab)
+    raw = b"\x4e\x17\x01\x00\x00\x01" + bytes(6) + b"\x40" + b"a" * 64 + b"\x00\x00\x01\x00\x01"
+    reply = threads.call(_ask_raw, raw, netns_name=lab.target_netns("pod/toolbox"))
+    assert reply == b"\x4e\x17\x81\x01" + bytes(8)  # FORMERR, header only: never silence
+
+
+def _ask_raw(data: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(data, ("10.96.0.10", 53))
+        return sock.recv(512)
