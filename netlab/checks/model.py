@@ -130,6 +130,12 @@ class CheckResult:
     kind: str = "connect"
     description: str = ""
 
+    @property
+    def reached(self) -> dict[str, int]:
+        """The endpoints (pod names) that answered, with how many connections each."""
+        endpoints: dict[str, int] = self.observed.get("endpoints", {})
+        return endpoints
+
 
 def outcome_matches(outcome: str, result: str) -> bool:
     """An observed outcome against an expected result: ``failed`` takes any failure."""

@@ -210,6 +210,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
                     runs=_runs(pod),
                     dns_policy=pod.spec.dns_policy,
                     dns_config=pod.spec.dns_config,
+                    containers=list(pod.spec.containers),
                 )
             )
 

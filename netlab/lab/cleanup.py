@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from netlab.cluster import topology
 from netlab.kernel import build as kbuild
 from netlab.kernel import etcnetns, netns, process
-from netlab.lab.record import STATE_ROOT, list_labs, shielded, state_dir
+from netlab.lab.paths import STATE_ROOT
+from netlab.lab.record import list_labs, shielded, state_dir
 from netlab.scenario.labschema import lab_name_problem
 
 
