@@ -269,6 +269,9 @@ def _judge_capture(
         for pod, pkts in captures.items()
     }
     by_source = {pod: {(p.src, p.sport): p for p in pkts} for pod, pkts in syns.items()}
+    answered_by: dict[str, set[tuple[str, int]]] = {}
+    for o in answered:
+        answered_by.setdefault(o.hostname, set()).add((o.client_ip, o.client_port))
     problems: list[str] = []
     seen = 0
     example = ""
@@ -288,7 +291,14 @@ def _judge_capture(
                 f"not its own {backend.ip}:{backend.port}"
             )
             continue
-        elsewhere = [pod for pod, table in by_source.items() if pod != backend.pod and key in table]
+        # A SYN with the same source elsewhere is only suspect if that pod did not itself answer
+        # a connection from that address and port: a node dialling pods (the userspace proxy)
+        # may use one source port towards two different pods.
+        elsewhere = [
+            pod
+            for pod, table in by_source.items()
+            if pod != backend.pod and key in table and key not in answered_by.get(pod, set())
+        ]
         if elsewhere:
             problems.append(f"the SYN from {key[0]}:{key[1]} also reached {', '.join(elsewhere)}")
             continue

@@ -257,7 +257,7 @@ def test_status_and_check_take_o_yaml_and_wide(live: str) -> None:
     assert checked.returncode == 0, checked.stdout
     header = next(ln for ln in checked.stdout.splitlines() if ln.startswith("RESULT "))
     assert header.split()[:3] == ["RESULT", "CHECK", "FROM"]
-    assert checked.stdout.rstrip().endswith("6/6 checks passed")
+    assert checked.stdout.rstrip().endswith("11/11 checks passed")
 
 
 FAILING_CHECK = """\

@@ -842,6 +842,16 @@ def test_capture_syn_seen_in_two_pods() -> None:
     assert result.observed["dnat_seen"] == "2/3"
 
 
+def test_capture_one_source_port_towards_two_pods() -> None:
+    """A node dialling pods (the userspace proxy) may use one source port towards two pods:
+    two answered connections, each SYN in the pod that answered it, is no duplicate."""
+    observed = [answer("web-a", 40000), answer("web-b", 40000)]
+    captures = {"web-a": [syn(40000, WEB_A.ip)], "web-b": [syn(40000, WEB_B.ip)]}
+    result = evaluate(capture_check(), observed, captures=captures)
+    assert result.failures == []
+    assert result.observed["dnat_seen"] == "2/2"
+
+
 def test_capture_answer_from_a_non_endpoint_and_nothing_answered() -> None:
     result = evaluate(capture_check(), [answer("stranger", 40000)], captures={"web-a": []})
     assert "stranger answered but is not an endpoint" in result.failures
