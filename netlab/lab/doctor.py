@@ -67,7 +67,7 @@ MODE_FEATURES: dict[str, list[str]] = {
     ],
 }
 
-PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib", "jsonschema"]
+PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib"]
 
 IPVS_HINT = (
     "use a kernel with ip_vs, or, from a netlab checkout, run IPVS mode in a throwaway VM "

@@ -160,6 +160,7 @@ ZONES = textwrap.dedent("""\
       - {name: node-2, labels: {topology.kubernetes.io/zone: zone-a}}
       - {name: node-3, labels: {topology.kubernetes.io/zone: zone-b}}
       - {name: node-4}
+      featureGates: {PreferSameTrafficDistribution: true}
     ---
     apiVersion: apps/v1
     kind: Deployment
@@ -306,8 +307,9 @@ def test_a_service_labelled_headless_is_not_proxied() -> None:
 
 
 def test_unmodelled_fields_are_never_taken_silently() -> None:
-    """Dual-stack fields and the topology-mode annotation get a warning saying what the lab
-    does instead; trafficDistribution without zone labels says every endpoint is used."""
+    """PreferDualStack and the topology-mode annotation get a warning saying what the lab does
+    instead (IPv6 and RequireDualStack are refused, as a single-stack cluster refuses them);
+    trafficDistribution without zone labels says every endpoint is used."""
     text = textwrap.dedent("""\
         apiVersion: v1
         kind: Service
@@ -315,17 +317,19 @@ def test_unmodelled_fields_are_never_taken_silently() -> None:
           name: s
           annotations: {service.kubernetes.io/topology-mode: Auto}
         spec:
-          ipFamilyPolicy: RequireDualStack
-          ipFamilies: [IPv4, IPv6]
+          ipFamilyPolicy: PreferDualStack
           trafficDistribution: PreferClose
           selector: {a: b}
           ports: [{port: 80}]
         """)
     warnings = {d.path: d.message for d in parse_scenario(text, "s.yaml").warnings}
-    assert "not configured for dual-stack services" in warnings["spec.ipFamilyPolicy"]
-    assert "IPv4 ClusterIP only" in warnings["spec.ipFamilies[1]"]
+    assert "SingleStack with one IPv4 ClusterIP" in warnings["spec.ipFamilyPolicy"]
     assert "every endpoint is used" in warnings["spec.trafficDistribution"]
     assert "not modelled" in warnings["metadata.annotations.service.kubernetes.io/topology-mode"]
+    refused = text.replace("PreferDualStack", "RequireDualStack")
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(refused, "s.yaml")
+    assert [d.path for d in info.value.diagnostics] == ["spec.ipFamilyPolicy"]
     # With zone labels on the nodes, trafficDistribution is modelled: no warning.
     zoned = ZONES.split("---")[0] + "---\n" + text
     assert "spec.trafficDistribution" not in {

@@ -60,11 +60,14 @@ def _category(kind: str, data: dict[str, Any]) -> str:
     return f"{kind} {ns if isinstance(ns, str) and ns else 'default'}/{name}"
 
 
-def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
+def parse_object(
+    doc: Document, out: list[Diagnostic], gates: tuple[str, ...] = ()
+) -> K8sObject | None:
     """Validate one Kubernetes manifest as the API server would and return it defaulted.
 
     Every problem found is appended to ``out`` (errors and warnings); the result is ``None`` if
-    any of them is an error.
+    any of them is an error. ``gates`` are the feature gates switched on (the Lab document's
+    ``featureGates``).
     """
     data = doc.data
     if not isinstance(data, dict):
@@ -80,9 +83,13 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
     kind = data.get("kind")
     version = data.get("apiVersion")
     kind_s = kind if isinstance(kind, str) else ""
-    ctx = _Ctx(doc, out, _category(kind_s, data) if kind_s else "object")
-    as_json = json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ctx = _Ctx(doc, out, _category(kind_s, data) if kind_s else "object", gates=gates)
+    as_json = (
+        ""
+        if kind_s and isinstance(version, str) and version
+        else json.dumps(
+            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
     )
     if not kind_s:
         ctx.emit(
@@ -105,6 +112,10 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
             _HINT_KINDS,
         )
         return None
+    ctx.decode_prefix = (
+        f"{kind_s} in version {_go_quote(version.rpartition('/')[2])} cannot be handled as a "
+        f"{kind_s}: "
+    )
     decoded = _decode_struct(ctx, data, (), [], kind_s)
     obj = _VALIDATORS[kind_s](ctx, decoded)
     return None if ctx.failed else obj
