@@ -106,6 +106,11 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
                     userspace=userspace,
                     protocol=sp.protocol,
                 )
+                if mode == "ipvs" and not reach and has_any:
+                    # internalTrafficPolicy Local with no endpoint here: IPVS keeps the virtual
+                    # server without real servers, and ip_vs_leave answers ICMP port unreachable
+                    # (rate-limited per client: after a burst of 6, a timeout). No DROP rule.
+                    expect = ConnectExpect(result=FAILED)
                 if not userspace and _host_network_elsewhere(state, reach, node.name):
                     # A pod reaching another node's own address leaves the cluster network:
                     # the CNI masquerades it (netlab.cluster.cni), so which address the

@@ -210,6 +210,13 @@ def test_derive_internal_traffic_policy_local() -> None:
         ("default/ilocal:80 clusterIP from node-1", ConnectExpect("connected", "all", "client")),
         ("default/ilocal:80 clusterIP from node-2", ConnectExpect("timeout")),
     ]
+    # IPVS has no DROP for it: a virtual server without real servers, whose ICMP port
+    # unreachable the kernel rate-limits per client (refused, or after a burst a timeout).
+    ipvs = {c.name: c.expect for c in derive(STATE, "ipvs") if c.name.startswith("default/ilocal:")}
+    assert ipvs["default/ilocal:80 clusterIP from node-2"] == ConnectExpect("failed")
+    assert ipvs["default/ilocal:80 clusterIP from node-1"] == ConnectExpect(
+        "connected", "all", "client"
+    )
 
 
 def test_derive_external_traffic_policy_local() -> None:
