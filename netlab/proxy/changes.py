@@ -28,7 +28,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Generic, TypeVar
 
-from netlab.cluster.state import ClusterState, EndpointSlice
+from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.proxy.servicemap import (
     ProxiedService,
     is_proxied,
@@ -82,13 +82,13 @@ class ChangeTracker:
         (upstream sets needFullSync)."""
         self._pending.pop(node, None)
 
-    def view(self, key: str, node: str) -> list[ProxiedService]:
-        """One Service's share of ``node``'s view, from the cache (as :func:`node_view` gives
-        it from the whole state)."""
+    def view(self, key: str, node: str, zone: str = "") -> list[ProxiedService]:
+        """One Service's share of ``node``'s view (``zone``: the node's zone label), from the
+        cache (as :func:`node_view` gives it from the whole state)."""
         svc = self.services.get(key)
         if svc is None:
             return []
-        return service_view(svc, self.slices.get(key, {}).values(), node)
+        return service_view(svc, self.slices.get(key, {}).values(), node, zone)
 
     def _observe_services(self, services: list[Service]) -> set[str]:
         gone, new = _new_and_gone(self._seen_services, services)
@@ -212,7 +212,7 @@ class PortTable(Generic[T]):
 
 
 def changed_views(
-    tracker: ChangeTracker, keys: Iterable[str], node: str
+    tracker: ChangeTracker, keys: Iterable[str], node: Node
 ) -> Mapping[str, list[ProxiedService]]:
     """Each changed Service's share of ``node``'s view, in a fixed order."""
-    return {key: tracker.view(key, node) for key in sorted(keys)}
+    return {key: tracker.view(key, node.name, node.zone) for key in sorted(keys)}

@@ -43,6 +43,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import PrerequisiteError
 from netlab.kernel import netlink, netns, process, rules, threads
+from netlab.proxy import nodeports
 from netlab.proxy.base import Applied, PartialProxier
 from netlab.proxy.changes import changed_views
 from netlab.proxy.iptables.proxier import pick_backend
@@ -321,12 +322,18 @@ class IpvsProxier(PartialProxier[NodeIpvs]):
         return IpvsOptions(
             node_ip=node.ip,
             cluster_cidr=self.state.lab.network.pod_cidr,
-            # The node's addresses outside kube-ipvs0: eth0 and cni0 (upstream's default
-            # NodePort addresses, loopback excluded).
-            node_ips=tuple(dict.fromkeys(ip for ip in (node.ip, node.gateway) if ip)),
+            # The node's addresses outside kube-ipvs0 that nodePortAddresses lets serve
+            # NodePorts (by default eth0 and cni0), loopback excluded as upstream does.
+            node_ips=self._node_port_ips(node),
             masquerade_all=self.state.lab.proxy.masquerade_all,
             scheduler=self.scheduler,
         )
+
+    def _node_port_ips(self, node: Node) -> tuple[str, ...]:
+        addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
+        ips = nodeports.node_port_ips(node, addresses)
+        found = nodeports.local_addresses(node) if ips is None else ips
+        return tuple(ip for ip in found if ip != nodeports.LOOPBACK)
 
     def node_sysctls(self) -> dict[str, str]:
         return ipvs_sysctls(platform.release())
@@ -352,7 +359,7 @@ class IpvsProxier(PartialProxier[NodeIpvs]):
         return Applied(stats.seconds, stats.lines, self._note(stats, "full")), held
 
     def sync_partial(self, node: Node, held: NodeIpvs, changed: set[str]) -> Applied:
-        changes = held.update(changed_views(self.changes, changed, node.name))
+        changes = held.update(changed_views(self.changes, changed, node))
         family, device = self._kernel_ids[node.name]
         stats = apply_changes(
             node.netns, changes, family=family, device=device, backend=self.backend

@@ -15,6 +15,7 @@ import time
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import UsageError
 from netlab.kernel import process
+from netlab.proxy import nodeports
 from netlab.proxy.base import Applied, PartialProxier
 from netlab.proxy.changes import changed_views
 from netlab.proxy.nftables.partial import NodeTable
@@ -57,11 +58,14 @@ class NftablesProxier(PartialProxier[NodeTable]):
 
     def options(self, node: Node) -> NftablesOptions:
         net = self.state.lab.network
+        addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
         return NftablesOptions(
             node_ip=node.ip,
             cluster_cidr=net.pod_cidr,
             service_cidr=net.service_cidr,
             masquerade_all=self.state.lab.proxy.masquerade_all,
+            # () = MatchAll; kube-proxy's nftables default is "primary": the node IP only.
+            nodeport_ips=nodeports.node_port_ips(node, addresses) or (),
         )
 
     def node_sysctls(self) -> dict[str, str]:
@@ -94,7 +98,7 @@ class NftablesProxier(PartialProxier[NodeTable]):
         return Applied(kernel, text.count("\n"), note), NodeTable(ruleset, view)
 
     def sync_partial(self, node: Node, held: NodeTable, changed: set[str]) -> Applied:
-        text = held.update(changed_views(self.changes, changed, node.name))
+        text = held.update(changed_views(self.changes, changed, node))
         kernel = self._apply(node, text)
         return Applied(kernel, text.count("\n"), f"{self.layout} layout, partial")
 

@@ -42,7 +42,7 @@ class UserspaceProxier(PartialProxier[NodePortals]):
         return Applied(seconds, text.count("\n"), f"{self.backend} back end, full"), held
 
     def sync_partial(self, node: Node, held: NodePortals, changed: set[str]) -> Applied:
-        text = held.update(changed_views(self.changes, changed, node.name))
+        text = held.update(changed_views(self.changes, changed, node))
         seconds = rules.iptables_restore(node.netns, text, self.backend) if text else 0.0
         return Applied(seconds, text.count("\n"), f"{self.backend} back end, partial")
 
