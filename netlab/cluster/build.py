@@ -81,7 +81,8 @@ def system_pods(first_node: str) -> list[Pod]:
 
 
 def dns_deployment(replicas: int) -> Deployment:
-    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153."""
+    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153,
+    ``dnsPolicy: Default``."""
     labels = {"k8s-app": "kube-dns"}
     ports = [
         ContainerPort(53, "UDP", "dns"),
@@ -93,7 +94,10 @@ def dns_deployment(replicas: int) -> Deployment:
         replicas=replicas,
         selector=labels,
         template_meta=ObjectMeta(name="", namespace="kube-system", labels=labels),
-        template_spec=PodSpec(containers=[Container("coredns", COREDNS_IMAGE, ports)]),
+        # kubeadm's CoreDNS uses the node's resolver (it must not ask itself): dnsPolicy Default.
+        template_spec=PodSpec(
+            containers=[Container("coredns", COREDNS_IMAGE, ports)], dns_policy="Default"
+        ),
     )
 
 
@@ -163,6 +167,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             pod_cidr=str(subnets[i - 1]),
             gateway=str(subnets[i - 1].network_address + 1),
             netns=node_netns(name, n),
+            labels=dict(lab.node_labels.get(n, {})),
         )
         for i, n in enumerate(lab.nodes, start=1)
     ]
@@ -207,7 +212,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
         raise ClusterError(problems, scenario.file)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
-        slices.extend(endpoint_slices(svc, pods, name))
+        slices.extend(endpoint_slices(svc, pods, name, zones=_zones(nodes)))
 
     deployments = list(scenario.deployments)
     if lab.dns.enabled:
@@ -279,12 +284,17 @@ def recompute_slices(state: ClusterState) -> set[str]:
     changed: set[str] = set()
     for svc in state.services[1:]:
         key = f"{svc.meta.namespace}/{svc.meta.name}"
-        mine = endpoint_slices(svc, state.pods, state.lab.name, not_ready)
+        mine = endpoint_slices(svc, state.pods, state.lab.name, not_ready, _zones(state.nodes))
         if mine != before.pop(key, []):
             changed.add(key)
         state.slices.extend(mine)
     changed |= {k for k, v in before.items() if v and k != "default/kubernetes"}
     return changed
+
+
+def _zones(nodes: list[Node]) -> dict[str, str]:
+    """The zone label of each node that has one (what endpoints carry as their zone)."""
+    return {n.name: n.zone for n in nodes if n.zone}
 
 
 def _kubernetes_slice(node: Node) -> EndpointSlice:

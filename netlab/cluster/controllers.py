@@ -73,6 +73,8 @@ def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
             subdomain=deploy.template_spec.subdomain,
             host_network=deploy.template_spec.host_network,
             termination_grace_period_seconds=deploy.template_spec.termination_grace_period_seconds,
+            dns_policy=deploy.template_spec.dns_policy,
+            dns_config=deploy.template_spec.dns_config,
         )
         pods.append(
             Pod(
@@ -99,8 +101,9 @@ def schedule(pods: Iterable[Pod], nodes: list[str], counts: dict[str, int]) -> d
 
 
 # Ports every node's own network namespace already serves: kube-proxy's health server (its
-# --healthz-bind-address default, 0.0.0.0:10256).
-NODE_PORTS_IN_USE = {10256: "kube-proxy's health server"}
+# --healthz-bind-address default, 0.0.0.0:10256) and its metrics server (--metrics-bind-address,
+# 127.0.0.1:10249, which a pod's listener on every address of the node would clash with).
+NODE_PORTS_IN_USE = {10256: "kube-proxy's health server", 10249: "kube-proxy's metrics server"}
 
 
 def schedule_host_network(
@@ -161,6 +164,9 @@ def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
     return None
 
 
+# The trafficDistribution values whose hints the controller writes (trafficdist.go).
+CLOSE_TRAFFIC_DISTRIBUTION = ("PreferClose", "PreferSameZone", "PreferSameNode")
+
 # EndpointPort is immutable: one instance per (name, port, protocol) serves every slice
 _endpoint_port = functools.lru_cache(maxsize=1024)(EndpointPort)
 
@@ -172,7 +178,11 @@ def _text(ports: tuple[EndpointPort, ...]) -> str:
 
 
 def endpoint_slices(
-    service: Service, pods: list[PodInfo], lab: str, not_ready_nodes: Set[str] = frozenset()
+    service: Service,
+    pods: list[PodInfo],
+    lab: str,
+    not_ready_nodes: Set[str] = frozenset(),
+    zones: dict[str, str] | None = None,
 ) -> list[EndpointSlice]:
     """The EndpointSlices the EndpointSlice controller writes for ``service``.
 
@@ -180,8 +190,11 @@ def endpoint_slices(
     upstream groups endpoints by their resolved port set. Conditions are ``podToEndpoint``'s:
     serving is the pod's Ready condition (false on a node the node lifecycle controller marked
     not ready), terminating is whether it is being deleted, and ready is serving and not
-    terminating (or always, with publishNotReadyAddresses).
+    terminating (or always, with publishNotReadyAddresses). ``zones`` maps node names to their
+    ``topology.kubernetes.io/zone`` label: each endpoint gets its node's zone, and with a
+    ``trafficDistribution`` the hints of trafficdist.ReconcileHints.
     """
+    zones = zones or {}
     if service.type == "ExternalName" or not service.selector:
         return []
     ns = service.meta.namespace
@@ -198,17 +211,18 @@ def endpoint_slices(
                 ports.append(_endpoint_port(sp.name, resolved, sp.protocol))
         hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
         serving = pod.ready and pod.node not in not_ready_nodes
-        groups.setdefault(tuple(ports), []).append(
-            Endpoint(
-                address=pod.ip,
-                node_name=pod.node,
-                pod=pod.key,
-                hostname=hostname,
-                ready=service.publish_not_ready_addresses or (serving and not pod.terminating),
-                serving=serving,
-                terminating=pod.terminating,
-            )
+        endpoint = Endpoint(
+            address=pod.ip,
+            node_name=pod.node,
+            pod=pod.key,
+            hostname=hostname,
+            ready=service.publish_not_ready_addresses or (serving and not pod.terminating),
+            serving=serving,
+            terminating=pod.terminating,
+            zone=zones.get(pod.node, ""),
         )
+        set_hints(endpoint, service.traffic_distribution)
+        groups.setdefault(tuple(ports), []).append(endpoint)
     slices = []
     for ports_key, endpoints in groups.items():
         name = (
@@ -226,3 +240,16 @@ def endpoint_slices(
             )
         )
     return slices
+
+
+def set_hints(endpoint: Endpoint, traffic_distribution: str) -> None:
+    """trafficdist's preferCloseHeuristic.update (defaultHeuristic without a distribution):
+    a ready endpoint is hinted for its own zone, and for PreferSameNode also for its own node;
+    an unready one keeps no hints."""
+    endpoint.for_zones, endpoint.for_nodes = [], []
+    if traffic_distribution not in CLOSE_TRAFFIC_DISTRIBUTION or not endpoint.ready:
+        return
+    if endpoint.zone:
+        endpoint.for_zones = [endpoint.zone]
+    if endpoint.node_name and traffic_distribution == "PreferSameNode":
+        endpoint.for_nodes = [endpoint.node_name]

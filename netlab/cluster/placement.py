@@ -51,6 +51,8 @@ def pod_info(lab: str, pod: Pod, node: Node, ip: str, role: str) -> PodInfo:
         runs=runs(pod),
         containers=list(pod.spec.containers),
         grace_seconds=pod.spec.termination_grace_period_seconds,
+        dns_policy=pod.spec.dns_policy,
+        dns_config=pod.spec.dns_config,
     )
 
 

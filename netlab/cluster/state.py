@@ -13,10 +13,13 @@ from netlab.scenario.k8s import (
     ContainerPort,
     Deployment,
     ObjectMeta,
+    PodDNSConfig,
     PodSpec,
     Service,
 )
 from netlab.scenario.labspec import LabSpec
+
+ZONE_LABEL = "topology.kubernetes.io/zone"  # v1.LabelTopologyZone
 
 
 @dataclass
@@ -39,6 +42,12 @@ class Node:
         """No node.kubernetes.io/unreachable:NoSchedule taint."""
         return self.ready
 
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> str:
+        return self.labels.get(ZONE_LABEL, "")
+
 
 @dataclass
 class PodInfo:
@@ -60,6 +69,8 @@ class PodInfo:
     grace_seconds: int = 30  # terminationGracePeriodSeconds
     deletion_timestamp: float = 0.0  # set when deleted: it terminates until + grace_seconds
     deletion_grace: int = 0  # the grace period the deletion asked for
+    dns_policy: str = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
 
     @property
     def key(self) -> str:
@@ -90,6 +101,10 @@ class Endpoint:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    zone: str = ""  # its node's topology.kubernetes.io/zone label
+    # hints.forZones / hints.forNodes, written for trafficDistribution (ready endpoints only)
+    for_zones: list[str] = field(default_factory=list)
+    for_nodes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +147,13 @@ class ReplicaSetInfo:
 
 @dataclass
 class ClusterState:
+    """The cluster as the control plane last decided it.
+
+    A Service or EndpointSlice that changes is replaced by a new object, never edited in place,
+    as every update is a new object in the API server: the proxiers find what changed between
+    syncs by identity (:mod:`netlab.proxy.changes`), as kube-proxy learns of each update.
+    """
+
     lab: LabSpec
     fabric_netns: str
     nodes: list[Node]

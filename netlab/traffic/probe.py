@@ -15,9 +15,8 @@ import errno
 import json
 import socket
 import time
-from dataclasses import dataclass
 
-from netlab.checks.observations import Observation
+from netlab.checks.observations import HttpObservation, Observation
 from netlab.kernel import threads
 
 CONCURRENCY = 64
@@ -204,42 +203,115 @@ def connect_once(
     )
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int  # 0 when nothing answered
-    body: str = ""
-    error: str = ""
+HttpAnswer = HttpObservation  # what a health check or an http check got back
+
+MAX_HTTP_ANSWER = 1 << 20  # bytes read from one answer at most
 
 
-async def _http_get(ip: str, port: int, path: str, timeout: float) -> HttpAnswer:
+def _http_body(head: str, raw: bytes) -> bytes:
+    """The body, de-chunked when the answer says ``Transfer-Encoding: chunked``."""
+    if "transfer-encoding: chunked" not in head.lower():
+        return raw
+    out = b""
+    while raw:
+        size_line, _, rest = raw.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += rest[:size]
+        raw = rest[size + 2 :]
+    return out
+
+
+async def _http_get(
+    ip: str, port: int, path: str, timeout: float, source: str | None = None
+) -> HttpObservation:
+    """One GET over a fresh connection, classified as a connection is (refused, timeout...)."""
+    loop = asyncio.get_running_loop()
+    t0 = time.perf_counter()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout)
+        if source:
+            sock.bind((source, 0))
+        await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), timeout)
     except (OSError, TimeoutError) as exc:
-        return HttpAnswer(0, error=_classify(exc)[1])
+        sock.close()
+        outcome, text = _classify(exc)
+        return HttpObservation(outcome, error=text, seconds=time.perf_counter() - t0)
     try:
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n".encode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nUser-Agent: netlab\r\n"
+            "Accept: */*\r\nConnection: close\r\n\r\n"
         )
-        await writer.drain()
-        data = await asyncio.wait_for(reader.read(65536), timeout)
+        await loop.sock_sendall(sock, request.encode())
+        data = b""
+        while len(data) < MAX_HTTP_ANSWER:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), timeout)
+            if not chunk:
+                break
+            data += chunk
+        if not data:
+            return HttpObservation(
+                "closed", error="closed without an answer", seconds=time.perf_counter() - t0
+            )
+        head, _, body = data.partition(b"\r\n\r\n")
+        text = head.decode("latin-1")
+        parts = text.split(" ", 2)
+        if not parts[0].startswith("HTTP/") or len(parts) < 2 or not parts[1].isdigit():
+            return HttpObservation(
+                "error", error=f"not HTTP: {text[:40]!r}", seconds=time.perf_counter() - t0
+            )
+        return HttpObservation(
+            "connected",
+            int(parts[1]),
+            _http_body(text, body).decode(errors="replace"),
+            seconds=time.perf_counter() - t0,
+        )
+    except ConnectionResetError:
+        return HttpObservation(
+            "closed", error="reset after connecting", seconds=time.perf_counter() - t0
+        )
     except (OSError, TimeoutError) as exc:
-        return HttpAnswer(0, error=_classify(exc)[1])
+        outcome, text = _classify(exc)
+        return HttpObservation(outcome, error=text, seconds=time.perf_counter() - t0)
     finally:
-        writer.close()
-    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
-    try:
-        status = int(head.split(" ", 2)[1])
-    except (IndexError, ValueError):
-        return HttpAnswer(0, error=f"not HTTP: {head[:40]!r}")
-    return HttpAnswer(status, body)
+        sock.close()
 
 
 def http_get(
     netns_name: str, targets: list[tuple[str, int]], path: str = "/", timeout: float = 1.0
-) -> list[HttpAnswer]:
+) -> list[HttpObservation]:
     """GET ``path`` from each ``(ip, port)``, concurrently, from inside ``netns_name``."""
 
-    async def all_of() -> list[HttpAnswer]:
+    async def all_of() -> list[HttpObservation]:
         return list(await asyncio.gather(*(_http_get(ip, p, path, timeout) for ip, p in targets)))
+
+    return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)
+
+
+def http_each(
+    netns_name: str,
+    targets: list[str | Observation],
+    port: int,
+    path: str = "/",
+    timeout: float = 1.0,
+    source: str | None = None,
+) -> list[HttpObservation]:
+    """One GET from inside ``netns_name`` to each target address (a name that did not resolve
+    passes through as its failure)."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(target: str | Observation) -> HttpObservation:
+        if isinstance(target, Observation):
+            return HttpObservation(target.outcome, error=target.error)
+        async with gate:
+            return await _http_get(target, port, path, timeout, source)
+
+    async def all_of() -> list[HttpObservation]:
+        return list(await asyncio.gather(*(one(t) for t in targets)))
 
     return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)
