@@ -285,9 +285,14 @@ def recompute_slices(state: ClusterState) -> set[str]:
     for svc in state.services[1:]:
         key = f"{svc.meta.namespace}/{svc.meta.name}"
         mine = endpoint_slices(svc, state.pods, state.lab.name, not_ready, _zones(state.nodes))
-        if mine != before.pop(key, []):
+        previous = before.pop(key, [])
+        if mine != previous:
             changed.add(key)
-        state.slices.extend(mine)
+            state.slices.extend(mine)
+        else:
+            # The same objects as before, so the proxiers' change trackers find them unchanged
+            # by identity instead of comparing every slice of a large lab by value.
+            state.slices.extend(previous)
     changed |= {k for k, v in before.items() if v and k != "default/kubernetes"}
     return changed
 
