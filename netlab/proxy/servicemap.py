@@ -114,6 +114,43 @@ def _ip_key(ep: EndpointInfo) -> str:
     return str(ep)
 
 
+def service_view(svc: Service, slices: list[EndpointSlice], node: str) -> list[ProxiedService]:
+    """One Service's ports with their endpoints (from its EndpointSlices), marked local or not
+    for ``node``; in the order :func:`node_view` lists them."""
+    out: list[ProxiedService] = []
+    for info in service_ports(svc):
+        seen: dict[str, EndpointInfo] = {}
+        for sl in slices:
+            for port in sl.ports:
+                if port.name != info.spn.port or port.protocol != info.spn.protocol:
+                    continue
+                for ep in sl.endpoints:
+                    key = f"{ep.address}:{port.port}"  # str(EndpointInfo), the sort key
+                    if key in seen:
+                        continue
+                    seen[key] = EndpointInfo(
+                        ip=ep.address,
+                        port=port.port,
+                        node=ep.node_name,
+                        pod=ep.pod,
+                        is_local=ep.node_name == node,
+                        ready=ep.ready,
+                        serving=ep.serving,
+                        terminating=ep.terminating,
+                    )
+        out.append(ProxiedService(info, tuple(seen[k] for k in sorted(seen))))
+    out.sort(key=lambda s: (s.info.spn.port, s.info.spn.protocol))
+    return out
+
+
+def slices_by_service(state: ClusterState) -> dict[str, list[EndpointSlice]]:
+    """Every EndpointSlice under its ``namespace/name`` Service, in one pass."""
+    out: dict[str, list[EndpointSlice]] = {}
+    for sl in state.slices:  # one pass, not one scan per Service (10k Services: seconds)
+        out.setdefault(sl.service, []).append(sl)
+    return out
+
+
 def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     """Every proxied Service port with its endpoints, marked local or not for ``node``.
 
@@ -121,32 +158,12 @@ def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     order comes from a Go map and is random).
     """
     out: list[ProxiedService] = []
-    by_service: dict[str, list[EndpointSlice]] = {}
-    for sl in state.slices:  # one pass, not one scan per Service (10k Services: seconds)
-        by_service.setdefault(sl.service, []).append(sl)
+    by_service = slices_by_service(state)
     for svc in state.services:
         if not is_proxied(svc):
             continue
         slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
-        for info in service_ports(svc):
-            seen: dict[str, EndpointInfo] = {}
-            for sl in slices:
-                for port in sl.ports:
-                    if port.name != info.spn.port or port.protocol != info.spn.protocol:
-                        continue
-                    for ep in sl.endpoints:
-                        e = EndpointInfo(
-                            ip=ep.address,
-                            port=port.port,
-                            node=ep.node_name,
-                            pod=ep.pod,
-                            is_local=ep.node_name == node,
-                            ready=ep.ready,
-                            serving=ep.serving,
-                            terminating=ep.terminating,
-                        )
-                        seen.setdefault(str(e), e)
-            out.append(ProxiedService(info, tuple(sorted(seen.values(), key=_ip_key))))
+        out += service_view(svc, slices, node)
     out.sort(
         key=lambda s: (s.info.spn.namespace, s.info.spn.name, s.info.spn.port, s.info.spn.protocol)
     )

@@ -54,6 +54,13 @@ def _rodata_offsets(program: str) -> dict[str, tuple[int, int]]:
     return btfmod.read(objects.object_path(program)).datasec(".rodata")
 
 
+def prepare() -> None:
+    """Build (or find) the objects and read their BTF once, up front."""
+    layouts()
+    for program in ("bpf_lxc", "bpf_host", "bpf_sock"):
+        _rodata_offsets(program)
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """What a node's programs are loaded with (Cilium's per-node load-time configuration)."""

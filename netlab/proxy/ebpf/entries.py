@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from netlab.proxy.ebpf.layout import HOST, MapLayout
-from netlab.proxy.ebpf.render import Frontend, Rendered, ip_int
+from netlab.proxy.ebpf.render import Backend, BackendKey, Frontend, FrontendKey, Rendered, ip_int
 
 SERVICES = "cilium_lb4_services_v2"
 BACKENDS = "cilium_lb4_backends_v3"
@@ -93,32 +93,34 @@ class Encoder:
 
     def frontend(self, f: Frontend, out: Contents) -> None:
         addr = ip_int(f.address)
+        key, port, proto, sid = self.svc_key, f.port, f.proto, f.id
+        masters, slots, slot_value = out.masters, out.slots, self.svc_slot
         for scope, ids in f.scopes:
-            out.masters[self.svc_key(addr, f.port, 0, f.proto, scope)] = self.svc_master(
-                f.affinity_timeout, len(ids), f.id, f.flags, f.flags2
+            masters[key(addr, port, 0, proto, scope)] = self.svc_master(
+                f.affinity_timeout, len(ids), sid, f.flags, f.flags2
             )
             for slot, backend_id in enumerate(ids, start=1):
-                out.slots[self.svc_key(addr, f.port, slot, f.proto, scope)] = self.svc_slot(
-                    backend_id, f.id
-                )
-        out.revnat[self.rn_key(f.id)] = self.rn_value(addr, f.port)
+                slots[key(addr, port, slot, proto, scope)] = slot_value(backend_id, sid)
+        out.revnat[self.rn_key(sid)] = self.rn_value(addr, port)
         if f.affinity_timeout:
             for _scope, ids in f.scopes:
                 for backend_id in ids:
-                    out.affinity_match[self.am_key(backend_id, f.id)] = self.am_value(0)
+                    out.affinity_match[self.am_key(backend_id, sid)] = self.am_value(0)
         for cidr in f.source_ranges:
             net = ipaddress.IPv4Network(cidr, strict=False)
-            key = self.sr_key(LPM_STATIC_BITS + net.prefixlen, f.id, int(net.network_address))
-            out.source_range[key] = self.sr_value(0)
+            k = self.sr_key(LPM_STATIC_BITS + net.prefixlen, sid, int(net.network_address))
+            out.source_range[k] = self.sr_value(0)
+
+    def backend(self, b: Backend) -> tuple[bytes, bytes]:
+        return self.be_key(b.id), self.be_value(ip_int(b.address), b.port, b.proto, b.state)
 
     def rendered(self, r: Rendered) -> Contents:
         out = Contents()
         for f in r.frontends:
             self.frontend(f, out)
         for b in r.backends:
-            out.backends[self.be_key(b.id)] = self.be_value(
-                ip_int(b.address), b.port, b.proto, b.state
-            )
+            k, v = self.backend(b)
+            out.backends[k] = v
         return out
 
     def all(self, rendered: Iterable[Rendered]) -> Contents:
@@ -138,41 +140,92 @@ class Op:
     what: str = ""
 
 
-def _changed(old: dict[bytes, bytes], new: dict[bytes, bytes]) -> tuple[tuple[bytes, bytes], ...]:
-    """New or different entries, in ``new``'s (rendering) order."""
-    if not old:
-        return tuple(new.items())
-    get = old.get
-    return tuple((k, v) for k, v in new.items() if get(k) != v)
+# Where each part of Contents lives, and the order Cilium writes them in.
+PARTS = ("masters", "slots", "backends", "revnat", "affinity_match", "source_range")
+PART_MAP = {
+    "masters": SERVICES,
+    "slots": SERVICES,
+    "backends": BACKENDS,
+    "revnat": REVNAT,
+    "affinity_match": AFFINITY_MATCH,
+    "source_range": SOURCE_RANGE,
+}
+UPDATE_ORDER = (
+    ("backends", "backends"),
+    ("revnat", "reverse NAT"),
+    ("affinity_match", "affinity"),
+    ("source_range", "source ranges"),
+    ("slots", "backend slots"),
+    ("masters", "frontends (slot 0)"),
+)
+DELETE_ORDER = (
+    ("masters", "stale frontends"),
+    ("slots", "stale slots"),
+    ("source_range", "stale ranges"),
+    ("affinity_match", "stale affinity"),
+    ("revnat", "stale reverse NAT"),
+    ("backends", "stale backends"),
+)
 
 
-def _stale(old: dict[bytes, bytes], new: dict[bytes, bytes]) -> tuple[bytes, ...]:
-    return tuple(k for k in old if k not in new)
+@dataclass
+class Delta:
+    """Entries to write and to delete, per part of :class:`Contents`, gathered from any
+    number of Services before one ordered, bulk application."""
+
+    updates: dict[str, dict[bytes, bytes]] = field(default_factory=lambda: {p: {} for p in PARTS})
+    deletes: dict[str, dict[bytes, None]] = field(default_factory=lambda: {p: {} for p in PARTS})
+
+    def diff(self, old: Contents, new: Contents, parts: tuple[str, ...] = PARTS) -> None:
+        """Add what turns ``old`` into ``new`` (in the given parts)."""
+        for part in parts:
+            o, n = getattr(old, part), getattr(new, part)
+            up = self.updates[part]
+            if not o:
+                up.update(n)
+                continue
+            get = o.get
+            for k, v in n.items():
+                if get(k) != v:
+                    up[k] = v
+            dl = self.deletes[part]
+            for k in o:
+                if k not in n:
+                    dl[k] = None
+
+    def merge_new(self, new: Contents) -> None:
+        """Add entries that are all new (a node's first sync)."""
+        for part in PARTS:
+            self.updates[part].update(getattr(new, part))
+
+    def ops(self) -> list[Op]:
+        """The writes in Cilium's order; a key written anew is not also deleted."""
+        out = [
+            Op(PART_MAP[part], update=tuple(self.updates[part].items()), what=what)
+            for part, what in UPDATE_ORDER
+        ]
+        for part, what in DELETE_ORDER:
+            written = self.updates[part]
+            stale = tuple(k for k in self.deletes[part] if k not in written)
+            out.append(Op(PART_MAP[part], delete=stale, what=what))
+        return [op for op in out if op.update or op.delete]
+
+    def apply_to(self, contents: Contents) -> None:
+        """Bring ``contents`` (what the maps hold) up to date with this delta."""
+        for part in PARTS:
+            d = getattr(contents, part)
+            written = self.updates[part]
+            for k in self.deletes[part]:
+                if k not in written:
+                    d.pop(k, None)
+            d.update(written)
 
 
 def plan(old: Contents, new: Contents) -> list[Op]:
     """The writes that turn ``old`` into ``new``, in Cilium's order; empty ops are left out."""
-    ops = [
-        Op(BACKENDS, update=_changed(old.backends, new.backends), what="backends"),
-        Op(REVNAT, update=_changed(old.revnat, new.revnat), what="reverse NAT"),
-        Op(
-            AFFINITY_MATCH, update=_changed(old.affinity_match, new.affinity_match), what="affinity"
-        ),
-        Op(SOURCE_RANGE, update=_changed(old.source_range, new.source_range), what="source ranges"),
-        Op(SERVICES, update=_changed(old.slots, new.slots), what="backend slots"),
-        Op(SERVICES, update=_changed(old.masters, new.masters), what="frontends (slot 0)"),
-        Op(SERVICES, delete=_stale(old.masters, new.masters), what="stale frontends"),
-        Op(SERVICES, delete=_stale(old.slots, new.slots), what="stale slots"),
-        Op(SOURCE_RANGE, delete=_stale(old.source_range, new.source_range), what="stale ranges"),
-        Op(
-            AFFINITY_MATCH,
-            delete=_stale(old.affinity_match, new.affinity_match),
-            what="stale affinity",
-        ),
-        Op(REVNAT, delete=_stale(old.revnat, new.revnat), what="stale reverse NAT"),
-        Op(BACKENDS, delete=_stale(old.backends, new.backends), what="stale backends"),
-    ]
-    return [op for op in ops if op.update or op.delete]
+    delta = Delta()
+    delta.diff(old, new)
+    return delta.ops()
 
 
 def split_services(entries: dict[bytes, bytes], layouts: dict[str, MapLayout]) -> Contents:
@@ -184,3 +237,29 @@ def split_services(entries: dict[bytes, bytes], layouts: dict[str, MapLayout]) -
         n = int.from_bytes(k[slot.offset : slot.offset + slot.size], HOST)
         (out.slots if n else out.masters)[k] = v
     return out
+
+
+def recover_ids(
+    applied: Contents, layouts: dict[str, MapLayout]
+) -> tuple[dict[FrontendKey, int], dict[BackendKey, int]]:
+    """Cilium's IDs as the maps hold them: frontend (address, port, protocol) -> service ID
+    from the slot-0 entries, backend (address, port, protocol) -> backend ID."""
+    key, value = layouts[SERVICES].key, layouts[SERVICES].value
+    sids: dict[FrontendKey, int] = {}
+    for k, v in applied.masters.items():
+        fk, fv = key.decode(k), value.decode(v)
+        sids[(_ip(fk["address"]), _i(fk["dport"]), _i(fk["proto"]))] = _i(fv["rev_nat_index"])
+    be_key, be_value = layouts[BACKENDS].key, layouts[BACKENDS].value
+    bids: dict[BackendKey, int] = {}
+    for k, v in applied.backends.items():
+        b = be_value.decode(v)
+        bids[(_ip(b["address"]), _i(b["port"]), _i(b["proto"]))] = _i(be_key.decode(k)["value"])
+    return sids, bids
+
+
+def _i(value: int | bytes) -> int:
+    return value if isinstance(value, int) else int.from_bytes(value, HOST)
+
+
+def _ip(value: int | bytes) -> str:
+    return str(ipaddress.IPv4Address(_i(value) if isinstance(value, int) else value))

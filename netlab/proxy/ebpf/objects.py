@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 
 from netlab.errors import LabError, PrerequisiteError
 
@@ -111,8 +112,22 @@ def require_toolchain() -> str:
     return clang
 
 
+_lock = threading.Lock()
+_built: dict[str, str] = {}  # SOURCE_DIR -> its build directory, once per process
+
+
 def build_dir() -> str:
-    """The directory holding this source tree's objects, building them first if needed."""
+    """The directory holding this source tree's objects, building them first if needed (once
+    per process: the key hashes every source and asks the compiler for its version).
+    Thread-safe: a lab loads programs on one thread while another reads their BTF."""
+    with _lock:
+        found = _built.get(SOURCE_DIR)
+        if found is None or not os.path.isdir(found):
+            found = _built[SOURCE_DIR] = _build_dir()
+        return found
+
+
+def _build_dir() -> str:
     clang = require_toolchain()
     out = os.path.join(cache_root(), cache_key(clang))
     if all(os.path.exists(os.path.join(out, f"{p}.o")) for p in PROGRAMS):

@@ -56,14 +56,18 @@ struct icmphdr4 {
 
 #define IS_ERR(x) ((x) < 0)
 
-/* Sizes of Cilium's maps (CILIUM_LB_MAP_MAX_ENTRIES and the CT/NAT defaults). The
- * service and backend maps may be sized up before loading (bpf_map__set_max_entries). */
+/* Map sizes. The load-balancing maps take Cilium's CILIUM_LB_MAP_MAX_ENTRIES and are sized
+ * up before loading for large labs (bpf_map__set_max_entries); they are allocated as they
+ * fill. The LRU maps (conntrack, NAT, affinity, socket reverse NAT) are allocated whole when
+ * created, so they are sized for a lab, not Cilium's production defaults (512k/256k):
+ * when full they drop their least recently used entries. */
 #define CILIUM_LB_MAP_MAX_ENTRIES	65536
 #define LB4_SRC_RANGE_MAP_SIZE		65536
-#define CT_MAP_SIZE_TCP			524288
-#define CT_MAP_SIZE_ANY			262144
-#define SNAT_MAPPING_IPV4_SIZE		524288
-#define LB4_REVERSE_NAT_SK_MAP_SIZE	262144
+#define CT_MAP_SIZE_TCP			32768
+#define CT_MAP_SIZE_ANY			16384
+#define SNAT_MAPPING_IPV4_SIZE		16384
+#define LB4_REVERSE_NAT_SK_MAP_SIZE	16384
+#define LB4_AFFINITY_MAP_SIZE		16384
 
 /* NodePort range and the source ports SNAT hands out (NODEPORT_PORT_MIN_NAT..MAX_NAT). */
 #define NODEPORT_PORT_MIN	30000

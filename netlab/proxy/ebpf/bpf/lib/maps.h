@@ -43,7 +43,7 @@ struct {
 	__type(key, struct lb4_affinity_key);
 	__type(value, struct lb_affinity_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__uint(max_entries, CILIUM_LB_MAP_MAX_ENTRIES);
+	__uint(max_entries, LB4_AFFINITY_MAP_SIZE);
 } cilium_lb4_affinity SEC(".maps");
 
 struct {

@@ -1,0 +1,121 @@
+"""A live node's eBPF state, read back: its pinned maps decoded and shown as ``cilium-dbg``
+shows them (:mod:`view`), or raw, as ``bpftool`` prints the maps and the attachments."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from netlab.cluster.state import ClusterState, Node
+from netlab.errors import LabError
+from netlab.kernel import process
+from netlab.proxy.ebpf import datapath, entries, view
+from netlab.proxy.ebpf import render as r
+from netlab.proxy.servicemap import node_view
+
+
+def decoded(pins: str) -> view.Decoded:
+    """Every map of the node, decoded with the codecs from BTF."""
+    if not os.path.exists(os.path.join(pins, entries.SERVICES)):
+        raise LabError(f"no eBPF maps are pinned in {pins}", hint="is the lab up in ebpf mode?")
+    lay = datapath.layouts()
+    out = view.Decoded()
+    with datapath.Maps(pins) as maps:
+
+        def pairs(name: str) -> list[tuple[view.Entry, view.Entry]]:
+            codec = lay[name]
+            return [
+                (codec.key.decode(k), codec.value.decode(v)) for k, v in maps.dump(name).items()
+            ]
+
+        out.services = pairs(entries.SERVICES)
+        out.backends = {view.num(k, "value"): v for k, v in pairs(entries.BACKENDS)}
+        out.revnat = {view.num(k, "value"): v for k, v in pairs(entries.REVNAT)}
+        out.ct = pairs(entries.CT_TCP) + pairs(entries.CT_ANY)
+        out.nat = pairs(entries.SNAT)
+    return out
+
+
+def names(state: ClusterState, node: Node) -> view.Names:
+    """Who every address of the lab is, and which Service port every frontend serves."""
+    out = view.Names()
+    for ext_name, ext_ip in state.external.clients.items():
+        out.addresses[ext_ip] = f"external/{ext_name}"
+    out.addresses.setdefault(state.external.router_ip, "external")
+    for n in state.nodes:
+        out.addresses[n.ip] = f"node/{n.name}"
+        out.addresses[n.gateway] = f"node/{n.name} (cni0)"
+    for p in state.pods:
+        if not p.host_network:
+            out.addresses[p.ip] = f"pod/{p.namespace}/{p.name}"
+    for ps in node_view(state, node.name):
+        info = ps.info
+        label = str(info.spn)
+        proto = r.IPPROTO[info.spn.protocol]
+        out.addresses.setdefault(info.cluster_ip, f"service/{info.spn.namespace}/{info.spn.name}")
+        out.frontends[(info.cluster_ip, info.port, proto)] = label
+        if info.node_port:
+            out.frontends[("0.0.0.0", info.node_port, proto)] = label
+            out.frontends[(node.ip, info.node_port, proto)] = label
+        for ip in (*info.external_ips, *info.load_balancer_vips):
+            out.frontends[(ip, info.port, proto)] = label
+            out.addresses.setdefault(ip, f"service/{info.spn.namespace}/{info.spn.name}")
+    out.addresses["169.254.42.1"] = "service loopback (hairpin)"
+    return out
+
+
+def _service_ids(
+    d: view.Decoded, n: view.Names, service: tuple[str, str]
+) -> tuple[set[int], set[str]]:
+    """The service IDs of one Service's frontends, and its backends' addresses."""
+    prefix = f"{service[0]}/{service[1]}"
+    ids: set[int] = set()
+    backends: set[str] = set()
+    for key, (master, slots) in d.frontends().items():
+        label = n.frontends.get((view.ip(key[0]), key[1], key[2]), "")
+        if label != prefix and not label.startswith(prefix + ":"):
+            continue
+        ids.add(view.num(master, "rev_nat_index"))
+        for backend_id in slots.values():
+            be = d.backends.get(backend_id)
+            if be is not None:
+                backends.add(view.ip(be["address"]))
+    return ids, backends
+
+
+def cilium_view(
+    state: ClusterState,
+    node: Node,
+    pins: str,
+    service: tuple[str, str] | None = None,
+    *,
+    counters: bool = False,
+) -> str:
+    d = decoded(pins)
+    n = names(state, node)
+    ids: set[int] | None = None
+    backends: set[str] | None = None
+    if service is not None:
+        ids, backends = _service_ids(d, n, service)
+    now = int(time.monotonic())  # bpf_ktime_get_ns() is CLOCK_MONOTONIC
+    parts = (
+        ("cilium-dbg service list", view.service_list(d, n, ids)),
+        ("cilium-dbg bpf lb list", view.lb_list(d, ids)),
+        ("cilium-dbg bpf ct list global", view.ct_list(d, n, now, counters=counters, ids=ids)),
+        ("cilium-dbg bpf nat list", view.nat_list(d, n, now, backends)),
+    )
+    return "".join(f"# {title}\n{body.rstrip() or '(no entries)'}\n" for title, body in parts)
+
+
+def raw(node: Node, pins: str, cgroup_dir: str) -> str:
+    """``bpftool`` on the pinned maps, the node's tc attachments and its cgroup."""
+    parts = []
+    for name in entries.ALL_MAPS:
+        path = os.path.join(pins, name)
+        out = process.run(None, ["bpftool", "map", "dump", "pinned", path], check=False)
+        parts.append((f"bpftool map dump pinned {path}", out.stdout or out.stderr))
+    net = process.run(node.netns, ["bpftool", "net", "show"], check=False)
+    parts.append((f"bpftool net show  (in {node.netns})", net.stdout or net.stderr))
+    cg = process.run(None, ["bpftool", "cgroup", "show", cgroup_dir], check=False)
+    parts.append((f"bpftool cgroup show {cgroup_dir}", cg.stdout or cg.stderr))
+    return "".join(f"# {title}\n{body.rstrip()}\n" for title, body in parts)
