@@ -33,7 +33,7 @@ def ipvs_vm(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "netlab.testing.vm",
+        "tests.tooling.vm",
         "--",
         "python",
         "-m",

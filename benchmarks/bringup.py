@@ -1,7 +1,7 @@
 """Benchmark: bring a lab's network up and down, netlab against a plain ``ip`` shell script.
 
-For each size (pods over nodes) one :class:`~netlab.topology.TopologyPlan` is made, and the same
-plan is built two ways, in the same run, alternating which goes first:
+For each size (pods over nodes) one :class:`~netlab.cluster.topology.TopologyPlan` is made, and
+the same plan is built two ways, in the same run, alternating which goes first:
 
 * netlab: ``netlab.kernel.build.build(plan)`` (in-process, pyroute2), and tear-down by
   ``netlab.kernel.netns.remove`` of every namespace of the plan;
@@ -63,6 +63,7 @@ from pyroute2 import IPRoute
 
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState
+from netlab.cluster.topology import NODE_BRIDGE, TopologyPlan, plan, tag
 from netlab.kernel import netns, threads
 from netlab.kernel.build import build
 from netlab.proxy.iptables.proxier import IptablesProxier
@@ -77,7 +78,6 @@ from netlab.scenario.k8s import (
 )
 from netlab.scenario.labspec import LabSpec, NetworkSpec, default_external_clients
 from netlab.scenario.model import Scenario
-from netlab.topology import NODE_BRIDGE, TopologyPlan, plan, tag
 
 LAB = "bench"
 # 1,000 pods twice: over 20 nodes (50 per node, as 100 over 2) for growth with the lab's size,

@@ -32,7 +32,7 @@ also ``iptables-nft``, iptables with its nft back end (10k Services take ~30 s t
 
     python benchmarks/dataplane.py                          # host modes, 2,000 per point
     python benchmarks/dataplane.py --sizes 0,1000 --connections 500
-    python -m netlab.testing.vm --timeout 3600 -- python benchmarks/dataplane.py \\
+    python -m tests.tooling.vm --timeout 3600 -- python benchmarks/dataplane.py \\
         --ipvs --modes iptables,ipvs --connections 300 --json -
 """
 
@@ -67,7 +67,8 @@ from _common import (
 from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice
 from netlab.errors import LabError
 from netlab.kernel import netns, rules, threads
-from netlab.lab import Lab, state_dir
+from netlab.lab.lifecycle import Lab
+from netlab.lab.record import state_dir
 from netlab.proxy.servicemap import node_view
 from netlab.scenario.k8s import (
     Container,

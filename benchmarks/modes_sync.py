@@ -13,13 +13,13 @@ Each measurement gets a fresh namespace, removed after it.
 Cases: iptables with the back end ``auto`` picks (nft up to 2,000 Service ports, legacy above),
 and both back ends at 1k; nftables with both layouts (``kube-proxy``, upstream's; ``fast``);
 userspace with the back end its proxier picks (and legacy beside it); IPVS only with ``--ipvs``,
-meant for the VM (``python -m netlab.testing.vm -- ...``; see docs/ipvs-vm.md). The same-run
+meant for the VM (``python -m tests.tooling.vm -- ...``; see docs/ipvs-vm.md). The same-run
 baseline is the iptables mode (``auto``'s back end) at the same size.
 
     python benchmarks/modes_sync.py                       # 1k and 10k, every host mode
     python benchmarks/modes_sync.py --quick               # 1k only
     python benchmarks/modes_sync.py --json out.json
-    python -m netlab.testing.vm --timeout 3000 -- \\
+    python -m tests.tooling.vm --timeout 3000 -- \\
         python benchmarks/modes_sync.py --ipvs --modes iptables,ipvs --json -
 """
 

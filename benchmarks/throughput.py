@@ -18,7 +18,7 @@ IPVS with ``--ipvs`` (in the VM).
 
     python benchmarks/throughput.py                     # host modes, 1 GiB, 3 transfers each
     python benchmarks/throughput.py --size 256M --repeat 1
-    python -m netlab.testing.vm --timeout 3600 -- python benchmarks/throughput.py \\
+    python -m tests.tooling.vm --timeout 3600 -- python benchmarks/throughput.py \\
         --ipvs --modes iptables,ipvs --size 256M --repeat 1 --json -
 """
 
@@ -50,7 +50,8 @@ from _common import (
 
 from netlab.errors import LabError
 from netlab.kernel import netns, threads
-from netlab.lab import Lab, state_dir
+from netlab.lab.lifecycle import Lab
+from netlab.lab.record import state_dir
 from netlab.scenario.k8s import Container, ObjectMeta, Pod, PodSpec, Service, ServicePort
 from netlab.scenario.labspec import (
     DEFAULT_NODE_NETWORK,

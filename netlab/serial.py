@@ -69,6 +69,11 @@ def _build(tp: Any, data: Any) -> Any:
 def _matches(tp: Any, data: Any) -> bool:
     origin = typing.get_origin(tp) or tp
     if dataclasses.is_dataclass(origin):
+        # Members of a union of dataclasses are told apart by their ``kind`` field's default
+        # (the check kinds); a dataclass without one matches any mapping.
+        kind = next((f.default for f in dataclasses.fields(origin) if f.name == "kind"), None)
+        if isinstance(kind, str) and isinstance(data, dict) and "kind" in data:
+            return bool(data["kind"] == kind)
         return isinstance(data, dict)
     if origin in (list, tuple):
         return isinstance(data, list)

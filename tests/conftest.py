@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     runners = [item for item in items if item.get_closest_marker(IPVS_VM_MARKER) is not None]
     if not needs and not runners:
         return
-    from netlab.testing import vm
+    from tests.tooling import vm
 
     if vm.host_has_ipvs() and vm.host_has_dummy():
         _deselect(config, items, runners)

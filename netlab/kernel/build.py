@@ -1,4 +1,4 @@
-"""Build a :class:`~netlab.topology.TopologyPlan` in the kernel, in-process through pyroute2.
+"""Build a :class:`~netlab.cluster.topology.TopologyPlan` in the kernel, in-process (pyroute2).
 
 One worker thread does it all: it creates each namespace and enters it, opens one rtnetlink
 socket there (pyroute2's ``IPRoute()`` opened inside the namespace, instead of
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 
+from netlab.cluster.topology import RoutePlan, SysctlPlan, TopologyPlan, VethPlan, tag
 from netlab.kernel import etcnetns, netns, threads
-from netlab.topology import RoutePlan, SysctlPlan, TopologyPlan, VethPlan, tag
 
 Progress = Callable[[str, int, int], None]
 FIRST_INDEX = 1000  # pods' host-side veths are numbered from here in their node

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from netlab.checks.observations import ConntrackEntry as Entry
 from netlab.kernel import process
-from netlab.traffic.results import ConntrackEntry as Entry
 
 _TUPLE = re.compile(r"src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)")
 

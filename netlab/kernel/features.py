@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
+from netlab.cluster.topology import tag
 from netlab.kernel import netns, process, threads
-from netlab.topology import tag
 
 
 @dataclass(frozen=True)

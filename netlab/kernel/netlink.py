@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from netlab.nlattr import attr, attrs
+from netlab.kernel.nlattr import attr, attrs
 
 NETLINK_ROUTE = 0
 NETLINK_GENERIC = 16

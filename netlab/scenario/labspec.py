@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 
 from netlab.errors import Diagnostic
+from netlab.scenario.checkspec import CheckSpec, parse_check
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
-from netlab.scenario.yamlpos import Document, Path, dotted
+from netlab.scenario.yamlpos import Document, Path
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"  # kubeadm's usual --pod-network-cidr (flannel)
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # kubeadm DefaultServicesSubnet
@@ -42,99 +42,6 @@ class ProxySpec:
 class ExternalClient:
     name: str
     address: str
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a probe runs."""
-
-    kind: str  # "pod" | "node" | "external"
-    name: str = ""  # pod, node or external client name ("" = the first external client)
-    namespace: str = ""
-
-    def __str__(self) -> str:
-        if self.kind == "external":
-            return f"external/{self.name}" if self.name else "external"
-        if self.kind == "pod" and self.namespace:
-            return f"pod/{self.namespace}/{self.name}"
-        return f"{self.kind}/{self.name}"
-
-
-@dataclass(frozen=True)
-class Destination:
-    """What a probe dials: a Service (resolved at run time) or a raw address."""
-
-    service: str = ""
-    namespace: str = ""  # "" = same as the client pod's, else "default"
-    port: int | str | None = None
-    via: str = "clusterIP"
-    node: str = ""
-    address: str = ""
-    name: str = ""  # a DNS name resolved from the source, then dialled
-
-    def __str__(self) -> str:
-        if self.name:
-            return f"{self.name}:{self.port}"
-        if self.service:
-            ns = f"{self.namespace}/" if self.namespace else ""
-            port = f":{self.port}" if self.port is not None else ""
-            base = f"service/{ns}{self.service}{port}"
-            if self.via == "nodePort":
-                return f"{base} via nodePort on {self.node or 'the first node'}"
-            return base if self.via == "clusterIP" else f"{base} via {self.via}"
-        if self.node:
-            return f"node/{self.node}:{self.port}"
-        return f"{self.address}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Expect:
-    result: str = "connected"
-    endpoints: str | tuple[str, ...] | None = None  # None = "all" when connected, else "none"
-    source: str | None = None
-    dnat: bool | None = None  # seen in conntrack on the client's node
-    # dns checks
-    rcode: str = "NOERROR"
-    answers: tuple[str, ...] | None = None
-    cname: str | None = None
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where something was written, for errors found after parsing (e.g. unknown pod names)."""
-
-    file: str
-    line: int
-    col: int
-    path: str
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    name: str
-    source: Source
-    destination: Destination
-    kind: str = "connect"
-    protocol: str | None = None  # None = the Service port's protocol (TCP for raw addresses)
-    connections: int | None = None  # None = enough to see every endpoint (see checks.py)
-    timeout: float = 1.0
-    expect: Expect = field(default_factory=Expect)
-    description: str = ""
-    derived: bool = False
-    origin: Origin | None = None
-    # dns checks
-    query: str = ""
-    qtype: str = "A"
-    search: bool = True
-    # Where proxy modes genuinely differ: the expectation for a mode, and why it differs.
-    mode_expect: dict[str, Expect] = field(default_factory=dict)
-    mode_why: dict[str, str] = field(default_factory=dict)
-
-    def for_mode(self, mode: str) -> CheckSpec:
-        """This check as it applies under ``mode``."""
-        if mode not in self.mode_expect:
-            return self
-        return replace(self, expect=self.mode_expect[mode])
 
 
 @dataclass(frozen=True)
@@ -381,7 +288,7 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         checks = []
         names_seen: set[str] = set()
         for i, c in enumerate(spec["checks"]):
-            check = _parse_check(doc, ("spec", "checks", i), c, i, category, out)
+            check = parse_check(doc, ("spec", "checks", i), c, i, category, out)
             if check is None:
                 continue
             if check.name in names_seen:
@@ -412,234 +319,6 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
 def _pairs(d: dict[str, ipaddress.IPv4Network]) -> list[tuple[tuple[str, Any], tuple[str, Any]]]:
     items = list(d.items())
     return [(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items))]
-
-
-_SERVICE_STRING = re.compile(
-    r"^service/(?:(?P<ns>[^/\s:]+)/)?(?P<name>[^/\s:]+)(?::(?P<port>\S+))?$"
-)
-_ADDRESS_STRING = re.compile(r"^(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d+)$")
-_NODE_STRING = re.compile(r"^node/(?P<node>[^\s:/]+):(?P<port>\d+)$")
-
-
-def parse_source(text: str) -> Source:
-    """``pod/NAME``, ``pod/NS/NAME``, ``node/NODE``, ``external``, ``external/CLIENT``."""
-    kind, _, rest = text.partition("/")
-    if kind == "pod":
-        ns, _, name = rest.rpartition("/")
-        return Source("pod", name, ns)
-    return Source(kind, rest)
-
-
-def parse_destination(value: str | dict[str, Any]) -> Destination:
-    if isinstance(value, dict):
-        service = value.get("service", "")
-        namespace = value.get("namespace", "")
-        if "/" in service:
-            namespace, _, service = service.partition("/")
-        port = value.get("port")
-        return Destination(
-            service=service,
-            namespace=namespace,
-            port=_port_value(port) if port is not None else None,
-            via=value.get("via", "clusterIP" if service else ""),
-            node=value.get("node", ""),
-            address=value.get("address", ""),
-            name=value.get("name", ""),
-        )
-    if m := _SERVICE_STRING.match(value):
-        port = m.group("port")
-        return Destination(
-            service=m.group("name"),
-            namespace=m.group("ns") or "",
-            port=_port_value(port) if port else None,
-        )
-    if m := _ADDRESS_STRING.match(value):
-        return Destination(address=m.group("ip"), port=int(m.group("port")), via="")
-    if m := _NODE_STRING.match(value):
-        return Destination(node=m.group("node"), port=int(m.group("port")), via="")
-    raise ValueError(value)
-
-
-def _port_value(port: int | str) -> int | str:
-    return int(port) if isinstance(port, str) and port.isdigit() else port
-
-
-def _parse_expect(
-    doc: Document,
-    path: Path,
-    data: dict[str, Any],
-    kind: str,
-    category: str,
-    out: list[Diagnostic],
-    base: Expect | None = None,
-) -> Expect:
-    """An ``expect`` mapping; with ``base``, a per-mode override of the fields it names."""
-    endpoints = data.get("endpoints")
-    answers = data.get("answers")
-    values: dict[str, Any] = {}
-    if "result" in data:
-        values["result"] = data["result"]
-    if "endpoints" in data:
-        values["endpoints"] = tuple(endpoints) if isinstance(endpoints, list) else endpoints
-    for key in ("source", "rcode", "cname", "dnat"):
-        if key in data:
-            values[key] = data[key]
-    if "answers" in data:
-        values["answers"] = tuple(answers or ())
-    expect = replace(base or Expect(), **values)
-    if base is not None and "result" in data and data["result"] != "connected":
-        # An override to a failure drops what only a connection can show.
-        expect = replace(expect, endpoints=values.get("endpoints"), source=values.get("source"))
-
-    def diag(key: str, message: str, hint: str) -> None:
-        out.append(doc.diag((*path, key), message, category=category, hint=hint))
-
-    if kind == "dns":
-        for key in ("result", "endpoints", "source", "dnat"):
-            if key in data:
-                diag(
-                    key,
-                    f"{key} applies to connect checks",
-                    "a dns check expects rcode, answers or cname",
-                )
-        return expect
-    for key in ("rcode", "answers", "cname"):
-        if key in data:
-            diag(key, f"{key} applies to dns checks", "use kind: dns")
-    if expect.result != "connected" and expect.endpoints not in (None, "none"):
-        diag(
-            "endpoints",
-            f"a check expecting {expect.result} reaches no endpoints",
-            "drop endpoints or use endpoints: none",
-        )
-    if expect.result != "connected" and expect.source is not None:
-        diag("source", f"a check expecting {expect.result} sees no source address", "drop source")
-    if kind == "capture" and expect.result != "connected":
-        diag(
-            "result", "a capture check needs a connection", "use kind: connect for refused/timeout"
-        )
-    return expect
-
-
-def _check_destination(
-    doc: Document, path: Path, data: dict[str, Any], category: str, out: list[Diagnostic]
-) -> Destination | None:
-    def diag(where: Path, message: str, hint: str = "") -> None:
-        out.append(doc.diag((*path, *where), message, category=category, hint=hint))
-
-    if "to" not in data:
-        diag((), "Required value: to", "say what the probe dials")
-        return None
-    try:
-        dest = parse_destination(data["to"])
-    except ValueError:  # pragma: no cover - the schema pattern already rejects these
-        diag(("to",), "unrecognised destination")
-        return None
-    if isinstance(data["to"], dict):
-        d = data["to"]
-        targets = [k for k in ("service", "address", "name") if d.get(k)]
-        if not targets and not dest.node:
-            diag(
-                ("to",),
-                "Required value: service, address, name or node",
-                "say what the probe dials",
-            )
-        if len(targets) > 1:
-            diag(("to", targets[1]), f"{targets[0]} and {targets[1]} exclude each other")
-        if not dest.service and "via" in d:
-            diag(("to", "via"), "via applies to a service only")
-        if not dest.service and dest.port is None:
-            diag(("to",), "Required value: port", "a raw address or a name needs a port number")
-        if not dest.service and isinstance(dest.port, str):
-            diag(("to", "port"), "a raw destination needs a port number")
-        if dest.node and dest.service and dest.via != "nodePort":
-            diag(("to", "node"), "node applies with via: nodePort", "add via: nodePort")
-        if dest.node and (dest.address or dest.name):
-            diag(("to", "node"), "node applies to a service or a raw port")
-    return dest
-
-
-def _parse_check(
-    doc: Document,
-    path: Path,
-    data: dict[str, Any],
-    index: int,
-    category: str,
-    out: list[Diagnostic],
-) -> CheckSpec | None:
-    before = len(out)
-    source = parse_source(data["from"])
-    kind = data.get("kind", "connect")
-    dest = Destination()
-    if kind == "dns":
-        if "query" not in data:
-            out.append(
-                doc.diag(
-                    path,
-                    "Required value: query",
-                    category=category,
-                    hint="a dns check looks a name up, e.g. query: web",
-                )
-            )
-        for key in ("to", "protocol", "connections"):
-            if key in data:
-                out.append(
-                    doc.diag(
-                        (*path, key),
-                        f"{key} does not apply to dns checks",
-                        category=category,
-                        hint="a dns check has query and type",
-                    )
-                )
-    else:
-        for key in ("query", "type", "search"):
-            if key in data:
-                out.append(
-                    doc.diag(
-                        (*path, key),
-                        f"{key} applies to dns checks",
-                        category=category,
-                        hint="add kind: dns",
-                    )
-                )
-        parsed = _check_destination(doc, path, data, category, out)
-        dest = parsed or dest
-    expect = _parse_expect(doc, (*path, "expect"), data.get("expect") or {}, kind, category, out)
-    mode_expect: dict[str, Expect] = {}
-    mode_why: dict[str, str] = {}
-    for mode, override in (data.get("modes") or {}).items():
-        mode_expect[mode] = _parse_expect(
-            doc,
-            (*path, "modes", mode, "expect"),
-            override["expect"],
-            kind,
-            category,
-            out,
-            base=expect,
-        )
-        if override.get("why"):
-            mode_why[mode] = override["why"]
-    if len(out) > before:
-        return None
-    name = data.get("name") or f"check-{index + 1}"
-    line, col = doc.where(path)
-    return CheckSpec(
-        name=name,
-        source=source,
-        destination=dest,
-        kind=kind,
-        protocol=data.get("protocol"),
-        connections=data.get("connections"),
-        timeout=float(data.get("timeout", 1.0 if kind != "dns" else 2.0)),
-        expect=expect,
-        description=data.get("description", ""),
-        origin=Origin(doc.file, line, col, dotted(path)),
-        query=data.get("query", ""),
-        qtype=data.get("type", "A"),
-        search=data.get("search", True),
-        mode_expect=mode_expect,
-        mode_why=mode_why,
-    )
 
 
 def _schema_error(doc: Document, err: jsonschema.ValidationError, out: list[Diagnostic]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from netlab.errors import Diagnostic, ScenarioError
 from netlab.scenario.k8s import NODE_PORT_RANGE, Deployment, Namespace, Pod, Service
-from netlab.scenario.k8s_parse import parse_object
+from netlab.scenario.k8s.parse import parse_object
 from netlab.scenario.labschema import LAB_NAME_HINT, LAB_NAME_MAX, lab_name_problem
 from netlab.scenario.labspec import (
     CLIENT_NAMESPACE,

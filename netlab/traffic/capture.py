@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from netlab.traffic.results import CapturedPacket
+from netlab.checks.observations import CapturedPacket
 
 
 def _describe(pkt: Any) -> dict[str, Any] | None:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 import dnslib
 
-Record = tuple[str, str, int, str]  # (name, type, ttl, data), data as in a zone file
+from netlab.checks.observations import DNSResult, Record
+from netlab.cluster.resolvconf import ResolvConf
+
 QueryFn = Callable[[str, str, str], "DNSResult"]  # (server, absolute name, type) -> result
 
 # glibc's h_errno values for a failed lookup (netdb.h), as strings.
@@ -26,114 +28,6 @@ HOST_NOT_FOUND = "HOST_NOT_FOUND"  # NXDOMAIN
 NO_DATA = "NO_DATA"  # the name exists, not with this type
 TRY_AGAIN = "TRY_AGAIN"  # SERVFAIL, timeout, refused connection
 NO_RECOVERY = "NO_RECOVERY"  # FORMERR, NOTIMP, REFUSED...
-
-MAXNDOTS = 15  # glibc caps options ndots at RES_MAXNDOTS
-
-
-@dataclass(frozen=True)
-class DNSResult:
-    """One DNS reply, flattened for checks and reports.
-
-    ``rcode`` is "" when no reply came (``error`` then says why: "timeout", "connection
-    refused"). ``cname_chain`` starts with the name asked and follows each CNAME in the answer.
-    ``resolve`` fills ``tried`` (every name queried, in order) and ``herrno`` (glibc's verdict;
-    "" on success).
-    """
-
-    server: str
-    name: str
-    qtype: str
-    rcode: str = ""
-    error: str = ""
-    answers: tuple[Record, ...] = ()
-    authority: tuple[Record, ...] = ()
-    additional: tuple[Record, ...] = ()
-    cname_chain: tuple[str, ...] = ()
-    flags: frozenset[str] = frozenset()
-    tcp: bool = False
-    tried: tuple[str, ...] = ()
-    herrno: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """A positive answer, as glibc counts one: NOERROR with at least one answer record."""
-        return self.rcode == "NOERROR" and bool(self.answers)
-
-    @property
-    def nodata(self) -> bool:
-        return self.rcode == "NOERROR" and not self.answers
-
-    @property
-    def canonical(self) -> str:
-        """The name at the end of the CNAME chain."""
-        return self.cname_chain[-1] if self.cname_chain else self.name
-
-    def data(self, rtype: str | None = None) -> list[str]:
-        """The answers' data owned by the canonical name (of ``rtype``, default: the query's)."""
-        want = (rtype or self.qtype).upper()
-        owner = self.canonical.lower()
-        return [d for n, t, _, d in self.answers if t == want and n.lower() == owner]
-
-
-@dataclass(frozen=True)
-class ResolvConf:
-    """The parts of resolv.conf that decide which names a lookup tries."""
-
-    nameservers: tuple[str, ...]
-    search: tuple[str, ...] = ()
-    ndots: int = 1
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "nameservers", tuple(self.nameservers))
-        object.__setattr__(self, "search", tuple(self.search))
-        object.__setattr__(self, "ndots", max(0, min(self.ndots, MAXNDOTS)))
-
-    @classmethod
-    def for_pod(
-        cls, namespace: str, dns_ip: str = "10.96.0.10", zone: str = "cluster.local"
-    ) -> ResolvConf:
-        """Kubernetes' ``dnsPolicy: ClusterFirst``: the cluster DNS, three searches, ndots:5.
-
-        (kubelet's generateSearchesForDNSClusterFirst; the node's own search domains would
-        follow, and a lab node has none.)
-        """
-        search = (f"{namespace}.svc.{zone}", f"svc.{zone}", zone)
-        return cls((dns_ip,), search, 5)
-
-    @classmethod
-    def parse(cls, text: str) -> ResolvConf:
-        """Read resolv.conf text: the last search/domain line wins, as in glibc."""
-        servers: list[str] = []
-        search: list[str] = []
-        ndots = 1
-        for line in text.splitlines():
-            words = line.split("#", 1)[0].split(";", 1)[0].split()
-            if not words:
-                continue
-            key, args = words[0], words[1:]
-            if key == "nameserver" and args:
-                servers.append(args[0])
-            elif key in ("search", "domain"):
-                search = args if key == "search" else args[:1]
-            elif key == "options":
-                for opt in args:
-                    if opt.startswith("ndots:") and opt[6:].isdigit():
-                        ndots = int(opt[6:])
-        return cls(tuple(servers), tuple(search), ndots)
-
-    def render(self) -> str:
-        """resolv.conf as the container runtime writes it for kubelet's DNS config.
-
-        containerd's parseDNSOptions (and CRI-O's): ``search``, then ``nameserver`` lines, then
-        ``options``; kubelet passes ``ndots:5`` as the only option for ClusterFirst.
-        """
-        lines = []
-        if self.search:
-            lines.append("search " + " ".join(self.search))
-        lines += [f"nameserver {s}" for s in self.nameservers]
-        if self.ndots != 1:
-            lines.append(f"options ndots:{self.ndots}")
-        return "".join(line + "\n" for line in lines)
 
 
 def _rcode(value: int) -> str:

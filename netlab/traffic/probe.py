@@ -17,8 +17,8 @@ import socket
 import time
 from dataclasses import dataclass
 
+from netlab.checks.observations import Observation
 from netlab.kernel import threads
-from netlab.traffic.results import Observation
 
 CONCURRENCY = 64
 

@@ -39,6 +39,7 @@ from concurrent.futures import Future
 
 from netlab.cluster.state import ClusterState
 from netlab.kernel import netns, threads
+from netlab.proxy.userspace.render import UserspaceProxy
 from netlab.serial import from_data
 from netlab.workloads import echo, userspace
 from netlab.workloads.spec import (
@@ -48,7 +49,6 @@ from netlab.workloads.spec import (
     DnsServer,
     HealthServer,
     Listener,
-    UserspaceProxy,
 )
 
 MAX_LINE = 8192

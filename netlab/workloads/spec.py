@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netlab.cluster.state import ClusterState
+from netlab.proxy.userspace.render import UserspaceProxy, proxies
 
 HEALTHZ_PORT = 10256  # kube-proxy's --healthz-bind-address default port
 DNS_PORT = 53
@@ -46,19 +47,6 @@ class HealthServer:
     name: str = ""
 
 
-@dataclass(frozen=True)
-class UserspaceProxy:
-    """One proxy socket: where it listens and where it sends."""
-
-    netns: str
-    node: str
-    port: int
-    protocol: str
-    service: str  # ns/name:port
-    endpoints: list[tuple[str, int]]
-    affinity_seconds: int = 0  # 0 = round-robin; else ClientIP affinity timeout
-
-
 @dataclass
 class AgentSpec:
     listeners: list[Listener] = field(default_factory=list)
@@ -73,8 +61,6 @@ def build_spec(state: ClusterState, mode: str = "iptables") -> AgentSpec:
     userspace mode the proxy sockets on every node."""
     spec = AgentSpec()
     if mode == "userspace":
-        from netlab.proxy.userspace.render import proxies
-
         spec.proxies = proxies(state)
     for pod in state.pods:
         for port in pod.ports:

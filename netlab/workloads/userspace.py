@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
-from netlab.workloads.spec import UserspaceProxy
+from netlab.proxy.userspace.render import UserspaceProxy
 
 UDP_IDLE_TIMEOUT = 0.25
 DIAL_TIMEOUTS = (0.25, 0.5, 1.0, 2.0)  # endpointDialTimeouts: a failed endpoint, then the next

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from netlab.lab import Lab
-from netlab.validation import load_and_validate
+from netlab.checks.validate import load_and_validate
+from netlab.lab.lifecycle import Lab
 from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
 
 LOCAL_DROP = (

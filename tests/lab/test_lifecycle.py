@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from netlab.kernel import process
-from netlab.lab import Lab
+from netlab.lab.lifecycle import Lab
 from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
 
 MANY_PODS = textwrap.dedent("""\

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from netlab.checks import derive
-from netlab.lab import Lab
-from netlab.validation import load_and_validate
+from netlab.checks.validate import load_and_validate
+from netlab.lab.lifecycle import Lab
 from tests.lab.host import REPO, HostSnapshot, netlab, snapshot
 
 SCENARIOS = sorted(glob.glob(os.path.join(REPO, "scenarios", "*.yaml")))

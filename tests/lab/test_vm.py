@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from netlab.testing import vm
 from tests.lab.host import REPO
+from tests.tooling import vm
 
 VM_TIMEOUT = 900  # seconds: boot ~5-10 s, then the guest runs about 20 times slower than here
 

@@ -10,7 +10,7 @@ import pytest
 
 from netlab.checks import (
     Backend,
-    ResolvedCheck,
+    ResolvedConnect,
     ResolveError,
     default_connections,
     derive,
@@ -18,13 +18,22 @@ from netlab.checks import (
     resolve,
     resolve_all,
 )
+from netlab.checks.observations import CapturedPacket, Observation
 from netlab.cluster.build import build_cluster
+from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic
-from netlab.scenario.labspec import CheckSpec, Destination, Expect, Source
+from netlab.scenario.checkspec import (
+    CaptureCheck,
+    CheckSpec,
+    ConnectCheck,
+    ConnectExpect,
+    Destination,
+    DnsCheck,
+    DnsExpect,
+    Source,
+)
 from netlab.scenario.load import parse_scenario
-from netlab.traffic.dnsquery import ResolvConf
-from netlab.traffic.results import CapturedPacket, Observation
 
 MANIFESTS = """\
 apiVersion: v1
@@ -125,10 +134,12 @@ FROM_CLIENT_1 = Source("pod", "client-node-1", "netlab")
 def check(
     to: Destination,
     source: Source = FROM_CLIENT_1,
-    expect: Expect | None = None,
+    expect: ConnectExpect | None = None,
+    kind: str = "connect",
     **kw: Any,
-) -> CheckSpec:
-    return CheckSpec("c", source, to, expect=expect or Expect(), **kw)
+) -> ConnectCheck:
+    cls = CaptureCheck if kind == "capture" else ConnectCheck
+    return cls(name="c", source=source, destination=to, expect=expect or ConnectExpect(), **kw)
 
 
 def resolve_error(spec: CheckSpec) -> tuple[str, str, str]:
@@ -140,18 +151,18 @@ def resolve_error(spec: CheckSpec) -> tuple[str, str, str]:
 # derive ---------------------------------------------------------------------------------------
 
 
-def derived(state: ClusterState) -> list[tuple[str, str, str, str | None, Expect]]:
+def derived(state: ClusterState) -> list[tuple[str, str, str, str | None, object]]:
     return [
         (c.name, str(c.source), str(c.destination), c.protocol, c.expect)
         for c in derive(state)
-        if c.derived
+        if c.derived and isinstance(c, ConnectCheck)
     ]
 
 
 def test_derive_for_a_node_port_service_with_two_endpoints() -> None:
     got = [c for c in derived(STATE) if c[0].startswith("default/web:")]
-    connected_client = Expect("connected", "all", "client")
-    connected_masq = Expect("connected", "all", "masqueraded")
+    connected_client = ConnectExpect("connected", "all", "client")
+    connected_masq = ConnectExpect("connected", "all", "masqueraded")
     assert got == [
         (
             "default/web:http clusterIP from node-1",
@@ -187,29 +198,29 @@ def test_derive_for_a_node_port_service_with_two_endpoints() -> None:
 def test_derive_without_endpoints_expects_refused() -> None:
     got = [(c[0], c[4]) for c in derived(STATE) if c[0].startswith("default/nobody:")]
     assert got == [
-        ("default/nobody:80 clusterIP from node-1", Expect("refused")),
-        ("default/nobody:80 clusterIP from node-2", Expect("refused")),
+        ("default/nobody:80 clusterIP from node-1", ConnectExpect("refused")),
+        ("default/nobody:80 clusterIP from node-2", ConnectExpect("refused")),
     ]
 
 
 def test_derive_internal_traffic_policy_local() -> None:
     got = [(c[0], c[4]) for c in derived(STATE) if c[0].startswith("default/ilocal:")]
     assert got == [
-        ("default/ilocal:80 clusterIP from node-1", Expect("connected", "all", "client")),
-        ("default/ilocal:80 clusterIP from node-2", Expect("timeout")),
+        ("default/ilocal:80 clusterIP from node-1", ConnectExpect("connected", "all", "client")),
+        ("default/ilocal:80 clusterIP from node-2", ConnectExpect("timeout")),
     ]
 
 
 def test_derive_external_traffic_policy_local() -> None:
     got = [(c[0], c[4]) for c in derived(STATE) if c[0].startswith("default/elocal:")]
     assert got == [
-        ("default/elocal:80 clusterIP from node-1", Expect("connected", "all", "client")),
-        ("default/elocal:80 clusterIP from node-2", Expect("connected", "all", "client")),
+        ("default/elocal:80 clusterIP from node-1", ConnectExpect("connected", "all", "client")),
+        ("default/elocal:80 clusterIP from node-2", ConnectExpect("connected", "all", "client")),
         (
             "default/elocal:80 nodePort 30081 on node-1 from external",
-            Expect("connected", "all", "client"),
+            ConnectExpect("connected", "all", "client"),
         ),
-        ("default/elocal:80 nodePort 30081 on node-2 from external", Expect("timeout")),
+        ("default/elocal:80 nodePort 30081 on node-2 from external", ConnectExpect("timeout")),
     ]
 
 
@@ -229,9 +240,13 @@ def test_derive_covers_every_port_and_skips_default_kubernetes() -> None:
         "team/web:80 clusterIP from node-1",
         "team/web:80 clusterIP from node-2",
     ]
-    assert [c.protocol for c in specs if c.name.startswith("default/multi:dns")] == ["UDP", "UDP"]
+    connects = [c for c in specs if isinstance(c, ConnectCheck)]
+    assert [c.protocol for c in connects if c.name.startswith("default/multi:dns")] == [
+        "UDP",
+        "UDP",
+    ]
     # Cluster DNS answers from every node's client pod (kubernetes.default through kube-dns).
-    dns = [c for c in specs if c.kind == "dns"]
+    dns = [c for c in specs if isinstance(c, DnsCheck)]
     assert [(c.name, c.query, c.expect.answers) for c in dns] == [
         ("cluster DNS from node-1", "kubernetes.default", ("service/default/kubernetes",)),
         ("cluster DNS from node-2", "kubernetes.default", ("service/default/kubernetes",)),
@@ -265,26 +280,26 @@ def test_derive_covers_headless_and_external_name_and_needs_client_pods() -> Non
         del extra[name]
     # Headless: its A records are the ready endpoints, and by name the pods are reached
     # directly (no DNAT). ExternalName: a CNAME to its target.
-    assert {n: (c.kind, c.query, c.expect) for n, c in extra.items()} == {
+    assert {n: (c.kind, getattr(c, "query", ""), c.expect) for n, c in extra.items()} == {
         "default/headless headless A records": (
             "dns",
             "headless.default.svc.cluster.local.",
-            Expect(answers=("endpoints/default/headless",)),
+            DnsExpect(answers=("endpoints/default/headless",)),
         ),
         "default/headless:80 by name reaches pods directly": (
             "connect",
             "",
-            Expect(endpoints="all", source="client", dnat=False),
+            ConnectExpect(endpoints="all", source="client", dnat=False),
         ),
         "default/ext ExternalName resolves": (
             "dns",
             "ext.default.svc.cluster.local.",
-            Expect(cname="example.com"),
+            DnsExpect(cname="example.com"),
         ),
     }
-    assert extra["default/headless:80 by name reaches pods directly"].destination == Destination(
-        "headless", "default", 80, via="name"
-    )
+    by_name = extra["default/headless:80 by name reaches pods directly"]
+    assert isinstance(by_name, ConnectCheck)
+    assert by_name.destination == Destination("headless", "default", 80, via="name")
     no_clients = parse_scenario(
         "apiVersion: netlab.dev/v1alpha1\nkind: Lab\nspec: {clientPods: false}\n---\n"
         + MANIFESTS.replace("metadata: {name: tool, namespace: netlab}", "metadata: {name: tool2}"),
@@ -302,7 +317,7 @@ def test_derive_covers_headless_and_external_name_and_needs_client_pods() -> Non
 def test_derived_checks_resolve() -> None:
     resolved, diags = resolve_all(STATE, derive(STATE))
     assert diags == []
-    by_name = {r.name: r for r in resolved}
+    by_name = {r.name: r for r in resolved if isinstance(r, ResolvedConnect)}
     r = by_name["default/web:http nodePort 30080 on node-2 from external"]
     assert (r.source_netns, r.source_ip, r.bind) == (
         "checks-external",
@@ -320,8 +335,10 @@ def test_derived_checks_resolve() -> None:
 
 
 def test_resolve_cluster_ip_by_port_name() -> None:
-    r = resolve(STATE, check(Destination("web", port="http"), expect=Expect(source="client")))
-    assert r == ResolvedCheck(
+    r = resolve(
+        STATE, check(Destination("web", port="http"), expect=ConnectExpect(source="client"))
+    )
+    assert r == ResolvedConnect(
         spec=r.spec,
         source_netns="checks-netlab.client-node-1",
         source_ip=CLIENT_1.ip,
@@ -510,7 +527,10 @@ def test_raw_destinations_find_the_services_backends(destination: Destination) -
 def test_raw_destination_with_named_endpoints() -> None:
     r = resolve(
         STATE,
-        check(Destination(node="node-1", port=30080, via=""), expect=Expect(endpoints=("web-b",))),
+        check(
+            Destination(node="node-1", port=30080, via=""),
+            expect=ConnectExpect(endpoints=("web-b",)),
+        ),
     )
     assert (r.dest_ip, r.expected) == ("192.168.56.11", (WEB_B,))
 
@@ -529,21 +549,29 @@ def test_raw_destination_that_is_no_service() -> None:
 
 def test_expected_endpoints_by_name_and_node() -> None:
     r = resolve(
-        STATE, check(Destination("web"), expect=Expect(endpoints=("web-b", "node/node-1", "web-b")))
+        STATE,
+        check(
+            Destination("web"), expect=ConnectExpect(endpoints=("web-b", "node/node-1", "web-b"))
+        ),
     )
     assert r.expected == (WEB_B, WEB_A)
     assert r.connections == 30
-    assert resolve(STATE, check(Destination("web"), expect=Expect(endpoints="none"))).expected == ()
-    assert resolve(STATE, check(Destination("web"), expect=Expect("refused"))).expected == ()
+    assert (
+        resolve(STATE, check(Destination("web"), expect=ConnectExpect(endpoints="none"))).expected
+        == ()
+    )
+    assert resolve(STATE, check(Destination("web"), expect=ConnectExpect("refused"))).expected == ()
 
 
 def test_expected_endpoint_that_is_not_a_backend() -> None:
-    assert resolve_error(check(Destination("web"), expect=Expect(endpoints=("ghost",)))) == (
+    assert resolve_error(check(Destination("web"), expect=ConnectExpect(endpoints=("ghost",)))) == (
         '"ghost" is not an endpoint of this destination',
         "expect",
         "endpoints: web-a, web-b",
     )
-    assert resolve_error(check(Destination("nobody"), expect=Expect(endpoints=("web-a",)))) == (
+    assert resolve_error(
+        check(Destination("nobody"), expect=ConnectExpect(endpoints=("web-a",)))
+    ) == (
         '"web-a" is not an endpoint of this destination',
         "expect",
         "endpoints: none",
@@ -555,13 +583,13 @@ def test_connections_given_win() -> None:
 
 
 def test_default_connections() -> None:
-    assert default_connections(Expect(), (WEB_A,)) == 14
-    assert default_connections(Expect(), (WEB_A, WEB_B)) == 30
-    assert default_connections(Expect(), (WEB_A, WEB_B, WEB_A)) == 45
-    assert default_connections(Expect(), None) == 14
-    assert default_connections(Expect(), ()) == 14
-    assert default_connections(Expect("refused"), ()) == 3
-    assert default_connections(Expect("timeout"), None) == 3
+    assert default_connections(ConnectExpect(), (WEB_A,)) == 14
+    assert default_connections(ConnectExpect(), (WEB_A, WEB_B)) == 30
+    assert default_connections(ConnectExpect(), (WEB_A, WEB_B, WEB_A)) == 45
+    assert default_connections(ConnectExpect(), None) == 14
+    assert default_connections(ConnectExpect(), ()) == 14
+    assert default_connections(ConnectExpect("refused"), ()) == 3
+    assert default_connections(ConnectExpect("timeout"), None) == 3
 
 
 def test_resolve_all_turns_errors_into_positioned_diagnostics() -> None:
@@ -620,8 +648,10 @@ def test_resolve_all_without_origin() -> None:
 CLIENT = CLIENT_1.ip
 
 
-def resolved(expect: Expect, to: Destination | None = None, **kw: Any) -> ResolvedCheck:
-    return resolve(STATE, check(to or Destination("web"), expect=expect, **kw))
+def resolved(expect: ConnectExpect, to: Destination | None = None, **kw: Any) -> ResolvedConnect:
+    r = resolve(STATE, check(to or Destination("web"), expect=expect, **kw))
+    assert isinstance(r, ResolvedConnect)
+    return r
 
 
 def answer(pod: str, port: int, *, seen: tuple[str, int] | None = None) -> Observation:
@@ -631,7 +661,7 @@ def answer(pod: str, port: int, *, seen: tuple[str, int] | None = None) -> Obser
 
 
 def test_all_reached_untranslated_passes() -> None:
-    r = resolved(Expect(source="client"))
+    r = resolved(ConnectExpect(source="client"))
     observations = [answer("web-a", 40000), answer("web-b", 40001), answer("web-a", 40002)]
     result = evaluate(r, observations, seconds=1.5)
     assert result.passed
@@ -663,13 +693,13 @@ def test_all_reached_untranslated_passes() -> None:
 
 
 def test_missing_endpoint() -> None:
-    result = evaluate(resolved(Expect()), [answer("web-a", 40000), answer("web-a", 40001)])
+    result = evaluate(resolved(ConnectExpect()), [answer("web-a", 40000), answer("web-a", 40001)])
     assert not result.passed
     assert result.failures == ["never reached: web-b in 2 connections"]
 
 
 def test_unexpected_endpoint() -> None:
-    r = resolved(Expect(endpoints=("web-a",)))
+    r = resolved(ConnectExpect(endpoints=("web-a",)))
     result = evaluate(r, [answer("web-a", 40000), answer("web-b", 40001)])
     assert result.failures == ["reached unexpected endpoints: web-b"]
     assert result.expected["endpoints"] == ["web-a"]
@@ -682,7 +712,7 @@ def test_refused_when_connected_expected() -> None:
         Observation("timeout", error="no answer"),
         answer("web-a", 40000),
     ]
-    result = evaluate(resolved(Expect()), observations)
+    result = evaluate(resolved(ConnectExpect()), observations)
     assert result.failures == [
         "expected every connection to be connected, got 2 refused, 1 timeout "
         "(connection refused; no answer)",
@@ -692,7 +722,7 @@ def test_refused_when_connected_expected() -> None:
 
 
 def test_expected_refused() -> None:
-    r = resolved(Expect("refused"), Destination("nobody"))
+    r = resolved(ConnectExpect("refused"), Destination("nobody"))
     refused = [Observation("refused", error="connection refused")] * 3
     assert evaluate(r, refused).passed
     assert evaluate(r, refused).expected == {"result": "refused", "endpoints": [], "client": CLIENT}
@@ -703,7 +733,7 @@ def test_expected_refused() -> None:
 
 
 def test_source_client_rejects_a_translated_port() -> None:
-    r = resolved(Expect(source="client"))
+    r = resolved(ConnectExpect(source="client"))
     # Same address, another port: translated (SNAT to the node's own address, say).
     observations = [answer("web-a", 40000), answer("web-b", 40001, seen=(CLIENT, 5555))]
     result = evaluate(r, observations)
@@ -715,7 +745,7 @@ def test_source_client_rejects_a_translated_port() -> None:
 
 
 def test_source_client_rejects_another_address() -> None:
-    r = resolved(Expect(source="client"))
+    r = resolved(ConnectExpect(source="client"))
     observations = [
         answer("web-a", 40000, seen=("192.168.56.11", 40000)),
         answer("web-b", 40001, seen=("192.168.56.11", 61000)),
@@ -729,7 +759,7 @@ def test_source_client_rejects_another_address() -> None:
 
 
 def test_masqueraded_expected() -> None:
-    r = resolved(Expect(source="masqueraded"))
+    r = resolved(ConnectExpect(source="masqueraded"))
     masq = [
         answer("web-a", 40000, seen=("192.168.56.11", 40000)),
         answer("web-b", 40001, seen=(CLIENT, 33333)),
@@ -743,7 +773,7 @@ def test_masqueraded_expected() -> None:
 
 
 def test_raw_destination_checks_only_the_outcome() -> None:
-    r = resolved(Expect(), Destination(address=WEB_IP, port=80, via=""))
+    r = resolved(ConnectExpect(), Destination(address=WEB_IP, port=80, via=""))
     result = evaluate(r, [answer("web-a", 40000)])
     assert result.passed
     assert "endpoints" not in result.expected
@@ -758,8 +788,8 @@ def syn(src_port: int, dst: str, dport: int = 8080, flags: str = "S") -> Capture
     )
 
 
-def capture_check() -> ResolvedCheck:
-    return resolved(Expect(source="client"), kind="capture")
+def capture_check() -> ResolvedConnect:
+    return resolved(ConnectExpect(source="client"), kind="capture")
 
 
 OBSERVED = [answer("web-a", 40000), answer("web-b", 40001), answer("web-a", 40002)]

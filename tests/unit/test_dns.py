@@ -18,11 +18,13 @@ from typing import Any
 import dnslib
 import pytest
 
+from netlab.checks.observations import DNSResult
 from netlab.cluster.build import build_cluster
+from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState
 from netlab.scenario import parse_scenario
 from netlab.traffic import dnsquery
-from netlab.traffic.dnsquery import DNSResult, ResolvConf, resolve, result_from_reply, try_order
+from netlab.traffic.dnsquery import resolve, result_from_reply, try_order
 from netlab.workloads.dns import (
     Answer,
     ClusterDNS,

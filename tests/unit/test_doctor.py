@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from netlab import doctor
+from netlab.lab import doctor
 
 
 @pytest.fixture

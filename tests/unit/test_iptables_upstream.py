@@ -3,12 +3,12 @@
 """netlab.proxy.iptables.render against upstream kube-proxy's own iptables unit tests.
 
 Every expected dump and packet-flow table here is copied verbatim from ``kubernetes/kubernetes``
-``pkg/proxy/iptables/proxier_test.go``, in one of two stored versions (search-index ids):
+``pkg/proxy/iptables/proxier_test.go``, in one of two versions:
 
-* MODERN, id 191206484: the current proxier_test.go (``NewFakeProxier`` with nfacct counters,
+* MODERN: proxier_test.go as of Kubernetes v1.33 (``NewFakeProxier`` with nfacct counters,
   ``klogtesting``, ``LoadBalancerIPMode`` emulated at 1.31, so Kubernetes >= 1.33). Most of its
   tests check behaviour with a packet tracer (``runPacketFlowTests``) instead of full dumps.
-* V128, id 44324665236: the Kubernetes 1.28-era file (``intstr.FromInt32``, no nfacct, KUBE-FIREWALL
+* V128: the Kubernetes v1.28 file (``intstr.FromInt32``, no nfacct, KUBE-FIREWALL
   and KUBE-PROXY-FIREWALL present), which still compares full ``iptables-restore`` dumps for
   LoadBalancer source ranges, eTP/iTP Local and terminating-endpoint fallback.
 

@@ -1,8 +1,8 @@
 """netlab.proxy.ipvs.render against upstream kube-proxy's own IPVS unit tests.
 
-The expectations come from ``kubernetes/kubernetes`` ``pkg/proxy/ipvs/proxier_test.go`` (search
-index id 11084498: the ``ktesting``/``buildFakeProxier(t)`` version, Kubernetes >= 1.31) and the
-layout from ``proxier.go`` (id 32359423) and ``ipset.go`` (id 551375379). Upstream's fixtures are
+The expectations come from ``kubernetes/kubernetes`` ``pkg/proxy/ipvs/proxier_test.go`` (the
+``ktesting``/``buildFakeProxier(t)`` version, Kubernetes v1.31 and later) and the layout from
+``proxier.go`` and ``ipset.go`` of the same releases. Upstream's fixtures are
 rebuilt as netlab ``ProxiedService``s:
 
 * endpoints whose slice sets ``NodeName: testNodeName`` are ``is_local``; IPv6 endpoints and

@@ -12,7 +12,7 @@ import pytest
 from pyroute2 import IPVSService
 from pyroute2.netlink.generic import ipvs as ipvs_nl
 
-from netlab.nlattr import NLA_F_NESTED, attr
+from netlab.kernel.nlattr import NLA_F_NESTED, attr
 from netlab.proxy.ipvs import render as r
 from netlab.proxy.ipvs import wire
 from netlab.proxy.ipvs.render import IpvsOp, RealServer, VirtualServer

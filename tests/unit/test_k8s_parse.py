@@ -1,7 +1,7 @@
-"""netlab.scenario.k8s_parse: API-server validation of manifests, with the API server's wording.
+"""netlab.scenario.k8s: API-server validation of manifests, with the API server's wording.
 
 Every expected message below is written out in full (copied from the upstream sources named in
-k8s_parse.py), so a change of wording shows up here rather than silently.
+the netlab.scenario.k8s modules), so a change of wording shows up here rather than silently.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from netlab.scenario.k8s import (
     Service,
     ServicePort,
 )
-from netlab.scenario.k8s_parse import SUPPORTED_KINDS, parse_object
+from netlab.scenario.k8s.objects import SUPPORTED_KINDS
+from netlab.scenario.k8s.parse import parse_object
 from netlab.scenario.yamlpos import load_documents
 
 DNS1035 = (

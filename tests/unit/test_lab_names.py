@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from netlab import topology
 from netlab.cli import main
+from netlab.cluster import topology
 from netlab.errors import ScenarioError, UsageError
-from netlab.lab import state_dir
+from netlab.lab.record import state_dir
 from netlab.scenario.labschema import lab_name_problem
 from netlab.scenario.load import lab_name_from_file, parse_scenario
 

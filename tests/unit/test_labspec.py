@@ -8,22 +8,26 @@ import textwrap
 import pytest
 
 from netlab.errors import Diagnostic
+from netlab.scenario.checkspec import (
+    CaptureCheck,
+    CheckSpec,
+    ConnectCheck,
+    ConnectExpect,
+    Destination,
+    Origin,
+    Source,
+    parse_destination,
+    parse_source,
+)
 from netlab.scenario.labschema import LAB_API_VERSION, LAB_KIND, PROXY_MODES, SCHEMA
 from netlab.scenario.labspec import (
-    CheckSpec,
-    Destination,
-    Expect,
     ExternalClient,
     LabSpec,
     NetworkSpec,
-    Origin,
     ProxySpec,
-    Source,
     default_lab,
     is_lab_document,
-    parse_destination,
     parse_lab,
-    parse_source,
 )
 from netlab.scenario.yamlpos import load_documents
 
@@ -591,25 +595,25 @@ def test_checks_parsed_with_origins() -> None:
         """
     )
     assert parsed == (
-        CheckSpec(
+        ConnectCheck(
             name="check-1",
             source=Source("pod", "a"),
             destination=Destination(service="web"),
             origin=Origin("lab.yaml", 5, 5, "spec.checks[0]"),
         ),
-        CheckSpec(
+        ConnectCheck(
             name="x",
             source=Source("pod", "a", "ns"),
             destination=Destination(service="web", namespace="ns", port="http"),
             origin=Origin("lab.yaml", 6, 5, "spec.checks[1]"),
         ),
-        CheckSpec(
+        ConnectCheck(
             name="y",
             source=Source("node", "node-1"),
             destination=Destination(service="web", port=80),
             origin=Origin("lab.yaml", 7, 5, "spec.checks[2]"),
         ),
-        CheckSpec(
+        ConnectCheck(
             name="check-4",
             source=Source("external"),
             destination=Destination(address="10.96.0.20", port=80, via=""),
@@ -618,14 +622,13 @@ def test_checks_parsed_with_origins() -> None:
             timeout=2.0,
             origin=Origin("lab.yaml", 8, 5, "spec.checks[3]"),
         ),
-        CheckSpec(
+        CaptureCheck(
             name="check-5",
             source=Source("external", "far"),
             destination=Destination(node="node-1", port=30080, via=""),
-            kind="capture",
             origin=Origin("lab.yaml", 9, 5, "spec.checks[4]"),
         ),
-        CheckSpec(
+        ConnectCheck(
             name="check-6",
             source=Source("external"),
             destination=Destination(service="web", via="nodePort", node="node-2"),
@@ -646,7 +649,7 @@ def test_check_expect_and_description() -> None:
             source: masqueraded
         """
     )
-    assert check.expect == Expect("connected", ("a", "node/node-2"), "masqueraded")
+    assert check.expect == ConnectExpect("connected", ("a", "node/node-2"), "masqueraded")
     assert check.description == "Both endpoints, masqueraded."
     assert check.derived is False
 
@@ -659,9 +662,9 @@ def test_check_expect_defaults_and_failures() -> None:
         - {from: pod/a, to: service/web, expect: {result: timeout, endpoints: none}}
         """
     )
-    assert first.expect == Expect("connected", None, None)
-    assert second.expect == Expect("refused", None, None)
-    assert third.expect == Expect("timeout", "none", None)
+    assert first.expect == ConnectExpect("connected", None, None)
+    assert second.expect == ConnectExpect("refused", None, None)
+    assert third.expect == ConnectExpect("timeout", "none", None)
 
 
 def test_destination_object_errors() -> None:

@@ -1,8 +1,8 @@
 """netlab.proxy.naming: kube-proxy's chain and set names, pinned to upstream's own fixtures.
 
-The iptables examples are the reference's §1.2 table (/work/shared/reference/kube-proxy.md), whose
-hashes appear verbatim in ``pkg/proxy/iptables/proxier_test.go`` dumps; the nftables examples are
-§3.1's, which appear in ``pkg/proxy/nftables/proxier_test.go`` (e.g. ``service-ULMVA6XW-ns1/svc1/
+The iptables examples are hashes that appear verbatim in kubernetes/kubernetes
+``pkg/proxy/iptables/proxier_test.go`` dumps (v1.33); the nftables examples appear in
+``pkg/proxy/nftables/proxier_test.go`` (e.g. ``service-ULMVA6XW-ns1/svc1/
 tcp/p80``, ``endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80``).
 """
 

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from netlab.kernel import netlink
-from netlab.nlattr import attr, attrs
+from netlab.kernel.nlattr import attr, attrs
 
 FAMILY = 0x1E
 

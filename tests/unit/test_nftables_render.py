@@ -3,10 +3,10 @@
 """netlab.proxy.nftables.render against upstream kube-proxy's own nftables unit tests.
 
 Expected dumps and packet-flow tables are copied from ``kubernetes/kubernetes``
-``pkg/proxy/nftables/proxier_test.go`` (search-index id 48108274: the newer layout, with
+``pkg/proxy/nftables/proxier_test.go`` (Kubernetes v1.33: the newer layout, with
 ``filter-prerouting-pre-dnat`` at priority -110, ``sigs.k8s.io/knftables``, ``intstr.FromInt32``),
 and the comparison, the sort and the packet tracer are ports of its ``helpers_test.go``
-(id 87451052: ``sortNFTablesTransaction``, ``assertNFTablesTransactionEqual``, ``nftablesTracer``).
+(same release: ``sortNFTablesTransaction``, ``assertNFTablesTransactionEqual``, ``nftablesTracer``).
 
 What was adapted, each in exactly one place:
 

@@ -10,7 +10,17 @@ import pytest
 
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState
-from netlab.scenario.labspec import CheckSpec, Destination, Expect, Source
+from netlab.scenario.checkspec import (
+    CaptureCheck,
+    CheckSpec,
+    ConnectCheck,
+    ConnectExpect,
+    Destination,
+    DnsCheck,
+    DnsExpect,
+    Source,
+)
+from netlab.scenario.labspec import LabSpec
 from netlab.scenario.load import load_scenario, parse_scenario
 from netlab.serial import from_data, to_data
 from netlab.workloads.echo import command, http_response, whoami
@@ -84,12 +94,15 @@ def test_round_trip_of_a_rich_cluster_state() -> None:
     assert back.lab.nodes == ("cp", "w1", "w2")
     assert back.lab.checks is not None
     a, b, c, d = back.lab.checks
-    assert a.expect == Expect("connected", ("web-0", "node/w1"), None)
+    assert all(isinstance(x, ConnectCheck) for x in (a, b, c, d))
+    assert isinstance(a, ConnectCheck) and isinstance(b, ConnectCheck)
+    assert isinstance(c, ConnectCheck) and isinstance(d, ConnectCheck)
+    assert a.expect == ConnectExpect("connected", ("web-0", "node/w1"), None)
     assert isinstance(a.expect.endpoints, tuple)
     assert a.destination == Destination(service="web", port="http")
     assert (b.timeout, b.connections, b.protocol) == (2.0, 4, "UDP")
     assert c.destination == Destination(service="web", port=80, via="nodePort", node="w1")
-    assert d.expect == Expect("refused", "none", None)
+    assert d.expect == ConnectExpect("refused", "none", None)
     assert a.origin is not None and a.origin.line == 10
     web = back.service("default", "web")
     assert web.ports[0].target_port == "http"
@@ -105,7 +118,9 @@ def test_round_trip_of_every_shipped_scenario(path: Path) -> None:
 
 
 def test_to_data_is_plain_json_data() -> None:
-    spec = CheckSpec("x", Source("pod", "a", "ns"), Destination("web", port=80))
+    spec = ConnectCheck(
+        name="x", source=Source("pod", "a", "ns"), destination=Destination("web", port=80)
+    )
     data = to_data(spec)
     assert data["source"] == {"kind": "pod", "name": "a", "namespace": "ns"}
     assert data["destination"]["port"] == 80
@@ -114,13 +129,25 @@ def test_to_data_is_plain_json_data() -> None:
         "endpoints": None,
         "source": None,
         "dnat": None,
-        "rcode": "NOERROR",
-        "answers": None,
-        "cname": None,
     }
+    assert data["kind"] == "connect"
     assert data["origin"] is None
     assert json.loads(json.dumps(data)) == data
-    assert from_data(CheckSpec, data) == spec
+    assert from_data(ConnectCheck, data) == spec
+
+
+def test_check_kinds_round_trip_through_a_union() -> None:
+    """A lab's checks are a union of kinds; each comes back as its own type, told by its kind."""
+    src = Source("pod", "a", "ns")
+    checks: tuple[CheckSpec, ...] = (
+        DnsCheck(name="d", source=src, query="web", expect=DnsExpect(rcode="NXDOMAIN")),
+        CaptureCheck(name="c", source=src, destination=Destination("web", port=80)),
+        ConnectCheck(name="n", source=src, destination=Destination("web", port=80)),
+    )
+    lab = LabSpec(name="kinds", checks=checks)
+    back = from_data(LabSpec, json.loads(json.dumps(to_data(lab))))
+    assert back == lab
+    assert [type(c) for c in back.checks or ()] == [DnsCheck, CaptureCheck, ConnectCheck]
 
 
 @dataclass

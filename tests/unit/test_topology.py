@@ -1,4 +1,4 @@
-"""netlab.topology: the lab network as a plan (namespaces, bridges, veths, routes, sysctls)."""
+"""netlab.cluster.topology: the lab network as a plan (namespaces, bridges, veths, routes)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState
-from netlab.scenario.load import parse_scenario
-from netlab.topology import (
+from netlab.cluster.topology import (
     FABRIC_BRIDGE,
     NODE_BRIDGE,
     AddressPlan,
@@ -24,6 +23,7 @@ from netlab.topology import (
     tag,
     veth_name,
 )
+from netlab.scenario.load import parse_scenario
 
 SCENARIO = """\
 apiVersion: netlab.dev/v1alpha1

@@ -1,18 +1,23 @@
 """iptables mode: render kube-proxy's ``iptables-restore`` input for one node (pure text).
 
-This follows ``pkg/proxy/iptables/proxier.go`` ``syncProxyRules`` rule for rule: the same chains,
-comments, match order, probabilities and masquerade mark, so ``iptables-save`` in a lab node reads
-like one on a real node. One difference is deliberate: kube-proxy installs the jumps from the
-built-in chains (``-A PREROUTING ... -j KUBE-SERVICES``) with separate ``iptables -I`` calls; netlab
-puts them, as ``-I <chain> 1`` lines, into the same restore transaction on a node's first sync, so
-every sync is exactly one atomic ``iptables-restore``.
+This follows kubernetes/kubernetes ``pkg/proxy/iptables/proxier.go`` (v1.33), ``syncProxyRules``
+rule for rule: the same chains, comments, match order, probabilities and masquerade mark, so
+``iptables-save`` in a lab node reads like one on a real node. One difference is deliberate:
+kube-proxy installs the jumps from the built-in chains (``-A PREROUTING ... -j KUBE-SERVICES``)
+with separate ``iptables -I`` calls; netlab puts them, as ``-I <chain> 1`` lines, into the same
+restore transaction on a node's first sync, so every sync is exactly one atomic
+``iptables-restore``.
+
+Reading it beside proxier.go: every rule is one ``write`` call with its flag/value pairs grouped
+on lines exactly as upstream groups them (so those blocks are kept out of ``ruff format``), in
+upstream's order, and each function names the upstream function or block it follows.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from netlab.proxy import naming
 from netlab.proxy.servicemap import (
@@ -38,21 +43,12 @@ LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000
 
 # iptablesJumpChains, in upstream order: (table, kube chain, built-in chain, comment, extra args).
 _NEW = ("-m", "conntrack", "--ctstate", "NEW")
+# fmt: off
 JUMP_CHAINS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
-    (
-        "filter",
-        KUBE_EXTERNAL_SERVICES,
-        "INPUT",
-        "kubernetes externally-visible service portals",
-        _NEW,
-    ),
-    (
-        "filter",
-        KUBE_EXTERNAL_SERVICES,
-        "FORWARD",
-        "kubernetes externally-visible service portals",
-        _NEW,
-    ),
+    ("filter", KUBE_EXTERNAL_SERVICES, "INPUT",
+     "kubernetes externally-visible service portals", _NEW),
+    ("filter", KUBE_EXTERNAL_SERVICES, "FORWARD",
+     "kubernetes externally-visible service portals", _NEW),
     ("filter", KUBE_NODEPORTS, "INPUT", "kubernetes health check service ports", ()),
     ("filter", KUBE_SERVICES, "FORWARD", "kubernetes service portals", _NEW),
     ("filter", KUBE_SERVICES, "OUTPUT", "kubernetes service portals", _NEW),
@@ -67,6 +63,7 @@ JUMP_CHAINS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("filter", KUBE_FIREWALL, "INPUT", "", ()),
     ("filter", KUBE_FIREWALL, "OUTPUT", "", ()),
 )
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -93,17 +90,29 @@ def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
 
 
-def q(text: str) -> str:
-    """Quote a comment the way proxier.go writes it (its formats with spaces are quoted)."""
-    return f'"{text}"'
+def make_chain_line(chain: str) -> str:
+    """utiliptables.MakeChainLine: the ``:CHAIN - [0:0]`` line that creates (or flushes) it."""
+    return f":{chain} - [0:0]"
 
 
-class _Lines:
+class LineBuffer:
+    """proxyutil.LineBuffer: each ``write`` is one line, its words joined by spaces.
+
+    As in Go, an argument may be a list of words (``natRules.Write(args, "-j", chain)``); it is
+    spliced in. Empty words are dropped.
+    """
+
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def write(self, *args: str) -> None:
-        self.lines.append(" ".join(a for a in args if a != ""))
+    def write(self, *args: str | Sequence[str]) -> None:
+        words: list[str] = []
+        for arg in args:
+            if isinstance(arg, str):
+                words.append(arg)
+            else:
+                words.extend(arg)
+        self.lines.append(" ".join(w for w in words if w != ""))
 
 
 @dataclass
@@ -155,7 +164,7 @@ class RenderedIptables:
         out.append("COMMIT")
         out.append("*nat")
         out += [ln for ln in self.nat_chains if _chain_of(ln) not in unchanged]
-        out += [f":{c} - [0:0]" for c in stale]
+        out += [make_chain_line(c) for c in stale]
         if bootstrap:
             out += self.bootstrap.get("nat", [])
         out += [ln for ln in self.nat_rules if _chain_of(ln) not in unchanged]
@@ -177,522 +186,509 @@ def _rules_by_chain(lines: list[str]) -> dict[str, list[str]]:
 
 
 def _bootstrap(opts: IptablesOptions) -> dict[str, list[str]]:
-    """The canary chains and the jumps from built-in chains, prepended as EnsureRule(Prepend) does.
+    """syncProxyRules (full sync): the canary chains and the jumps from the built-in chains,
+    which upstream ensures with EnsureChain and EnsureRule(Prepend) before the restore.
 
     Prepending each in list order leaves them in reverse order; ``-I CHAIN 1`` reproduces that.
     """
     tables: dict[str, list[str]] = {
-        "mangle": [f":{KUBE_PROXY_CANARY} - [0:0]"],
-        "filter": [f":{KUBE_PROXY_CANARY} - [0:0]"],
-        "nat": [f":{KUBE_PROXY_CANARY} - [0:0]"],
+        "mangle": [make_chain_line(KUBE_PROXY_CANARY)],
+        "filter": [make_chain_line(KUBE_PROXY_CANARY)],
+        "nat": [make_chain_line(KUBE_PROXY_CANARY)],
     }
     for table, chain, builtin, comment, extra in JUMP_CHAINS:
         if chain == KUBE_FIREWALL and not opts.localhost_nodeports:
             continue
-        args = ["-I", builtin, "1", *extra]
+        args = list(extra)
         if comment:
-            args += ["-m", "comment", "--comment", q(comment)]
+            args += ["-m", "comment", "--comment", f'"{comment}"']
         args += ["-j", chain]
-        tables[table].append(" ".join(args))
+        tables[table].append(" ".join(["-I", builtin, "1", *args]))
     return tables
 
 
+@dataclass
+class _Proxier:
+    """The Proxier fields syncProxyRules reads and writes (its buffers and settings)."""
+
+    opts: IptablesOptions
+    large_cluster_mode: bool = False
+    filter_chains: LineBuffer = field(default_factory=LineBuffer)
+    filter_rules: LineBuffer = field(default_factory=LineBuffer)
+    nat_chains: LineBuffer = field(default_factory=LineBuffer)
+    nat_rules: LineBuffer = field(default_factory=LineBuffer)
+
+    def if_local(self) -> list[str]:
+        """localDetector.IfLocal (DetectLocalByCIDR)."""
+        return ["-s", self.opts.cluster_cidr]
+
+    def if_not_local(self) -> list[str]:
+        """localDetector.IfNotLocal (DetectLocalByCIDR)."""
+        return ["!", "-s", self.opts.cluster_cidr]
+
+    def append_service_comment(self, args: list[str], svc_name: str) -> list[str]:
+        """appendServiceCommentLocked: the comment is dropped in large-cluster mode."""
+        if self.large_cluster_mode:
+            return args
+        return [*args, "-m", "comment", "--comment", svc_name]
+
+
+# fmt: off
 def render(services: list[ProxiedService], opts: IptablesOptions) -> RenderedIptables:
     """syncProxyRules for one node, as a full sync."""
-    filter_chains = _Lines()
-    filter_rules = _Lines()
-    nat_chains = _Lines()
-    nat_rules = _Lines()
+    proxier = _Proxier(opts)
     mark = opts.masquerade_mark
-    for chain in (
-        KUBE_SERVICES,
-        KUBE_EXTERNAL_SERVICES,
-        KUBE_FORWARD,
-        KUBE_NODEPORTS,
-        KUBE_PROXY_FIREWALL,
-    ):
-        filter_chains.write(f":{chain} - [0:0]")
-    for chain in (KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ):
-        nat_chains.write(f":{chain} - [0:0]")
 
-    nat_rules.write(
-        "-A", KUBE_POSTROUTING, "-m", "mark", "!", "--mark", f"{mark}/{mark}", "-j", "RETURN"
+    # Write chain lines for all the "top-level" chains we'll be filling in
+    for chain_name in (KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS,
+                       KUBE_PROXY_FIREWALL):
+        proxier.filter_chains.write(make_chain_line(chain_name))
+    for chain_name in (KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ):
+        proxier.nat_chains.write(make_chain_line(chain_name))
+
+    # Install the kubernetes-specific postrouting rules.
+    proxier.nat_rules.write(
+        "-A", KUBE_POSTROUTING,
+        "-m", "mark", "!", "--mark", f"{mark}/{mark}",
+        "-j", "RETURN",
     )
-    nat_rules.write("-A", KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", mark)
-    nat_rules.write(
-        "-A",
-        KUBE_POSTROUTING,
-        "-m",
-        "comment",
-        "--comment",
-        q("kubernetes service traffic requiring SNAT"),
-        "-j",
-        "MASQUERADE",
-        "--random-fully" if opts.random_fully else "",
+    # Clear the mark to avoid re-masquerading if the packet re-traverses the network stack.
+    proxier.nat_rules.write(
+        "-A", KUBE_POSTROUTING,
+        "-j", "MARK", "--xor-mark", mark,
     )
-    nat_rules.write("-A", KUBE_MARK_MASQ, "-j", "MARK", "--or-mark", mark)
+    masq_rule = [
+        "-A", KUBE_POSTROUTING,
+        "-m", "comment", "--comment", '"kubernetes service traffic requiring SNAT"',
+        "-j", "MASQUERADE",
+    ]
+    if opts.random_fully:  # iptables.HasRandomFully()
+        masq_rule.append("--random-fully")
+    proxier.nat_rules.write(masq_rule)
+
+    # Install the kubernetes-specific masquerade mark rule.
+    proxier.nat_rules.write(
+        "-A", KUBE_MARK_MASQ,
+        "-j", "MARK", "--or-mark", mark,
+    )
 
     if opts.localhost_nodeports:
-        filter_chains.write(f":{KUBE_FIREWALL} - [0:0]")
-        filter_rules.write(
-            "-A",
-            KUBE_FIREWALL,
-            "-m",
-            "comment",
-            "--comment",
-            q("block incoming localnet connections"),
-            "-d",
-            "127.0.0.0/8",
-            "!",
-            "-s",
-            "127.0.0.0/8",
-            "-m",
-            "conntrack",
-            "!",
-            "--ctstate",
-            "RELATED,ESTABLISHED,DNAT",
-            "-j",
-            "DROP",
+        # route_localnet for localhost NodePorts opens a hole (kubernetes#90259); this closes it.
+        proxier.filter_chains.write(make_chain_line(KUBE_FIREWALL))
+        proxier.filter_rules.write(
+            "-A", KUBE_FIREWALL,
+            "-m", "comment", "--comment", '"block incoming localnet connections"',
+            "-d", "127.0.0.0/8",
+            "!", "-s", "127.0.0.0/8",
+            "-m", "conntrack",
+            "!", "--ctstate", "RELATED,ESTABLISHED,DNAT",
+            "-j", "DROP",
         )
 
+    # The total number of endpoint chains: how big the cluster is.
     total_endpoints = sum(len(s.endpoints) for s in services)
-    large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
+    proxier.large_cluster_mode = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
 
-    def comment(text: str) -> tuple[str, ...]:
-        """appendServiceCommentLocked: dropped in large-cluster mode."""
-        return () if large else ("-m", "comment", "--comment", text)
-
-    if_local = ("-s", opts.cluster_cidr)
-    if_not_local = ("!", "-s", opts.cluster_cidr)
-
+    # Build rules for each service-port.
     for svc in services:
-        _render_service(
-            svc, opts, filter_rules, nat_chains, nat_rules, comment, if_local, if_not_local
-        )
+        _sync_service(proxier, svc)
 
-    nat_rules.write(
-        "-A",
-        KUBE_SERVICES,
-        "-m",
-        "comment",
-        "--comment",
-        q("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
-        "-m",
-        "addrtype",
-        "--dst-type",
-        "LOCAL",
-        *(() if opts.localhost_nodeports else ("!", "-d", "127.0.0.0/8")),
-        "-j",
-        KUBE_NODEPORTS,
-    )
+    # Finally, tail-call to the nodePorts chain, after all other service portal rules.
+    # (nodePortAddresses.MatchAll(): netlab has no --nodeport-addresses.)
+    destinations = ["-m", "addrtype", "--dst-type", "LOCAL"]
+    # Block localhost nodePorts if they are not supported.
+    if not opts.localhost_nodeports:
+        destinations += ["!", "-d", "127.0.0.0/8"]
+    proxier.nat_rules.write(
+        "-A", KUBE_SERVICES,
+        "-m", "comment", "--comment",
+        '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"',
+        destinations,
+        "-j", KUBE_NODEPORTS)
 
+    # Drop packets in INVALID state (unexpected resets unless nf_conntrack_tcp_be_liberal).
+    # Upstream adds an nfacct match when its counter exists; netlab keeps no nfacct counters.
     if not opts.conntrack_tcp_liberal:
-        filter_rules.write(
-            "-A", KUBE_FORWARD, "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"
+        proxier.filter_rules.write(
+            "-A", KUBE_FORWARD,
+            "-m", "conntrack",
+            "--ctstate", "INVALID",
+            "-j", "DROP",
         )
-    filter_rules.write(
-        "-A",
-        KUBE_FORWARD,
-        "-m",
-        "comment",
-        "--comment",
-        q("kubernetes forwarding rules"),
-        "-m",
-        "mark",
-        "--mark",
-        f"{mark}/{mark}",
-        "-j",
-        "ACCEPT",
+
+    # Forward marked traffic, so NodePorts work even if the FORWARD policy is not ACCEPT.
+    proxier.filter_rules.write(
+        "-A", KUBE_FORWARD,
+        "-m", "comment", "--comment", '"kubernetes forwarding rules"',
+        "-m", "mark", "--mark", f"{mark}/{mark}",
+        "-j", "ACCEPT",
     )
-    filter_rules.write(
-        "-A",
-        KUBE_FORWARD,
-        "-m",
-        "comment",
-        "--comment",
-        q("kubernetes forwarding conntrack rule"),
-        "-m",
-        "conntrack",
-        "--ctstate",
-        "RELATED,ESTABLISHED",
-        "-j",
-        "ACCEPT",
+
+    # Accept the rest of a connection whose first packet the rule above accepted.
+    proxier.filter_rules.write(
+        "-A", KUBE_FORWARD,
+        "-m", "comment", "--comment", '"kubernetes forwarding conntrack rule"',
+        "-m", "conntrack",
+        "--ctstate", "RELATED,ESTABLISHED",
+        "-j", "ACCEPT",
     )
     return RenderedIptables(
-        filter_chains.lines,
-        filter_rules.lines,
-        nat_chains.lines,
-        nat_rules.lines,
+        proxier.filter_chains.lines,
+        proxier.filter_rules.lines,
+        proxier.nat_chains.lines,
+        proxier.nat_rules.lines,
         _bootstrap(opts),
-        large,
+        proxier.large_cluster_mode,
     )
 
 
-def _render_service(
-    svc: ProxiedService,
-    opts: IptablesOptions,
-    filter_rules: _Lines,
-    nat_chains: _Lines,
-    nat_rules: _Lines,
-    comment: Callable[[str], tuple[str, ...]],
-    if_local: tuple[str, ...],
-    if_not_local: tuple[str, ...],
-) -> None:
+def _sync_service(proxier: _Proxier, svc: ProxiedService) -> None:
+    """syncProxyRules: the body of the loop "Build rules for each service-port"."""
+    opts = proxier.opts
     info = svc.info
-    spn = str(info.spn)
-    proto = info.protocol
-    cat = categorize(info, svc.endpoints)
+    protocol = info.protocol
+    svc_port_name_string = str(info.spn)
 
-    cluster_chain = naming.svc_chain(info.spn)
-    local_chain = naming.svl_chain(info.spn)
-    ext_chain = naming.ext_chain(info.spn)
-    fw_chain = naming.fw_chain(info.spn)
-    uses_cluster_chain = bool(cat.cluster) and info.uses_cluster_endpoints
-    uses_local_chain = bool(cat.local) and info.uses_local_endpoints
+    # Figure out the endpoints for Cluster and Local traffic policy.
+    cat = categorize(info, svc.endpoints)
+    has_endpoints = cat.has_any
+
+    # clusterPolicyChain contains the endpoints used with "Cluster" traffic policy
+    cluster_policy_chain = naming.svc_chain(info.spn)
+    uses_cluster_policy_chain = bool(cat.cluster) and info.uses_cluster_endpoints
+
+    # localPolicyChain contains the endpoints used with "Local" traffic policy
+    local_policy_chain = naming.svl_chain(info.spn)
+    uses_local_policy_chain = bool(cat.local) and info.uses_local_endpoints
 
     reach = policy_reach(info, cat)
-    has_internal, has_external = reach.has_internal, reach.has_external
-    internal_chain = local_chain if reach.internal_local else cluster_chain
-    external_policy_chain = local_chain if reach.external_local else cluster_chain
-    uses_ext_chain = cat.has_any and info.externally_accessible
-    lb_chain = ext_chain
-    uses_fw_chain = (
-        cat.has_any and bool(info.load_balancer_vips) and bool(info.load_balancer_source_ranges)
-    )
+    has_internal_endpoints, has_external_endpoints = reach.has_internal, reach.has_external
+    internal_traffic_chain = local_policy_chain if reach.internal_local else cluster_policy_chain
+    external_policy_chain = local_policy_chain if reach.external_local else cluster_policy_chain
+    external_traffic_chain = naming.ext_chain(info.spn)  # eventually jumps to externalPolicyChain
+
+    # usesExternalTrafficChain is based on hasEndpoints, not hasExternalEndpoints,
+    # because we need the local-traffic-short-circuiting rules even when there
+    # are no externally-usable endpoints.
+    uses_external_traffic_chain = has_endpoints and info.externally_accessible
+
+    # Traffic to LoadBalancer IPs can go directly to externalTrafficChain
+    # unless LoadBalancerSourceRanges is in use in which case we will
+    # create a firewall chain.
+    load_balancer_traffic_chain = external_traffic_chain
+    fw_chain = naming.fw_chain(info.spn)
+    uses_fw_chain = (has_endpoints and bool(info.load_balancer_vips)
+                     and bool(info.load_balancer_source_ranges))
     if uses_fw_chain:
-        lb_chain = fw_chain
+        load_balancer_traffic_chain = fw_chain
 
-    internal_target = internal_comment = external_target = external_comment = ""
-    if not cat.has_any:
-        internal_target = external_target = "REJECT"
-        internal_comment = external_comment = q(f"{spn} has no endpoints")
+    internal_traffic_filter_target = internal_traffic_filter_comment = ""
+    external_traffic_filter_target = external_traffic_filter_comment = ""
+    if not has_endpoints:
+        # The service has no endpoints at all: only "filter" rules rejecting its IPs.
+        internal_traffic_filter_target = "REJECT"
+        internal_traffic_filter_comment = f'"{svc_port_name_string} has no endpoints"'
+        external_traffic_filter_target = "REJECT"
+        external_traffic_filter_comment = internal_traffic_filter_comment
     else:
-        if not has_internal:
-            internal_target, internal_comment = "DROP", q(f"{spn} has no local endpoints")
-        if not has_external:
-            external_target, external_comment = "DROP", q(f"{spn} has no local endpoints")
+        if not has_internal_endpoints:
+            # internalTrafficPolicy "Local" without local endpoints: drop ClusterIP traffic.
+            internal_traffic_filter_target = "DROP"
+            internal_traffic_filter_comment = f'"{svc_port_name_string} has no local endpoints"'
+        if not has_external_endpoints:
+            # externalTrafficPolicy "Local" without local endpoints: drop outside traffic.
+            external_traffic_filter_target = "DROP"
+            external_traffic_filter_comment = f'"{svc_port_name_string} has no local endpoints"'
 
-    match = ("-m", proto, "-p", proto)
-    port = str(info.port)
+    filter_rules = proxier.filter_rules
+    nat_chains = proxier.nat_chains
+    nat_rules = proxier.nat_rules
 
-    # ClusterIP capture, or the filter verdict when it has no (local) endpoints.
-    if has_internal:
+    # Capture the clusterIP.
+    if has_internal_endpoints:
         nat_rules.write(
-            "-A",
-            KUBE_SERVICES,
-            "-m",
-            "comment",
-            "--comment",
-            q(f"{spn} cluster IP"),
-            *match,
-            "-d",
-            info.cluster_ip,
-            "--dport",
-            port,
-            "-j",
-            internal_chain,
-        )
+            "-A", KUBE_SERVICES,
+            "-m", "comment", "--comment", f'"{svc_port_name_string} cluster IP"',
+            "-m", protocol, "-p", protocol,
+            "-d", info.cluster_ip,
+            "--dport", str(info.port),
+            "-j", internal_traffic_chain)
     else:
+        # No endpoints.
         filter_rules.write(
-            "-A",
-            KUBE_SERVICES,
-            "-m",
-            "comment",
-            "--comment",
-            internal_comment,
-            *match,
-            "-d",
-            info.cluster_ip,
-            "--dport",
-            port,
-            "-j",
-            internal_target,
+            "-A", KUBE_SERVICES,
+            "-m", "comment", "--comment", internal_traffic_filter_comment,
+            "-m", protocol, "-p", protocol,
+            "-d", info.cluster_ip,
+            "--dport", str(info.port),
+            "-j", internal_traffic_filter_target,
         )
 
-    for ext_ip in info.external_ips:
-        if cat.has_any:
+    # Capture externalIPs.
+    for external_ip in info.external_ips:
+        if has_endpoints:
+            # Send traffic bound for external IPs to the "external destinations" chain.
             nat_rules.write(
-                "-A",
-                KUBE_SERVICES,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"{spn} external IP"),
-                *match,
-                "-d",
-                ext_ip,
-                "--dport",
-                port,
-                "-j",
-                ext_chain,
-            )
-        if not has_external:
+                "-A", KUBE_SERVICES,
+                "-m", "comment", "--comment", f'"{svc_port_name_string} external IP"',
+                "-m", protocol, "-p", protocol,
+                "-d", external_ip,
+                "--dport", str(info.port),
+                "-j", external_traffic_chain)
+        if not has_external_endpoints:
+            # No endpoints at all (REJECT), or none for external traffic (DROP what the EXT
+            # chain did not short-circuit).
             filter_rules.write(
-                "-A",
-                KUBE_EXTERNAL_SERVICES,
-                "-m",
-                "comment",
-                "--comment",
-                external_comment,
-                *match,
-                "-d",
-                ext_ip,
-                "--dport",
-                port,
-                "-j",
-                external_target,
+                "-A", KUBE_EXTERNAL_SERVICES,
+                "-m", "comment", "--comment", external_traffic_filter_comment,
+                "-m", protocol, "-p", protocol,
+                "-d", external_ip,
+                "--dport", str(info.port),
+                "-j", external_traffic_filter_target,
             )
 
-    for lb_ip in info.load_balancer_vips:
-        if cat.has_any:
+    # Capture load-balancer ingress.
+    for lbip in info.load_balancer_vips:
+        if has_endpoints:
             nat_rules.write(
-                "-A",
-                KUBE_SERVICES,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"{spn} loadbalancer IP"),
-                *match,
-                "-d",
-                lb_ip,
-                "--dport",
-                port,
-                "-j",
-                lb_chain,
-            )
+                "-A", KUBE_SERVICES,
+                "-m", "comment", "--comment", f'"{svc_port_name_string} loadbalancer IP"',
+                "-m", protocol, "-p", protocol,
+                "-d", lbip,
+                "--dport", str(info.port),
+                "-j", load_balancer_traffic_chain)
         if uses_fw_chain:
             filter_rules.write(
-                "-A",
-                KUBE_PROXY_FIREWALL,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"{spn} traffic not accepted by {fw_chain}"),
-                *match,
-                "-d",
-                lb_ip,
-                "--dport",
-                port,
-                "-j",
-                "DROP",
-            )
-    if not has_external:
-        for lb_ip in info.load_balancer_vips:
+                "-A", KUBE_PROXY_FIREWALL,
+                "-m", "comment", "--comment",
+                f'"{svc_port_name_string} traffic not accepted by {fw_chain}"',
+                "-m", protocol, "-p", protocol,
+                "-d", lbip,
+                "--dport", str(info.port),
+                "-j", "DROP")
+    if not has_external_endpoints:
+        # No endpoints at all (REJECT), or none for external traffic (DROP what the EXT
+        # chain did not short-circuit).
+        for lbip in info.load_balancer_vips:
             filter_rules.write(
-                "-A",
-                KUBE_EXTERNAL_SERVICES,
-                "-m",
-                "comment",
-                "--comment",
-                external_comment,
-                *match,
-                "-d",
-                lb_ip,
-                "--dport",
-                port,
-                "-j",
-                external_target,
+                "-A", KUBE_EXTERNAL_SERVICES,
+                "-m", "comment", "--comment", external_traffic_filter_comment,
+                "-m", protocol, "-p", protocol,
+                "-d", lbip,
+                "--dport", str(info.port),
+                "-j", external_traffic_filter_target,
             )
 
-    if info.node_port:
-        node_port = str(info.node_port)
-        if cat.has_any:
+    # Capture nodeports.
+    if info.node_port != 0:
+        if has_endpoints:
+            # Jump to the external destination chain (NodePorts are not subject to
+            # loadBalancerSourceRanges). Upstream first writes a 127.0.0.0/8 copy with an
+            # nfacct match when that counter exists; netlab keeps no nfacct counters.
             nat_rules.write(
-                "-A",
-                KUBE_NODEPORTS,
-                "-m",
-                "comment",
-                "--comment",
-                spn,
-                *match,
-                "--dport",
-                node_port,
-                "-j",
-                ext_chain,
-            )
-        if not has_external:
+                "-A", KUBE_NODEPORTS,
+                "-m", "comment", "--comment", svc_port_name_string,
+                "-m", protocol, "-p", protocol,
+                "--dport", str(info.node_port),
+                "-j", external_traffic_chain)
+        if not has_external_endpoints:
+            # No endpoints at all (REJECT), or none for external traffic (DROP what the EXT
+            # chain did not short-circuit).
             filter_rules.write(
-                "-A",
-                KUBE_EXTERNAL_SERVICES,
-                "-m",
-                "comment",
-                "--comment",
-                external_comment,
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                *match,
-                "--dport",
-                node_port,
-                "-j",
-                external_target,
+                "-A", KUBE_EXTERNAL_SERVICES,
+                "-m", "comment", "--comment", external_traffic_filter_comment,
+                "-m", "addrtype", "--dst-type", "LOCAL",
+                "-m", protocol, "-p", protocol,
+                "--dport", str(info.node_port),
+                "-j", external_traffic_filter_target,
             )
 
-    if info.health_check_node_port:
+    # Capture healthCheckNodePorts.
+    if info.health_check_node_port != 0:
+        # Accepted whether or not the node has local endpoints.
         filter_rules.write(
-            "-A",
-            KUBE_NODEPORTS,
-            "-m",
-            "comment",
-            "--comment",
-            q(f"{spn} health check node port"),
-            "-m",
-            "tcp",
-            "-p",
-            "tcp",
-            "--dport",
-            str(info.health_check_node_port),
-            "-j",
-            "ACCEPT",
+            "-A", KUBE_NODEPORTS,
+            "-m", "comment", "--comment", f'"{svc_port_name_string} health check node port"',
+            "-m", "tcp", "-p", "tcp",
+            "--dport", str(info.health_check_node_port),
+            "-j", "ACCEPT",
         )
 
-    if has_internal:
-        args = (
-            "-m",
-            "comment",
-            "--comment",
-            q(f"{spn} cluster IP"),
-            *match,
-            "-d",
-            info.cluster_ip,
-            "--dport",
-            port,
-        )
+    # Set up internal traffic handling.
+    if has_internal_endpoints:
+        args = [
+            "-m", "comment", "--comment", f'"{svc_port_name_string} cluster IP"',
+            "-m", protocol, "-p", protocol,
+            "-d", info.cluster_ip,
+            "--dport", str(info.port),
+        ]
         if opts.masquerade_all:
-            nat_rules.write("-A", internal_chain, *args, "-j", KUBE_MARK_MASQ)
+            nat_rules.write(
+                "-A", internal_traffic_chain,
+                args,
+                "-j", KUBE_MARK_MASQ)
         else:
-            nat_rules.write("-A", internal_chain, *args, *if_not_local, "-j", KUBE_MARK_MASQ)
+            # localDetector.IsImplemented() (always: netlab detects local traffic by CIDR).
+            # Masquerade off-cluster traffic to a service VIP (a static route to any node
+            # bridges into the Service, and that may bounce off-node).
+            nat_rules.write(
+                "-A", internal_traffic_chain,
+                args,
+                proxier.if_not_local(),
+                "-j", KUBE_MARK_MASQ)
 
-    if uses_ext_chain:
-        nat_chains.write(f":{ext_chain} - [0:0]")
+    # Set up external traffic handling: all captured traffic for external destinations
+    # jumps to externalTrafficChain, which handles some special cases and then jumps to
+    # externalPolicyChain.
+    if uses_external_traffic_chain:
+        nat_chains.write(make_chain_line(external_traffic_chain))
+
         if not info.external_policy_local:
+            # Non-local endpoints: masquerade, in case we cross nodes.
             nat_rules.write(
-                "-A",
-                ext_chain,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"masquerade traffic for {spn} external destinations"),
-                "-j",
-                KUBE_MARK_MASQ,
-            )
+                "-A", external_traffic_chain,
+                "-m", "comment", "--comment",
+                f'"masquerade traffic for {svc_port_name_string} external destinations"',
+                "-j", KUBE_MARK_MASQ)
         else:
+            # Only same-node endpoints: the source IP is kept in most cases.
+            # (localDetector.IsImplemented(): always.) Pod -> external destination traffic
+            # is subject to neither policy, as if it went out to the load balancer and back.
             nat_rules.write(
-                "-A",
-                ext_chain,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"pod traffic for {spn} external destinations"),
-                *if_local,
-                "-j",
-                cluster_chain,
-            )
-            nat_rules.write(
-                "-A",
-                ext_chain,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"masquerade LOCAL traffic for {spn} external destinations"),
-                "-m",
-                "addrtype",
-                "--src-type",
-                "LOCAL",
-                "-j",
-                KUBE_MARK_MASQ,
-            )
-            nat_rules.write(
-                "-A",
-                ext_chain,
-                "-m",
-                "comment",
-                "--comment",
-                q(f"route LOCAL traffic for {spn} external destinations"),
-                "-m",
-                "addrtype",
-                "--src-type",
-                "LOCAL",
-                "-j",
-                cluster_chain,
-            )
-        if has_external:
-            nat_rules.write("-A", ext_chain, "-j", external_policy_chain)
+                "-A", external_traffic_chain,
+                "-m", "comment", "--comment",
+                f'"pod traffic for {svc_port_name_string} external destinations"',
+                proxier.if_local(),
+                "-j", cluster_policy_chain)
 
+            # Traffic from the node itself still needs masquerade: the LB IP is a local
+            # address, so it would be the chosen source IP.
+            nat_rules.write(
+                "-A", external_traffic_chain,
+                "-m", "comment", "--comment",
+                f'"masquerade LOCAL traffic for {svc_port_name_string} external destinations"',
+                "-m", "addrtype", "--src-type", "LOCAL",
+                "-j", KUBE_MARK_MASQ)
+
+            # Send src-type=LOCAL -> external destination to the policy=cluster chain.
+            nat_rules.write(
+                "-A", external_traffic_chain,
+                "-m", "comment", "--comment",
+                f'"route LOCAL traffic for {svc_port_name_string} external destinations"',
+                "-m", "addrtype", "--src-type", "LOCAL",
+                "-j", cluster_policy_chain)
+
+        # Anything else falls thru to the appropriate policy chain.
+        if has_external_endpoints:
+            nat_rules.write(
+                "-A", external_traffic_chain,
+                "-j", external_policy_chain)
+
+    # Set up firewall chain, if needed
     if uses_fw_chain:
-        nat_chains.write(f":{fw_chain} - [0:0]")
-        fw_args = ("-A", fw_chain, "-m", "comment", "--comment", q(f"{spn} loadbalancer IP"))
+        nat_chains.write(make_chain_line(fw_chain))
+
+        # The service firewall rules, from loadBalancerSourceRanges.
+        args = [
+            "-A", fw_chain,
+            "-m", "comment", "--comment", f'"{svc_port_name_string} loadbalancer IP"',
+        ]
+
+        # firewall filter based on each source range
         allow_from_node = False
         for cidr in info.load_balancer_source_ranges:
-            nat_rules.write(*fw_args, "-s", cidr, "-j", ext_chain)
+            nat_rules.write(args, "-s", cidr, "-j", external_traffic_chain)
             allow_from_node = allow_from_node or _contains(cidr, opts.node_ip)
+        # A VIP-like LB's VIP is often a local address, so a request from the node loops
+        # back with the VIP as source: allow it.
         if allow_from_node:
-            for lb_ip in info.load_balancer_vips:
-                nat_rules.write(*fw_args, "-s", lb_ip, "-j", ext_chain)
+            for lbip in info.load_balancer_vips:
+                nat_rules.write(
+                    args,
+                    "-s", lbip,
+                    "-j", external_traffic_chain)
+        # A packet reaching the end of the chain was not DNATed: KUBE-PROXY-FIREWALL drops it.
         nat_rules.write(
-            "-A",
-            fw_chain,
-            "-m",
-            "comment",
-            "--comment",
-            q(f"other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"),
+            "-A", fw_chain,
+            "-m", "comment", "--comment",
+            f'"other traffic to {svc_port_name_string} will be dropped by KUBE-PROXY-FIREWALL"',
         )
 
-    if uses_cluster_chain:
-        nat_chains.write(f":{cluster_chain} - [0:0]")
-        _service_to_endpoints(nat_rules, info, cluster_chain, cat.cluster, comment)
-    if uses_local_chain:
-        nat_chains.write(f":{local_chain} - [0:0]")
-        _service_to_endpoints(nat_rules, info, local_chain, cat.local, comment)
+    # If Cluster policy is in use, create the chain and jump from it to clusterEndpoints.
+    if uses_cluster_policy_chain:
+        nat_chains.write(make_chain_line(cluster_policy_chain))
+        _write_service_to_endpoint_rules(
+            proxier, svc_port_name_string, info, cluster_policy_chain, cat.cluster)
 
+    # If Local policy is in use, create the chain and jump from it to localEndpoints.
+    if uses_local_policy_chain:
+        nat_chains.write(make_chain_line(local_policy_chain))
+        _write_service_to_endpoint_rules(
+            proxier, svc_port_name_string, info, local_policy_chain, cat.local)
+
+    # Generate the per-endpoint chains.
     for ep in cat.all_reachable:
-        sep = naming.sep_chain(info.spn, str(ep))
-        nat_chains.write(f":{sep} - [0:0]")
-        base = ("-A", sep, *comment(spn))
-        nat_rules.write(*base, "-s", ep.ip, "-j", KUBE_MARK_MASQ)
-        affinity = (
-            ("-m", "recent", "--name", sep, "--set") if info.session_affinity_client_ip else ()
-        )
-        nat_rules.write(*base, *affinity, *match, "-j", "DNAT", "--to-destination", str(ep))
+        endpoint_chain = naming.sep_chain(info.spn, str(ep))
+
+        # Create the endpoint chain
+        nat_chains.write(make_chain_line(endpoint_chain))
+
+        args = ["-A", endpoint_chain]
+        args = proxier.append_service_comment(args, svc_port_name_string)
+        # Handle traffic that loops back to the originator with SNAT.
+        nat_rules.write(
+            args,
+            "-s", ep.ip,
+            "-j", KUBE_MARK_MASQ)
+        # Update client-affinity lists.
+        if info.session_affinity_client_ip:
+            args += ["-m", "recent", "--name", endpoint_chain, "--set"]
+        # DNAT to final destination.
+        args += ["-m", protocol, "-p", protocol, "-j", "DNAT", "--to-destination", str(ep)]
+        nat_rules.write(args)
 
 
-def _service_to_endpoints(
-    nat_rules: _Lines,
+def _write_service_to_endpoint_rules(
+    proxier: _Proxier,
+    svc_port_name_string: str,
     info: ServicePortInfo,
-    chain: str,
+    svc_chain: str,
     endpoints: tuple[EndpointInfo, ...],
-    comment: Callable[[str], tuple[str, ...]],
 ) -> None:
     """writeServiceToEndpointRules: affinity checks first, then the statistic cascade."""
-    spn = str(info.spn)
+    nat_rules = proxier.nat_rules
+    # First write session affinity rules, if applicable.
     if info.session_affinity_client_ip:
         for ep in endpoints:
-            sep = naming.sep_chain(info.spn, str(ep))
-            nat_rules.write(
-                "-A",
-                chain,
-                *comment(q(f"{spn} -> {ep}")),
-                "-m",
-                "recent",
-                "--name",
-                sep,
-                "--rcheck",
-                "--seconds",
-                str(info.sticky_max_age_seconds),
-                "--reap",
-                "-j",
-                sep,
-            )
-    n = len(endpoints)
+            endpoint_chain = naming.sep_chain(info.spn, str(ep))
+            comment = f'"{svc_port_name_string} -> {ep}"'
+
+            args = ["-A", svc_chain]
+            args = proxier.append_service_comment(args, comment)
+            args += [
+                "-m", "recent", "--name", endpoint_chain,
+                "--rcheck", "--seconds", str(info.sticky_max_age_seconds), "--reap",
+                "-j", endpoint_chain,
+            ]
+            nat_rules.write(args)
+
+    # Now write loadbalancing rules.
+    num_endpoints = len(endpoints)
     for i, ep in enumerate(endpoints):
-        sep = naming.sep_chain(info.spn, str(ep))
-        stat = (
-            ("-m", "statistic", "--mode", "random", "--probability", probability(n - i))
-            if i < n - 1
-            else ()
-        )
-        nat_rules.write("-A", chain, *comment(q(f"{spn} -> {ep}")), *stat, "-j", sep)
+        endpoint_chain = naming.sep_chain(info.spn, str(ep))
+        comment = f'"{svc_port_name_string} -> {ep}"'
+
+        args = ["-A", svc_chain]
+        args = proxier.append_service_comment(args, comment)
+        if i < num_endpoints - 1:
+            # Each rule is a probabilistic match.
+            args += [
+                "-m", "statistic",
+                "--mode", "random",
+                "--probability", probability(num_endpoints - i)]
+        # The final (or only if n == 1) rule is a guaranteed match.
+        nat_rules.write(args, "-j", endpoint_chain)
+# fmt: on
 
 
 def _contains(cidr: str, ip: str) -> bool:

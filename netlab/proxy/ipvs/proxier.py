@@ -39,21 +39,22 @@ from netlab.kernel import netlink, netns, process, rules, threads
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.iptables.proxier import pick_backend
 from netlab.proxy.ipvs import wire
+from netlab.proxy.ipvs.ipset import canonical_entry, parse_ipset_save
 from netlab.proxy.ipvs.render import (
-    DEFAULT_SCHEDULER,
     DUMMY_DEVICE,
-    IpvsOp,
     IpvsOptions,
     IpvsRuleSet,
-    VirtualServer,
     bind_changes,
-    canonical_entry,
-    filter_ipvsadm_list,
     ipvs_sysctls,
     ipvsadm_restore_text,
-    parse_ipset_save,
-    reconcile,
     render,
+)
+from netlab.proxy.ipvs.servers import (
+    DEFAULT_SCHEDULER,
+    IpvsOp,
+    VirtualServer,
+    filter_ipvsadm_list,
+    reconcile,
 )
 from netlab.proxy.servicemap import ProxiedService, node_view
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import socket
 import struct
 
-from netlab.nlattr import NLA_F_NESTED, attr, attrs
-from netlab.proxy.ipvs.render import IpvsOp, RealServer, VirtualServer
+from netlab.kernel.nlattr import NLA_F_NESTED, attr, attrs
+from netlab.proxy.ipvs.servers import IpvsOp, RealServer, VirtualServer
 
 GENL_VERSION = 1
 # Commands (enum ipvs_cmd)

@@ -1,13 +1,21 @@
 """nftables mode: render kube-proxy's ``nft -f`` transaction for one node (pure text).
 
-This follows ``pkg/proxy/nftables/proxier.go`` (``setupNFTables`` and ``syncProxyRules``) in the
-newer layout that upstream's own ``proxier_test.go`` pins (Kubernetes >= 1.31): one table
+This follows kubernetes/kubernetes ``pkg/proxy/nftables/proxier.go`` (``setupNFTables``,
+``syncProxyRules``, ``writeServiceToEndpointRules``; v1.33) in the newer layout with pre-DNAT
+filter chains that the proxier_test.go ported in tests/unit pins: one table
 ``ip kube-proxy``; base chains ``${type}-${hook}`` with the pre-DNAT filter chains at priority
 -110; dispatch through the verdict maps ``service-ips`` / ``service-nodeports``; the
 ``no-endpoint-*`` maps checked from the filter hooks; per Service port the chains
 ``service-`` / ``local-`` / ``external-`` / ``firewall-`` + hashAndTruncate(name) and per endpoint
 ``endpoint-`` chains and ``affinity-`` sets, with the same rule text kube-proxy writes (knftables'
 syntax), so ``nft list table ip kube-proxy`` in a lab node reads like one on a real node.
+
+Each object and rule is one call shaped like upstream's ``tx.Add(&knftables.Rule{Chain: ...,
+Rule: knftables.Concat(...), Comment: ...})``, with upstream's word grouping (those blocks are
+kept out of ``ruff format``), so the code reads beside proxier.go rule for rule. This module is
+syncProxyRules' per-Service part and the sync as a whole; setupNFTables (the fixed objects) is
+:mod:`.setup`, the table's names and knftables' text :mod:`.objects`, and reading the kernel's
+table back :mod:`.listing`.
 
 How a sync is written (as upstream's full sync, in one transaction): the table and every fixed
 object are added (``add`` is a no-op for what exists), every chain written is added *and flushed*
@@ -60,11 +68,35 @@ Two layouts render the same behaviour:
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from netlab.proxy import naming
+from netlab.proxy.nftables.listing import Existing, filter_listing, parse_existing
+from netlab.proxy.nftables.objects import (
+    AFFINITY_PREFIX,
+    CLUSTER_IPS,
+    ENDPOINT_PREFIX,
+    EXTERNAL_PREFIX,
+    FAMILY,
+    FIREWALL_IPS,
+    FIREWALL_PREFIX,
+    LOCAL_PREFIX,
+    MARK_MASQ,
+    NO_ENDPOINT_NODEPORTS,
+    NO_ENDPOINT_SERVICES,
+    REJECT_CHAIN,
+    SERVICE_IPS,
+    SERVICE_NODEPORTS,
+    SERVICE_PREFIX,
+    TABLE,
+    Element,
+    Transaction,
+    Words,
+    concat,
+    rule_text,
+)
+from netlab.proxy.nftables.setup import setup
 from netlab.proxy.servicemap import (
     EndpointInfo,
     ProxiedService,
@@ -73,85 +105,31 @@ from netlab.proxy.servicemap import (
     policy_reach,
 )
 
-FAMILY = "ip"
-TABLE = "kube-proxy"
+# What callers import from here; the table's names, its fixed part and the reading back of the
+# kernel's listing live in .objects, .setup and .listing.
+__all__ = [
+    "FAMILY",
+    "LAYOUTS",
+    "TABLE",
+    "Element",
+    "Existing",
+    "NftablesOptions",
+    "Ruleset",
+    "ServiceObjects",
+    "build",
+    "chain_names",
+    "concat",
+    "endpoint_chain_base",
+    "filter_listing",
+    "is_affinity_set",
+    "is_service_chain",
+    "parse_existing",
+    "render",
+    "service_chain_base",
+    "service_objects",
+]
+
 LAYOUTS = ("kube-proxy", "fast")
-
-# Base chains ("${type}-${hook}") and the regular chains and sets/maps the proxier owns.
-FILTER_PREROUTING_PRE_DNAT = "filter-prerouting-pre-dnat"
-FILTER_OUTPUT_PRE_DNAT = "filter-output-pre-dnat"
-FILTER_INPUT = "filter-input"
-FILTER_FORWARD = "filter-forward"
-FILTER_OUTPUT = "filter-output"
-NAT_PREROUTING = "nat-prerouting"
-NAT_OUTPUT = "nat-output"
-NAT_POSTROUTING = "nat-postrouting"
-
-SERVICES = "services"
-SERVICE_IPS = "service-ips"
-SERVICE_NODEPORTS = "service-nodeports"
-NODEPORT_IPS = "nodeport-ips"
-CLUSTER_IPS = "cluster-ips"
-SERVICE_ENDPOINTS_CHECK = "service-endpoints-check"
-NODEPORT_ENDPOINTS_CHECK = "nodeport-endpoints-check"
-NO_ENDPOINT_SERVICES = "no-endpoint-services"
-NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
-REJECT_CHAIN = "reject-chain"
-CLUSTER_IPS_CHECK = "cluster-ips-check"
-FIREWALL_IPS = "firewall-ips"
-FIREWALL_CHECK = "firewall-check"
-MARK_MASQ = "mark-for-masquerade"
-MASQUERADING = "masquerading"
-
-# (name, type, hook, priority). Priorities are written as numbers, as `nft list` shows them:
-# dstnat-10 = -110, filter = 0, dstnat = -100, srcnat = 100 (family ip).
-BASE_CHAINS: tuple[tuple[str, str, str, int], ...] = (
-    (FILTER_PREROUTING_PRE_DNAT, "filter", "prerouting", -110),
-    (FILTER_OUTPUT_PRE_DNAT, "filter", "output", -110),
-    (FILTER_FORWARD, "filter", "forward", 0),
-    (FILTER_INPUT, "filter", "input", 0),
-    (FILTER_OUTPUT, "filter", "output", 0),
-    (NAT_PREROUTING, "nat", "prerouting", -100),
-    (NAT_OUTPUT, "nat", "output", -100),
-    (NAT_POSTROUTING, "nat", "postrouting", 100),
-)
-
-# nftablesJumpChains, in upstream order: (destination, source base chain, extra match).
-# Reject is only valid in input/forward/output, so the endpoint checks are not in prerouting.
-JUMP_CHAINS: tuple[tuple[str, str, str], ...] = (
-    (NODEPORT_ENDPOINTS_CHECK, FILTER_INPUT, "ct state new"),
-    (SERVICE_ENDPOINTS_CHECK, FILTER_INPUT, "ct state new"),
-    (SERVICE_ENDPOINTS_CHECK, FILTER_FORWARD, "ct state new"),
-    (SERVICE_ENDPOINTS_CHECK, FILTER_OUTPUT, "ct state new"),
-    (FIREWALL_CHECK, FILTER_PREROUTING_PRE_DNAT, "ct state new"),
-    (FIREWALL_CHECK, FILTER_OUTPUT_PRE_DNAT, "ct state new"),
-    (SERVICES, NAT_OUTPUT, ""),
-    (SERVICES, NAT_PREROUTING, ""),
-    (MASQUERADING, NAT_POSTROUTING, ""),
-    (CLUSTER_IPS_CHECK, FILTER_FORWARD, "ct state new"),
-    (CLUSTER_IPS_CHECK, FILTER_OUTPUT, "ct state new"),
-)
-
-# The sets/maps that every full sync flushes and refills (nftElementStorage.reset).
-OWNED_CONTAINERS: tuple[tuple[str, str], ...] = (
-    ("set", CLUSTER_IPS),
-    ("map", SERVICE_IPS),
-    ("map", FIREWALL_IPS),
-    ("map", NO_ENDPOINT_SERVICES),
-    ("map", NO_ENDPOINT_NODEPORTS),
-    ("map", SERVICE_NODEPORTS),
-)
-
-ADDR_PROTO_PORT = "ipv4_addr . inet_proto . inet_service"
-PROTO_PORT = "inet_proto . inet_service"
-
-# Per-Service-port prefixes (each at most 16 characters, chainNamePrefixLengthMax).
-SERVICE_PREFIX = "service-"
-LOCAL_PREFIX = "local-"
-EXTERNAL_PREFIX = "external-"
-FIREWALL_PREFIX = "firewall-"
-ENDPOINT_PREFIX = "endpoint-"
-AFFINITY_PREFIX = "affinity-"
 
 
 @dataclass(frozen=True)
@@ -171,31 +149,6 @@ class NftablesOptions:
         return f"0x{1 << self.masquerade_bit:08x}"
 
 
-@dataclass(frozen=True)
-class Existing:
-    """What ``nft list chains`` / ``nft list sets`` showed in the node's table before a sync."""
-
-    chains: frozenset[str] = frozenset()
-    sets: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Element:
-    container: str
-    key: tuple[str, ...]
-    value: str = ""
-    comment: str = ""
-
-    def body(self) -> str:
-        """``{ KEY [comment "C"] [: VALUE] }`` as knftables writes an element."""
-        text = " . ".join(self.key)
-        if self.comment:
-            text += f' comment "{self.comment}"'
-        if self.value:
-            text += f" : {self.value}"
-        return "{ " + text + " }"
-
-
 @dataclass
 class ServiceObjects:
     """Everything one Service port owns in the table."""
@@ -210,6 +163,14 @@ class ServiceObjects:
     def chain(self, name: str) -> list[str]:
         """ensureChain: the chain exists (once), and is written from scratch."""
         return self.chains.setdefault(name, [])
+
+    def add_rule(self, chain: str, *words: Words, comment: str | None = None) -> None:
+        """tx.Add(&knftables.Rule{...}) into one of this Service port's (ensured) chains."""
+        self.chains[chain].append(rule_text(*words, comment=comment))
+
+    def ensure_elem(self, element: Element) -> None:
+        """nftElementStorage.ensureElem: this element belongs in its set or map."""
+        self.elements.append(element)
 
 
 @dataclass
@@ -234,9 +195,17 @@ class Ruleset:
     def transaction(self, *, first: bool = True, existing: Existing | None = None) -> str:
         """The full-sync ``nft -f`` input (see the module docstring)."""
         out: list[str] = []
-        _setup(self.opts, first, out)
+        setup(
+            out,
+            first=first,
+            masquerade_mark=self.opts.masquerade_mark,
+            service_cidr=self.opts.service_cidr,
+            nodeport_ips=self.opts.nodeport_ips,
+        )
         _write_services(self.services, out)
-        out.extend(_element_op("add", e) for e in self.elements().values())
+        tx = Transaction(out)
+        for e in self.elements().values():
+            tx.element("add", e)
         if existing is not None:
             active, sticky = self.service_chains(), self.affinity_sets()
             _delete_stale(
@@ -258,11 +227,14 @@ class Ruleset:
         changed = [s for s in self.services if before.get(s.key) != s]
         out: list[str] = []
         _write_services(changed, out)
+        tx = Transaction(out)
         old_el, new_el = previous.elements(), self.elements()
         for k, e in old_el.items():
             if new_el.get(k) != e:
-                out.append(_element_op("delete", replace(e, value="", comment="")))
-        out.extend(_element_op("add", e) for k, e in new_el.items() if old_el.get(k) != e)
+                tx.element("delete", replace(e, value="", comment=""))
+        for k, e in new_el.items():
+            if old_el.get(k) != e:
+                tx.element("add", e)
         _delete_stale(
             sorted(previous.service_chains() - self.service_chains()),
             sorted(previous.affinity_sets() - self.affinity_sets()),
@@ -274,31 +246,31 @@ class Ruleset:
 def _write_services(services: Iterable[ServiceObjects], out: list[str]) -> None:
     """Chains first (added and flushed), then affinity sets, then rules, so every jump target
     and set exists when a rule names it."""
+    tx = Transaction(out)
     services = list(services)
     for svc in services:
         for chain in svc.chains:
-            out.append(f"add chain {FAMILY} {TABLE} {chain}")
-            out.append(f"flush chain {FAMILY} {TABLE} {chain}")
+            tx.add_chain(chain)
+            tx.flush("chain", chain)
     for svc in services:
         for aset, timeout in svc.affinity_sets.items():
-            out.append(
-                f"add set {FAMILY} {TABLE} {aset} {{ type ipv4_addr ; "
-                f"flags dynamic,timeout ; timeout {timeout}s ; }}"
-            )
+            # dynamic: created without it, a set gets it later and re-adding it then fails.
+            tx.add_set(aset, "ipv4_addr", flags="dynamic,timeout", timeout=timeout)
     for svc in services:
         for chain, rules in svc.chains.items():
-            out.extend(f"add rule {FAMILY} {TABLE} {chain} {r}" for r in rules)
-
-
-def _element_op(verb: str, e: Element) -> str:
-    return f"{verb} element {FAMILY} {TABLE} {e.container} {e.body()}"
+            for rule in rules:
+                tx.add_rule(chain, rule)
 
 
 def _delete_stale(chains: list[str], sets: list[str], out: list[str]) -> None:
+    tx = Transaction(out)
     # Flush them all first: stale chains may jump to each other or update stale sets.
-    out.extend(f"flush chain {FAMILY} {TABLE} {c}" for c in chains)
-    out.extend(f"delete chain {FAMILY} {TABLE} {c}" for c in chains)
-    out.extend(f"delete set {FAMILY} {TABLE} {s}" for s in sets)
+    for c in chains:
+        tx.flush("chain", c)
+    for c in chains:
+        tx.delete("chain", c)
+    for aset in sets:
+        tx.delete("set", aset)
 
 
 def is_service_chain(name: str) -> bool:
@@ -328,124 +300,6 @@ def build(services: list[ProxiedService], opts: NftablesOptions, layout: str) ->
     return Ruleset(opts, layout, [_service(svc, opts, layout) for svc in services])
 
 
-def _setup(opts: NftablesOptions, first: bool, out: list[str]) -> None:
-    """setupNFTables: the table, base chains, jump rules, fixed chains, sets and maps."""
-    t = f"{FAMILY} {TABLE}"
-    mark = opts.masquerade_mark
-    out.append(f'add table {t} {{ comment "rules for kube-proxy" ; }}')
-    if first:
-        # Re-create base chains once so that changed properties (priority) cannot fail the sync.
-        for name, _, _, _ in BASE_CHAINS:
-            out.append(f"add chain {t} {name}")
-            out.append(f"delete chain {t} {name}")
-    for name, ctype, hook, prio in BASE_CHAINS:
-        out.append(f"add chain {t} {name} {{ type {ctype} hook {hook} priority {prio} ; }}")
-        out.append(f"flush chain {t} {name}")
-
-    created: set[str] = set()
-
-    def ensure(chain: str, comment: str = "") -> None:
-        if chain in created:
-            return
-        created.add(chain)
-        spec = f' {{ comment "{comment}" ; }}' if comment else ""
-        out.append(f"add chain {t} {chain}{spec}")
-        out.append(f"flush chain {t} {chain}")
-
-    for dst, src, extra in JUMP_CHAINS:
-        ensure(dst)
-        out.append(f"add rule {t} {src} {extra + ' ' if extra else ''}jump {dst}")
-    for chain in (SERVICES, CLUSTER_IPS_CHECK, MASQUERADING, MARK_MASQ):
-        ensure(chain)
-
-    out.append(f"add rule {t} {MARK_MASQ} mark set mark or {mark}")
-    out.append(f"add rule {t} {MASQUERADING} mark and {mark} == 0 return")
-    out.append(f"add rule {t} {MASQUERADING} mark set mark xor {mark}")
-    out.append(f"add rule {t} {MASQUERADING} masquerade fully-random")
-
-    out.append(f'add set {t} {CLUSTER_IPS} {{ type ipv4_addr ; comment "Active ClusterIPs" ; }}')
-    out.append(
-        f"add rule {t} {CLUSTER_IPS_CHECK} ip daddr @{CLUSTER_IPS} reject "
-        'comment "Reject traffic to invalid ports of ClusterIPs"'
-    )
-    if opts.service_cidr:
-        out.append(
-            f"add rule {t} {CLUSTER_IPS_CHECK} ip daddr {{ {opts.service_cidr} }} drop "
-            'comment "Drop traffic to unallocated ClusterIPs"'
-        )
-
-    # nodeport-ips: "add+delete" to make sure it is gone when every address takes NodePorts.
-    out.append(
-        f"add set {t} {NODEPORT_IPS} {{ type ipv4_addr ; "
-        'comment "IPs that accept NodePort traffic" ; }'
-    )
-    if not opts.nodeport_ips:
-        out.append(f"delete set {t} {NODEPORT_IPS}")
-    else:
-        out.append(f"flush set {t} {NODEPORT_IPS}")
-        for ip in opts.nodeport_ips:
-            if ipaddress.ip_address(ip).is_loopback:
-                continue  # localhost NodePorts are not supported in nftables mode
-            out.append(f"add element {t} {NODEPORT_IPS} {{ {ip} }}")
-
-    out.append(
-        f"add map {t} {NO_ENDPOINT_SERVICES} {{ type {ADDR_PROTO_PORT} : verdict ; "
-        'comment "vmap to drop or reject packets to services with no endpoints" ; }'
-    )
-    out.append(
-        f"add map {t} {NO_ENDPOINT_NODEPORTS} {{ type {PROTO_PORT} : verdict ; "
-        'comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }'
-    )
-    ensure(REJECT_CHAIN, "helper for @no-endpoint-services / @no-endpoint-nodeports")
-    out.append(f"add rule {t} {REJECT_CHAIN} reject")
-    out.append(
-        f"add rule {t} {SERVICE_ENDPOINTS_CHECK} "
-        f"ip daddr . meta l4proto . th dport vmap @{NO_ENDPOINT_SERVICES}"
-    )
-    if not opts.nodeport_ips:
-        out.append(
-            f"add rule {t} {NODEPORT_ENDPOINTS_CHECK} "
-            f"ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}"
-        )
-    else:
-        out.append(
-            f"add rule {t} {NODEPORT_ENDPOINTS_CHECK} "
-            f"ip daddr @{NODEPORT_IPS} meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}"
-        )
-
-    out.append(
-        f"add map {t} {FIREWALL_IPS} {{ type {ADDR_PROTO_PORT} : verdict ; "
-        'comment "destinations that are subject to LoadBalancerSourceRanges" ; }'
-    )
-    ensure(FIREWALL_CHECK)
-    out.append(
-        f"add rule {t} {FIREWALL_CHECK} ip daddr . meta l4proto . th dport vmap @{FIREWALL_IPS}"
-    )
-
-    out.append(
-        f"add map {t} {SERVICE_IPS} {{ type {ADDR_PROTO_PORT} : verdict ; "
-        'comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }'
-    )
-    out.append(
-        f"add map {t} {SERVICE_NODEPORTS} {{ type {PROTO_PORT} : verdict ; "
-        'comment "NodePort traffic" ; }'
-    )
-    out.append(f"add rule {t} {SERVICES} ip daddr . meta l4proto . th dport vmap @{SERVICE_IPS}")
-    if not opts.nodeport_ips:
-        out.append(
-            f"add rule {t} {SERVICES} fib daddr type local ip daddr != 127.0.0.0/8 "
-            f"meta l4proto . th dport vmap @{SERVICE_NODEPORTS}"
-        )
-    else:
-        out.append(
-            f"add rule {t} {SERVICES} ip daddr @{NODEPORT_IPS} "
-            f"meta l4proto . th dport vmap @{SERVICE_NODEPORTS}"
-        )
-
-    for kind, name in OWNED_CONTAINERS:
-        out.append(f"flush {kind} {t} {name}")
-
-
 def service_chain_base(info: ServicePortInfo) -> str:
     """servicePortChainNameBase: ``HASH-ns/svc/proto/port``."""
     return naming.hash_and_truncate(naming.nft_service_name(info.spn))
@@ -461,164 +315,280 @@ def _cidr(text: str) -> str:
     return str(ipaddress.ip_network(text.strip(), strict=False))
 
 
+# fmt: off
 def _service(svc: ProxiedService, opts: NftablesOptions, layout: str) -> ServiceObjects:
-    """The per-Service-port body of syncProxyRules."""
+    """syncProxyRules: the body of the loop "Build rules for each service-port"."""
     info = svc.info
-    spn = info.spn
-    proto = info.protocol
-    port = str(info.port)
-    comment = str(spn)
-    out = ServiceObjects(spn.namespace, spn.name, naming.nft_service_name(spn))
-    cat = categorize(info, svc.endpoints)
+    protocol = info.protocol
+    svc_port_name_string = str(info.spn)
+    ip_x = "ip"
+    # This Service port's share of the transaction (its chains, rules, sets and elements).
+    tx = ServiceObjects(info.spn.namespace, info.spn.name, naming.nft_service_name(info.spn))
     affinity = info.session_affinity_client_ip
 
-    base = service_chain_base(info)
-    cluster_chain = SERVICE_PREFIX + base
-    local_chain = LOCAL_PREFIX + base
-    external_chain = EXTERNAL_PREFIX + base
-    fw_chain = FIREWALL_PREFIX + base
+    chain_name_base = service_chain_base(info)
+    cluster_policy_chain = SERVICE_PREFIX + chain_name_base
+    local_policy_chain = LOCAL_PREFIX + chain_name_base
+    # externalTrafficChain eventually jumps to externalPolicyChain
+    external_traffic_chain = EXTERNAL_PREFIX + chain_name_base
+    fw_chain = FIREWALL_PREFIX + chain_name_base
 
-    def ep_chain(ep: EndpointInfo) -> str:
+    def ep_chain(ep: EndpointInfo) -> str:  # endpointInfo.chainName
         return ENDPOINT_PREFIX + endpoint_chain_base(info, ep)
 
-    def ep_affinity(ep: EndpointInfo) -> str:
+    def ep_affinity(ep: EndpointInfo) -> str:  # endpointInfo.affinitySetName
         return AFFINITY_PREFIX + endpoint_chain_base(info, ep)
 
-    for ep in cat.all_reachable:
-        out.chain(ep_chain(ep))
+    # Figure out the endpoints for Cluster and Local traffic policy.
+    cat = categorize(info, svc.endpoints)
+    has_endpoints = cat.has_any
 
-    uses_cluster_chain = bool(cat.cluster) and info.uses_cluster_endpoints
-    if uses_cluster_chain:
-        out.chain(cluster_chain)
-    uses_local_chain = bool(cat.local) and info.uses_local_endpoints
-    if uses_local_chain:
-        out.chain(local_chain)
+    # Note the endpoint chains that will be used
+    for ep in cat.all_reachable:
+        tx.chain(ep_chain(ep))
+
+    # clusterPolicyChain contains the endpoints used with "Cluster" traffic policy
+    uses_cluster_policy_chain = bool(cat.cluster) and info.uses_cluster_endpoints
+    if uses_cluster_policy_chain:
+        tx.chain(cluster_policy_chain)
+
+    # localPolicyChain contains the endpoints used with "Local" traffic policy
+    uses_local_policy_chain = bool(cat.local) and info.uses_local_endpoints
+    if uses_local_policy_chain:
+        tx.chain(local_policy_chain)
 
     reach = policy_reach(info, cat)
-    has_internal, has_external = reach.has_internal, reach.has_external
-    internal_chain = local_chain if reach.internal_local else cluster_chain
-    external_policy_chain = local_chain if reach.external_local else cluster_chain
+    has_internal_endpoints, has_external_endpoints = reach.has_internal, reach.has_external
+    internal_traffic_chain = local_policy_chain if reach.internal_local else cluster_policy_chain
+    external_policy_chain = local_policy_chain if reach.external_local else cluster_policy_chain
 
-    # Needed even without externally-usable endpoints, for the local short-circuit rules.
-    uses_external_chain = cat.has_any and info.externally_accessible
-    if uses_external_chain:
-        out.chain(external_chain)
+    # usesExternalTrafficChain is based on hasEndpoints, not hasExternalEndpoints,
+    # because we need the local-traffic-short-circuiting rules even when there
+    # are no externally-usable endpoints.
+    uses_external_traffic_chain = has_endpoints and info.externally_accessible
+    if uses_external_traffic_chain:
+        tx.chain(external_traffic_chain)
 
-    internal_verdict = external_verdict = ""
-    if not cat.has_any:
-        internal_verdict = external_verdict = f"goto {REJECT_CHAIN}"
+    internal_traffic_filter_verdict = external_traffic_filter_verdict = ""
+    if not has_endpoints:
+        # The service has no endpoints at all: reject its IPs.
+        internal_traffic_filter_verdict = f"goto {REJECT_CHAIN}"
+        external_traffic_filter_verdict = f"goto {REJECT_CHAIN}"
     else:
-        if not has_internal:
-            internal_verdict = "drop"  # iTP Local without local endpoints
-        if not has_external:
-            external_verdict = "drop"  # eTP Local without local endpoints
+        if not has_internal_endpoints:
+            # internalTrafficPolicy "Local" without local endpoints: drop ClusterIP traffic.
+            internal_traffic_filter_verdict = "drop"
+        if not has_external_endpoints:
+            # externalTrafficPolicy "Local" without local endpoints: drop outside traffic.
+            external_traffic_filter_verdict = "drop"
 
-    el = out.elements
-    el.append(Element(CLUSTER_IPS, (info.cluster_ip,)))
-    if has_internal:
-        el.append(Element(SERVICE_IPS, (info.cluster_ip, proto, port), f"goto {internal_chain}"))
+    port = str(info.port)
+
+    # Capture the clusterIP.
+    tx.ensure_elem(Element(CLUSTER_IPS, key=(info.cluster_ip,)))
+    if has_internal_endpoints:
+        tx.ensure_elem(Element(
+            SERVICE_IPS,
+            key=(info.cluster_ip, protocol, port),
+            value=f"goto {internal_traffic_chain}"))
     else:
-        el.append(
-            Element(NO_ENDPOINT_SERVICES, (info.cluster_ip, proto, port), internal_verdict, comment)
-        )
+        # No endpoints.
+        tx.ensure_elem(Element(
+            NO_ENDPOINT_SERVICES,
+            key=(info.cluster_ip, protocol, port),
+            value=internal_traffic_filter_verdict,
+            comment=svc_port_name_string))
 
-    for ext_ip in info.external_ips:
-        if cat.has_any:
-            el.append(Element(SERVICE_IPS, (ext_ip, proto, port), f"goto {external_chain}"))
-        if not has_external:
-            el.append(
-                Element(NO_ENDPOINT_SERVICES, (ext_ip, proto, port), external_verdict, comment)
-            )
+    # Capture externalIPs.
+    for external_ip in info.external_ips:
+        if has_endpoints:
+            # Send traffic bound for external IPs to the "external destinations" chain.
+            tx.ensure_elem(Element(
+                SERVICE_IPS,
+                key=(external_ip, protocol, port),
+                value=f"goto {external_traffic_chain}"))
+        if not has_external_endpoints:
+            # No endpoints at all (REJECT), or none for external traffic (DROP what the
+            # EXT chain did not short-circuit).
+            tx.ensure_elem(Element(
+                NO_ENDPOINT_SERVICES,
+                key=(external_ip, protocol, port),
+                value=external_traffic_filter_verdict,
+                comment=svc_port_name_string))
 
     uses_fw_chain = bool(info.load_balancer_vips) and bool(info.load_balancer_source_ranges)
     if uses_fw_chain:
-        out.chain(fw_chain)
-    for lb_ip in info.load_balancer_vips:
-        if cat.has_any:
-            el.append(Element(SERVICE_IPS, (lb_ip, proto, port), f"goto {external_chain}"))
+        tx.chain(fw_chain)
+
+    # Capture load-balancer ingress.
+    for lbip in info.load_balancer_vips:
+        if has_endpoints:
+            tx.ensure_elem(Element(
+                SERVICE_IPS,
+                key=(lbip, protocol, port),
+                value=f"goto {external_traffic_chain}"))
+
         if uses_fw_chain:
-            el.append(Element(FIREWALL_IPS, (lb_ip, proto, port), f"goto {fw_chain}"))
-    if not has_external:
-        for lb_ip in info.load_balancer_vips:
-            el.append(
-                Element(NO_ENDPOINT_SERVICES, (lb_ip, proto, port), external_verdict, comment)
-            )
+            tx.ensure_elem(Element(
+                FIREWALL_IPS,
+                key=(lbip, protocol, port),
+                value=f"goto {fw_chain}"))
+    if not has_external_endpoints:
+        # No endpoints at all (REJECT), or none for external traffic (DROP what the EXT
+        # chain did not short-circuit).
+        for lbip in info.load_balancer_vips:
+            tx.ensure_elem(Element(
+                NO_ENDPOINT_SERVICES,
+                key=(lbip, protocol, port),
+                value=external_traffic_filter_verdict,
+                comment=svc_port_name_string))
 
-    if info.node_port:
-        node_port = str(info.node_port)
-        # NodePorts are not subject to loadBalancerSourceRanges (upstream cannot change that).
-        if cat.has_any:
-            el.append(Element(SERVICE_NODEPORTS, (proto, node_port), f"goto {external_chain}"))
-        if not has_external:
-            el.append(Element(NO_ENDPOINT_NODEPORTS, (proto, node_port), external_verdict, comment))
+    # Capture nodeports.
+    if info.node_port != 0:
+        if has_endpoints:
+            # Jump to the external destination chain (NodePorts are not subject to
+            # loadBalancerSourceRanges).
+            tx.ensure_elem(Element(
+                SERVICE_NODEPORTS,
+                key=(protocol, str(info.node_port)),
+                value=f"goto {external_traffic_chain}"))
+        if not has_external_endpoints:
+            # No endpoints at all (REJECT), or none for external traffic (DROP what the
+            # EXT chain did not short-circuit).
+            tx.ensure_elem(Element(
+                NO_ENDPOINT_NODEPORTS,
+                key=(protocol, str(info.node_port)),
+                value=external_traffic_filter_verdict,
+                comment=svc_port_name_string))
 
-    if has_internal:
-        # Masquerade off-cluster traffic to the ClusterIP (it may bounce to another node).
-        # The chain is only reached through this port's service-ips element, so the newer
-        # layout matches the address alone.
+    # Set up internal traffic handling. (The newer layout matches the ClusterIP alone: the
+    # chain is only reached through this port's service-ips element.)
+    if has_internal_endpoints:
         if opts.masquerade_all:
-            out.chain(internal_chain).append(f"ip daddr {info.cluster_ip} jump {MARK_MASQ}")
-        elif opts.cluster_cidr:
-            out.chain(internal_chain).append(
-                f"ip daddr {info.cluster_ip} ip saddr != {opts.cluster_cidr} jump {MARK_MASQ}"
-            )
+            tx.add_rule(
+                internal_traffic_chain,
+                ip_x, "daddr", info.cluster_ip,
+                "jump", MARK_MASQ)
+        elif opts.cluster_cidr:  # localDetector.IsImplemented()
+            # Masquerade off-cluster traffic to a service VIP (a static route to any node
+            # bridges into the Service, and that may bounce off-node).
+            tx.add_rule(
+                internal_traffic_chain,
+                ip_x, "daddr", info.cluster_ip,
+                f"ip saddr != {opts.cluster_cidr}",  # localDetector.IfNotLocalNFT()
+                "jump", MARK_MASQ)
 
-    if uses_external_chain:
-        rules = out.chain(external_chain)
+    # Set up external traffic handling: all captured traffic for external destinations
+    # jumps to externalTrafficChain, which handles some special cases and then jumps to
+    # externalPolicyChain.
+    if uses_external_traffic_chain:
         if not info.external_policy_local:
-            rules.append(f"jump {MARK_MASQ}")  # non-local endpoints: masquerade
+            # Non-local endpoints: masquerade, in case we cross nodes.
+            tx.add_rule(
+                external_traffic_chain,
+                "jump", MARK_MASQ)
         else:
-            if opts.cluster_cidr:
-                # Pods reaching an external address are treated as if they had gone out to
-                # the load balancer and come back: every endpoint, unmasqueraded.
-                rules.append(
-                    f"ip saddr {opts.cluster_cidr} goto {cluster_chain} "
-                    'comment "short-circuit pod traffic"'
-                )
-            rules.append(
-                f'fib saddr type local jump {MARK_MASQ} comment "masquerade local traffic"'
-            )
-            rules.append(
-                f'fib saddr type local goto {cluster_chain} comment "short-circuit local traffic"'
-            )
-        if has_external:
-            rules.append(f"goto {external_policy_chain}")
+            # Only same-node endpoints: the source IP is kept in most cases.
+
+            if opts.cluster_cidr:  # localDetector.IsImplemented()
+                # Pod -> external destination traffic is subject to neither policy, as if
+                # it went out to the load balancer and came back.
+                tx.add_rule(
+                    external_traffic_chain,
+                    f"ip saddr {opts.cluster_cidr}",  # localDetector.IfLocalNFT()
+                    "goto", cluster_policy_chain,
+                    comment="short-circuit pod traffic")
+
+            # Traffic from the node itself still needs masquerade: the LB IP is a local
+            # address, so it would be the chosen source IP.
+            tx.add_rule(
+                external_traffic_chain,
+                "fib", "saddr", "type", "local",
+                "jump", MARK_MASQ,
+                comment="masquerade local traffic")
+
+            # Send src-type=LOCAL -> external destination to the policy=cluster chain.
+            tx.add_rule(
+                external_traffic_chain,
+                "fib", "saddr", "type", "local",
+                "goto", cluster_policy_chain,
+                comment="short-circuit local traffic")
+
+        # Anything else falls thru to the appropriate policy chain.
+        if has_external_endpoints:
+            tx.add_rule(
+                external_traffic_chain,
+                "goto", external_policy_chain)
 
     if uses_fw_chain:
-        sources = [_cidr(c) for c in info.load_balancer_source_ranges]
-        allow_from_node = any(_contains(c, opts.node_ip) for c in sources)
+        sources: list[str] = []
+        allow_from_node = False
+        for cidr in (_cidr(c) for c in info.load_balancer_source_ranges):
+            if sources:
+                sources.append(",")
+            sources.append(cidr)
+            allow_from_node = allow_from_node or _contains(cidr, opts.node_ip)
+        # A VIP-like LB's VIP is often a local address, so a request from the node loops
+        # back with the VIP as source: allow it.
         if allow_from_node:
-            # A node reaching a VIP-like LB IP loops back with the LB IP as source.
-            sources += list(info.load_balancer_vips)
-        rules = out.chain(fw_chain)
+            for lbip in info.load_balancer_vips:
+                sources += [",", lbip]
         if layout == "fast":
-            rules.extend(f"ip saddr {s} return" for s in sources)
-            rules.append("drop")
+            # The same verdicts without the anonymous set (see the module docstring).
+            for source in (s for s in sources if s != ","):
+                tx.add_rule(fw_chain, ip_x, "saddr", source, "return")
+            tx.add_rule(fw_chain, "drop")
         else:
-            rules.append(f"ip saddr != {{ {' , '.join(sources)} }} drop")
+            tx.add_rule(
+                fw_chain,
+                ip_x, "saddr", "!=", "{", sources, "}",
+                "drop")
 
     if affinity:
+        # Generate the per-endpoint affinity sets
         for ep in cat.all_reachable:
-            out.affinity_sets[ep_affinity(ep)] = info.sticky_max_age_seconds
+            tx.affinity_sets[ep_affinity(ep)] = info.sticky_max_age_seconds
 
-    if uses_cluster_chain:
-        _to_endpoints(
-            out.chain(cluster_chain), cat.cluster, affinity, layout, ep_chain, ep_affinity
-        )
-    if uses_local_chain:
-        _to_endpoints(out.chain(local_chain), cat.local, affinity, layout, ep_chain, ep_affinity)
+    # If Cluster policy is in use, create rules jumping from clusterPolicyChain to the
+    # clusterEndpoints
+    if uses_cluster_policy_chain:
+        _write_service_to_endpoint_rules(
+            tx, cluster_policy_chain, cat.cluster, affinity, layout, ep_chain, ep_affinity)
 
+    # If Local policy is in use, create rules jumping from localPolicyChain to the
+    # localEndpoints
+    if uses_local_policy_chain:
+        _write_service_to_endpoint_rules(
+            tx, local_policy_chain, cat.local, affinity, layout, ep_chain, ep_affinity)
+
+    # Generate the per-endpoint chains
     for ep in cat.all_reachable:
-        rules = out.chain(ep_chain(ep))
-        rules.append(f"ip saddr {ep.ip} jump {MARK_MASQ}")  # hairpin: a pod reaching itself
+        endpoint_chain = ep_chain(ep)
+
+        # Handle traffic that loops back to the originator with SNAT.
+        tx.add_rule(
+            endpoint_chain,
+            ip_x, "saddr", ep.ip,
+            "jump", MARK_MASQ)
+
+        # Handle session affinity
         if affinity:
-            rules.append(f"update @{ep_affinity(ep)} {{ ip saddr }}")
-        rules.append(f"meta l4proto {proto} dnat to {ep}")
-    return out
+            tx.add_rule(
+                endpoint_chain,
+                "update", "@", ep_affinity(ep),
+                "{", ip_x, "saddr", "}")
+
+        # DNAT to final destination.
+        tx.add_rule(
+            endpoint_chain,
+            "meta l4proto", protocol,
+            "dnat to", str(ep))
+    return tx
 
 
-def _to_endpoints(
-    rules: list[str],
+def _write_service_to_endpoint_rules(
+    tx: ServiceObjects,
+    svc_chain: str,
     endpoints: tuple[EndpointInfo, ...],
     affinity: bool,
     layout: str,
@@ -626,17 +596,33 @@ def _to_endpoints(
     ep_affinity: Callable[[EndpointInfo], str],
 ) -> None:
     """writeServiceToEndpointRules: affinity look-ups first, then the random choice."""
+    # First write session affinity rules, if applicable.
     if affinity:
-        rules.extend(f"ip saddr @{ep_affinity(ep)} goto {ep_chain(ep)}" for ep in endpoints)
-    n = len(endpoints)
+        for ep in endpoints:
+            tx.add_rule(
+                svc_chain,
+                "ip", "saddr", "@", ep_affinity(ep),
+                "goto", ep_chain(ep))
+
     if layout == "fast":
         # Uniform cascade (see the module docstring); no anonymous map in the kernel.
+        n = len(endpoints)
         for i, ep in enumerate(endpoints):
-            cond = f"numgen random mod {n - i} == 0 " if i < n - 1 else ""
-            rules.append(f"{cond}goto {ep_chain(ep)}")
+            cond = ["numgen random mod", str(n - i), "==", "0"] if i < n - 1 else []
+            tx.add_rule(svc_chain, cond, "goto", ep_chain(ep))
         return
-    entries = " , ".join(f"{i} : goto {ep_chain(ep)}" for i, ep in enumerate(endpoints))
-    rules.append(f"numgen random mod {n} vmap {{ {entries} }}")
+
+    # Now write loadbalancing rule
+    elements: list[str] = []
+    for i, ep in enumerate(endpoints):
+        elements += [str(i), ":", "goto", ep_chain(ep)]
+        if i != len(endpoints) - 1:
+            elements.append(",")
+    tx.add_rule(
+        svc_chain,
+        "numgen random mod", len(endpoints), "vmap",
+        "{", elements, "}")
+# fmt: on
 
 
 def _contains(cidr: str, ip: str) -> bool:
@@ -653,117 +639,3 @@ def service_objects(ruleset: Ruleset, namespace: str, name: str) -> list[Service
 
 def chain_names(objs: Iterable[ServiceObjects]) -> set[str]:
     return {c for s in objs for c in s.chains} | {a for s in objs for a in s.affinity_sets}
-
-
-# Reading the kernel's side back (pure text functions, as iptables' chains_in_save/filter_save).
-
-_TABLE_HEADER = re.compile(r"^table (\S+) (\S+) \{$")
-_OBJECT_HEADER = re.compile(r"^\t(chain|set|map) (\S+) \{$")
-
-
-def parse_existing(chains_text: str, sets_text: str = "") -> Existing:
-    """The chains and sets of ``ip kube-proxy`` in ``nft -t list chains`` / ``list sets`` output
-    (what knftables' ``List(ctx, "chains")`` / ``List(ctx, "sets")`` return upstream)."""
-
-    def names(text: str, kinds: tuple[str, ...]) -> frozenset[str]:
-        found: set[str] = set()
-        ours = False
-        for line in text.splitlines():
-            head = _TABLE_HEADER.match(line)
-            if head:
-                ours = (head.group(1), head.group(2)) == (FAMILY, TABLE)
-                continue
-            obj = _OBJECT_HEADER.match(line)
-            if ours and obj and obj.group(1) in kinds:
-                found.add(obj.group(2))
-        return frozenset(found)
-
-    return Existing(names(chains_text, ("chain",)), names(sets_text, ("set", "map")))
-
-
-def service_object_pattern(namespace: str, name: str) -> re.Pattern[str]:
-    """Names of one Service's chains and affinity sets: ``<prefix>HASH8-ns/name/...``."""
-    prefixes = "|".join(
-        re.escape(p)
-        for p in (
-            SERVICE_PREFIX,
-            LOCAL_PREFIX,
-            EXTERNAL_PREFIX,
-            FIREWALL_PREFIX,
-            ENDPOINT_PREFIX,
-            AFFINITY_PREFIX,
-        )
-    )
-    return re.compile(rf"^(?:{prefixes})[A-Z2-7]{{8}}-{re.escape(namespace)}/{re.escape(name)}/")
-
-
-def _split_elements(body: str) -> list[str]:
-    """Split an ``elements = { ... }`` body on the commas between elements (not in quotes)."""
-    items: list[str] = []
-    cur: list[str] = []
-    quoted = False
-    for ch in body:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            items.append("".join(cur).strip())
-            cur = []
-            continue
-        cur.append(ch)
-    if "".join(cur).strip():
-        items.append("".join(cur).strip())
-    return items
-
-
-def filter_listing(text: str, namespace: str, name: str, cluster_ips: Iterable[str] = ()) -> str:
-    """Keep from ``nft list table ip kube-proxy`` only one Service: its chains and affinity sets,
-    and the set/map elements that mention it (by chain, by comment, or its ClusterIP)."""
-    own = service_object_pattern(namespace, name)
-    chain_ref = re.compile(
-        r"(?:goto|jump) ((?:service|local|external|firewall|endpoint)-\S+?)(?:,|\s|$)"
-    )
-    comments = (f'comment "{namespace}/{name}"', f'comment "{namespace}/{name}:')
-    ips = set(cluster_ips)
-    lines = text.splitlines()
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        obj = _OBJECT_HEADER.match(line)
-        if not obj:
-            if line.startswith("table ") or line == "}":
-                out.append(line)
-            i += 1
-            continue
-        end = i + 1
-        while end < len(lines) and lines[end] != "\t}":
-            end += 1
-        block = lines[i : end + 1]
-        i = end + 1
-        if own.match(obj.group(2)):
-            out.extend(block)
-            continue
-        if obj.group(1) == "chain":
-            continue
-        # A named set or map: keep the elements that belong to this Service.
-        joined = "\n".join(block)
-        start = joined.find("elements = {")
-        if start < 0:
-            continue
-        stop = joined.find("}", start)
-        kept = []
-        for item in _split_elements(joined[start + len("elements = {") : stop]):
-            ref = chain_ref.search(item)
-            if (ref and own.match(ref.group(1))) or any(c in item for c in comments) or item in ips:
-                kept.append(item)
-        if not kept:
-            continue
-        head = [ln for ln in block[1:] if ln.startswith("\t\t") and "elements = {" not in ln]
-        head = [
-            ln for ln in head if ln.strip().startswith(("type ", "flags ", "comment ", "timeout "))
-        ]
-        out.append(block[0])
-        out.extend(head)
-        out.append("\t\telements = { " + ",\n\t\t\t     ".join(kept) + " }")
-        out.append("\t}")
-    return "\n".join(out) + "\n"

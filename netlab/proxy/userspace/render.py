@@ -2,7 +2,9 @@
 
 The original kube-proxy opened one listening socket per Service port on every node (its "proxy
 port") and copied bytes between clients and endpoints, picked round-robin. iptables only steered
-traffic to that socket, exactly as ``pkg/proxy/userspace/proxier.go`` wrote it:
+traffic to that socket, exactly as kubernetes/kubernetes ``pkg/proxy/userspace/proxier.go`` wrote
+it (v1.25, the last release that had it; ``iptablesInit``, ``openPortal`` and the
+``iptables*PortalArgs`` builders, which the functions below follow one for one):
 
 - nat KUBE-PORTALS-CONTAINER (from PREROUTING, i.e. pods): ``-d ClusterIP --dport P
   -j REDIRECT --to-ports <proxy port>``;
@@ -20,8 +22,8 @@ import hashlib
 from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState
+from netlab.proxy.iptables.render import LineBuffer, make_chain_line
 from netlab.proxy.servicemap import ProxiedService, node_view
-from netlab.workloads.spec import UserspaceProxy
 
 PORTALS_CONTAINER = "KUBE-PORTALS-CONTAINER"
 PORTALS_HOST = "KUBE-PORTALS-HOST"
@@ -31,6 +33,19 @@ NODEPORT_NON_LOCAL = "KUBE-NODEPORT-NON-LOCAL"
 
 # The kernel's ephemeral range, where a port bound to 0 lands (what kube-proxy asked for).
 PROXY_PORTS = (32768, 60999)
+
+
+@dataclass(frozen=True)
+class UserspaceProxy:
+    """One proxy socket: where it listens and where it sends."""
+
+    netns: str
+    node: str
+    port: int
+    protocol: str
+    service: str  # ns/name:port
+    endpoints: list[tuple[str, int]]
+    affinity_seconds: int = 0  # 0 = round-robin; else ClientIP affinity timeout
 
 
 def proxy_port(service_port: str, used: set[int]) -> int:
@@ -59,151 +74,164 @@ def portals(services: list[ProxiedService]) -> list[Portal]:
     return [Portal(s, proxy_port(f"{s.info.spn}/{s.info.protocol}", used)) for s in services]
 
 
-def _common(comment: str, proto: str, port: int, dest: str | None) -> list[str]:
-    """iptablesCommonPortalArgs: comment, protocol, port, then the destination."""
-    args = ["-m", "comment", "--comment", comment, "-p", proto, "-m", proto, "--dport", str(port)]
-    if dest:
-        args += ["-d", f"{dest}/32"]
+# fmt: off
+def _common_portal_args(
+    dest_ip: str | None,
+    add_physical_interface_match: bool,
+    add_dst_local_match: bool,
+    dest_port: int,
+    protocol: str,
+    service: str,
+) -> list[str]:
+    """iptablesCommonPortalArgs: the args common to from-container and from-host rules."""
+    args = [
+        "-m", "comment",
+        "--comment", service,
+        "-p", protocol,
+        "-m", protocol,
+        "--dport", str(dest_port),
+    ]
+
+    if dest_ip:
+        args += ["-d", f"{dest_ip}/32"]  # utilproxy.ToCIDR
+
+    if add_physical_interface_match:
+        args += ["-m", "physdev", "!", "--physdev-is-in"]
+
+    if add_dst_local_match:
+        args += ["-m", "addrtype", "--dst-type", "LOCAL"]
+
     return args
+
+
+def _container_portal_args(
+    dest_ip: str | None,
+    add_physical_interface_match: bool,
+    add_dst_local_match: bool,
+    dest_port: int,
+    protocol: str,
+    proxy_port: int,
+    service: str,
+) -> list[str]:
+    """iptablesContainerPortalArgs: the proxy listens on 0.0.0.0, so traffic from containers is
+    REDIRECTed (to the primary address of the incoming interface)."""
+    args = _common_portal_args(
+        dest_ip, add_physical_interface_match, add_dst_local_match, dest_port, protocol, service)
+    args += ["-j", "REDIRECT", "--to-ports", str(proxy_port)]
+    return args
+
+
+def _host_portal_args(
+    dest_ip: str | None,
+    add_dst_local_match: bool,
+    dest_port: int,
+    protocol: str,
+    host_ip: str,
+    proxy_port: int,
+    service: str,
+) -> list[str]:
+    """iptablesHostPortalArgs (and, with no ``dest_ip``, iptablesHostNodePortArgs): REDIRECT of
+    local traffic would answer from the wrong address, so it is DNATed to the host IP."""
+    args = _common_portal_args(dest_ip, False, add_dst_local_match, dest_port, protocol, service)
+    args += ["-j", "DNAT", "--to-destination", f"{host_ip}:{proxy_port}"]
+    return args
+
+
+def _non_local_node_port_args(proxy_port: int, protocol: str, service: str) -> list[str]:
+    """iptablesNonLocalNodePortArgs."""
+    args = _common_portal_args(None, False, False, proxy_port, protocol, service)
+    args += ["-m", "state", "--state", "NEW", "-j", "ACCEPT"]
+    return args
+
+
+def _iptables_init() -> dict[str, list[str]]:
+    """iptablesInit: the jumps from the built-in chains, in its order. Portals are prepended
+    (``-I CHAIN 1``), the NodePort chains appended, so they come last."""
+    portals = ["-m", "comment", "--comment",
+               '"handle ClusterIPs; NOTE: this must be before the NodePort rules"']
+    nodeports = ["-m", "addrtype", "--dst-type", "LOCAL",
+                 "-m", "comment", "--comment",
+                 '"handle service NodePorts; NOTE: this must be the last rule in the chain"']
+    non_local = ["-m", "comment", "--comment", '"Ensure that non-local NodePort traffic can flow"']
+    nat, flt = LineBuffer(), LineBuffer()
+    nat.write("-I", "PREROUTING", "1", portals, "-j", PORTALS_CONTAINER)
+    nat.write("-I", "OUTPUT", "1", portals, "-j", PORTALS_HOST)
+    nat.write("-A", "PREROUTING", nodeports, "-j", NODEPORT_CONTAINER)
+    nat.write("-A", "OUTPUT", nodeports, "-j", NODEPORT_HOST)
+    flt.write("-I", "INPUT", "1", non_local, "-j", NODEPORT_NON_LOCAL)
+    return {"nat": nat.lines, "filter": flt.lines}
 
 
 def render(ports: list[Portal], node_ip: str, *, bootstrap: bool) -> str:
     """``iptables-restore --noflush`` input: every chain flushed and refilled, and on the first
-    sync the jumps iptablesInit installs (portals prepended, NodePort chains appended last)."""
-    nat_rules: list[str] = []
-    filter_rules: list[str] = []
+    sync the jumps iptablesInit installs (portals prepended, NodePort chains appended last).
+
+    Each Service port's rules are openPortal's: openOnePortal for the ClusterIP, load-balancer
+    and external IPs, then openNodePort. (openPortal opens external IPs before load-balancer
+    IPs; netlab writes them after. Each rule matches its own destination, so no verdict
+    depends on that order.)
+    """
+    nat_rules, filter_rules = LineBuffer(), LineBuffer()
     for portal in ports:
         info = portal.service.info
-        spn, proto, pp = str(info.spn), info.protocol, str(portal.proxy_port)
-        for address in (info.cluster_ip, *info.load_balancer_vips):
-            common = _common(spn, proto, info.port, address)
-            nat_rules.append(
-                " ".join(["-A", PORTALS_CONTAINER, *common, "-j", "REDIRECT", "--to-ports", pp])
-            )
-            nat_rules.append(
-                " ".join(
-                    [
-                        "-A",
-                        PORTALS_HOST,
-                        *common,
-                        "-j",
-                        "DNAT",
-                        "--to-destination",
-                        f"{node_ip}:{pp}",
-                    ]
-                )
-            )
-        for address in info.external_ips:
-            common = _common(spn, proto, info.port, address)
-            nat_rules.append(
-                " ".join(
-                    [
-                        "-A",
-                        PORTALS_CONTAINER,
-                        *common,
-                        "-m",
-                        "physdev",
-                        "!",
-                        "--physdev-is-in",
-                        "-j",
-                        "REDIRECT",
-                        "--to-ports",
-                        pp,
-                    ]
-                )
-            )
-            nat_rules.append(
-                " ".join(
-                    [
-                        "-A",
-                        PORTALS_CONTAINER,
-                        *common,
-                        "-m",
-                        "addrtype",
-                        "--dst-type",
-                        "LOCAL",
-                        "-j",
-                        "REDIRECT",
-                        "--to-ports",
-                        pp,
-                    ]
-                )
-            )
-            nat_rules.append(
-                " ".join(
-                    [
-                        "-A",
-                        PORTALS_HOST,
-                        *common,
-                        "-m",
-                        "addrtype",
-                        "--dst-type",
-                        "LOCAL",
-                        "-j",
-                        "DNAT",
-                        "--to-destination",
-                        f"{node_ip}:{pp}",
-                    ]
-                )
-            )
+        service, protocol, proxy_port = str(info.spn), info.protocol, portal.proxy_port
+
+        # openOnePortal, for portals that are not external: the ClusterIP and LB ingress IPs.
+        for portal_ip in (info.cluster_ip, *info.load_balancer_vips):
+            # Handle traffic from containers.
+            nat_rules.write(
+                "-A", PORTALS_CONTAINER,
+                _container_portal_args(
+                    portal_ip, False, False, info.port, protocol, proxy_port, service))
+            # Handle traffic from the host.
+            nat_rules.write(
+                "-A", PORTALS_HOST,
+                _host_portal_args(
+                    portal_ip, False, info.port, protocol, node_ip, proxy_port, service))
+
+        # openOnePortal, for external IPs (portal.isExternal).
+        for portal_ip in info.external_ips:
+            # Handle traffic from containers (not from a bridge port).
+            nat_rules.write(
+                "-A", PORTALS_CONTAINER,
+                _container_portal_args(
+                    portal_ip, True, False, info.port, protocol, proxy_port, service))
+            # ... and local traffic to it.
+            nat_rules.write(
+                "-A", PORTALS_CONTAINER,
+                _container_portal_args(
+                    portal_ip, False, True, info.port, protocol, proxy_port, service))
+            # Handle traffic from the host to it, if it is a local address.
+            nat_rules.write(
+                "-A", PORTALS_HOST,
+                _host_portal_args(
+                    portal_ip, True, info.port, protocol, node_ip, proxy_port, service))
+
+        # openNodePort
         if info.node_port:
-            common = _common(spn, proto, info.node_port, None)
-            nat_rules.append(
-                " ".join(["-A", NODEPORT_CONTAINER, *common, "-j", "REDIRECT", "--to-ports", pp])
-            )
-            nat_rules.append(
-                " ".join(
-                    [
-                        "-A",
-                        NODEPORT_HOST,
-                        *common,
-                        "-j",
-                        "DNAT",
-                        "--to-destination",
-                        f"{node_ip}:{pp}",
-                    ]
-                )
-            )
-            filter_rules.append(
-                " ".join(
-                    [
-                        "-A",
-                        NODEPORT_NON_LOCAL,
-                        *_common(spn, proto, portal.proxy_port, None),
-                        "-m",
-                        "state",
-                        "--state",
-                        "NEW",
-                        "-j",
-                        "ACCEPT",
-                    ]
-                )
-            )
-    out = ["*filter", f":{NODEPORT_NON_LOCAL} - [0:0]"]
-    if bootstrap:
-        out.append(
-            f'-I INPUT 1 -m comment --comment "Ensure that non-local NodePort traffic can '
-            f'flow" -j {NODEPORT_NON_LOCAL}'
-        )
-    out += [*filter_rules, "COMMIT", "*nat"]
-    out += [
-        f":{c} - [0:0]"
-        for c in (PORTALS_CONTAINER, PORTALS_HOST, NODEPORT_CONTAINER, NODEPORT_HOST)
-    ]
-    if bootstrap:
-        portals_comment = '"handle ClusterIPs; NOTE: this must be before the NodePort rules"'
-        nodeports = (
-            '-m addrtype --dst-type LOCAL -m comment --comment "handle service '
-            'NodePorts; NOTE: this must be the last rule in the chain"'
-        )
-        out += [
-            f"-I PREROUTING 1 -m comment --comment {portals_comment} -j {PORTALS_CONTAINER}",
-            f"-I OUTPUT 1 -m comment --comment {portals_comment} -j {PORTALS_HOST}",
-            f"-A PREROUTING {nodeports} -j {NODEPORT_CONTAINER}",
-            f"-A OUTPUT {nodeports} -j {NODEPORT_HOST}",
-        ]
-    out += [*nat_rules, "COMMIT"]
+            # Handle traffic from containers.
+            nat_rules.write(
+                "-A", NODEPORT_CONTAINER,
+                _container_portal_args(
+                    None, False, False, info.node_port, protocol, proxy_port, service))
+            # Handle traffic from the host (iptablesHostNodePortArgs).
+            nat_rules.write(
+                "-A", NODEPORT_HOST,
+                _host_portal_args(
+                    None, False, info.node_port, protocol, node_ip, proxy_port, service))
+            # Handle traffic not local to the host.
+            filter_rules.write(
+                "-A", NODEPORT_NON_LOCAL,
+                _non_local_node_port_args(proxy_port, protocol, service))
+
+    init = _iptables_init() if bootstrap else {"nat": [], "filter": []}
+    out = ["*filter", make_chain_line(NODEPORT_NON_LOCAL), *init["filter"]]
+    out += [*filter_rules.lines, "COMMIT", "*nat"]
+    out += [make_chain_line(c)
+            for c in (PORTALS_CONTAINER, PORTALS_HOST, NODEPORT_CONTAINER, NODEPORT_HOST)]
+    out += [*init["nat"], *nat_rules.lines, "COMMIT"]
     return "\n".join(out) + "\n"
+# fmt: on
 
 
 def proxies(state: ClusterState) -> list[UserspaceProxy]:

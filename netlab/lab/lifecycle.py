@@ -1,125 +1,46 @@
-"""A lab's lifecycle: up, sync, check, down; its state file; cleanup of whatever any lab left.
+"""A lab's lifecycle: up, sync, check, change, down.
 
-The state file (``/run/netlab/<lab>/state.json``) is written before anything is created and
-records the desired state, every namespace planned and every process started, so ``status``,
-``rules``, ``exec`` and ``down`` need no scenario file. ``/run`` is a tmpfs, like ``/run/netns``:
-both vanish together at reboot. Independently of the file, every namespace carries its lab's tag
-(``lo``'s alias) and every process the ``NETLAB_LAB`` variable, so ``cleanup`` finds leftovers of a
-lab whose state file was lost.
+:class:`Lab` orchestrates the rooms: the cluster model is built (pure), the topology plan is built
+in the kernel, every node's proxy is synced, the agent serves the pods, the cloud load balancer
+health-checks nodes. Its state lives in the state file (:mod:`netlab.lab.record`); removal of
+whatever a lab left is :mod:`netlab.lab.cleanup`; running one check is :mod:`netlab.lab.probing`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from netlab import checks as checks_mod
-from netlab import cloud, cni, doctor, topology
+from netlab.cluster import cni, topology
 from netlab.cluster.build import build_cluster, recompute_slices
 from netlab.cluster.state import ClusterState, Node, PodInfo
 from netlab.errors import LabError, ScenarioError, UsageError
 from netlab.kernel import build as kbuild
-from netlab.kernel import conntrack, etcnetns, netns, process, rules, threads
+from netlab.kernel import etcnetns, netns, process, rules
+from netlab.lab import cloud, doctor, probing
+from netlab.lab.cleanup import find_lab_namespaces, tidy_roots
+from netlab.lab.record import (
+    LabRecord,
+    claim,
+    list_labs,
+    read_record,
+    shielded,
+    state_dir,
+    write_record,
+)
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.registry import make_proxier
-from netlab.scenario.labschema import LAB_NAME_HINT, lab_name_problem
-from netlab.scenario.labspec import CheckSpec, Source
+from netlab.scenario.checkspec import CheckSpec, Source
 from netlab.scenario.model import Scenario
-from netlab.serial import from_data, to_data
-from netlab.traffic import dnsquery, probe
-from netlab.traffic.capture import Capture
-from netlab.traffic.results import CapturedPacket, Observation
+from netlab.serial import to_data
 from netlab.workloads.spec import RELOAD_REQUEST, RELOADED, build_spec
 
-STATE_ROOT = "/run/netlab"
-STATE_VERSION = 1
 Progress = Callable[[str], None]
-
-
-@dataclass
-class LabRecord:
-    """The state file."""
-
-    name: str
-    scenario: str
-    created: float
-    status: str  # "building" | "up"
-    mode: str
-    cluster: ClusterState
-    netns: list[str] = field(default_factory=list)
-    daemons: list[process.Daemon] = field(default_factory=list)
-    backend: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    load_balancers: list[cloud.Backends] = field(default_factory=list)
-    version: int = STATE_VERSION
-
-
-def state_dir(name: str) -> str:
-    """The lab's own directory; a name that is not a lab name never becomes a path."""
-    problem = lab_name_problem(name)
-    if problem:
-        raise UsageError(problem, hint=LAB_NAME_HINT)
-    return os.path.join(STATE_ROOT, name)
-
-
-def _claim(name: str) -> None:
-    """Take the lab's name: its state directory, made exclusively so two runs cannot share it."""
-    os.makedirs(STATE_ROOT, exist_ok=True)
-    try:
-        os.mkdir(state_dir(name))
-    except FileExistsError:
-        raise LabError(f"lab {name} is already up", hint=f"run: netlab down {name}") from None
-
-
-def _write_record(record: LabRecord) -> None:
-    d = state_dir(record.name)
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, "state.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(to_data(record), f)
-    os.replace(tmp, os.path.join(d, "state.json"))
-
-
-def _read_record(name: str) -> LabRecord | None:
-    try:
-        with open(os.path.join(state_dir(name), "state.json")) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if data.get("version") != STATE_VERSION:
-        return None
-    return from_data(LabRecord, data)
-
-
-def list_labs() -> list[LabRecord]:
-    try:
-        names = sorted(os.listdir(STATE_ROOT))
-    except FileNotFoundError:
-        return []
-    return [r for n in names if not lab_name_problem(n) and (r := _read_record(n)) is not None]
-
-
-@contextlib.contextmanager
-def _shielded() -> Iterator[None]:
-    """Hold off SIGINT/SIGTERM/SIGHUP while tearing down, so a second Ctrl-C (or a closed
-    terminal) cannot leave half a lab."""
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        for s in old:
-            signal.signal(s, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        old = {}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 class Lab:
@@ -153,7 +74,7 @@ class Lab:
         mode = mode or lab_spec.proxy.mode
         doctor.require(mode)
         name = lab_spec.name
-        if _read_record(name) is not None or os.path.exists(state_dir(name)):
+        if read_record(name) is not None or os.path.exists(state_dir(name)):
             raise LabError(f"lab {name} is already up", hint=f"run: netlab down {name}")
         state = build_cluster(scenario)
         proxier = make_proxier(mode, state)
@@ -177,8 +98,8 @@ class Lab:
         )
         lab = cls(record)
         lab._proxier = proxier
-        _claim(name)
-        _write_record(record)
+        claim(name)
+        write_record(record)
         made: list[str] = []
         try:
             t0 = time.perf_counter()
@@ -205,9 +126,9 @@ class Lab:
                 record.load_balancers = cloud.program(state)
             record.timings["up"] = time.perf_counter() - t0
             record.status = "up"
-            _write_record(record)
+            write_record(record)
         except BaseException:
-            with _shielded():
+            with shielded():
                 # Only what this run made: a same-named namespace that appeared meanwhile is
                 # someone else's.
                 record.netns = [n for n in record.netns if n in made]
@@ -217,7 +138,7 @@ class Lab:
 
     @classmethod
     def open(cls, name: str) -> Lab:
-        record = _read_record(name)
+        record = read_record(name)
         if record is None:
             names = ", ".join(r.name for r in list_labs()) or "none"
             raise UsageError(f"no lab named {name} is up", hint=f"labs up: {names}")
@@ -226,7 +147,7 @@ class Lab:
     def down(self) -> float:
         """Remove everything this lab made: processes, namespaces, files. Returns seconds."""
         t0 = time.perf_counter()
-        with _shielded():
+        with shielded():
             names = list(
                 dict.fromkeys(
                     [*self.record.netns, *find_lab_namespaces(self.name, prefix_only=True)]
@@ -241,7 +162,7 @@ class Lab:
                 etcnetns.remove(name)
                 netns.remove(name)
             shutil.rmtree(state_dir(self.name), ignore_errors=True)
-            _tidy_roots()
+            tidy_roots()
         return time.perf_counter() - t0
 
     def sync(self, *, first: bool = False) -> list[SyncResult]:
@@ -268,7 +189,7 @@ class Lab:
             os.path.join(state_dir(self.name), "agent.log"),
         )
         self.record.daemons.append(daemon)
-        _write_record(self.record)
+        write_record(self.record)
 
     def reload_agent(self, timeout: float = 30) -> None:
         """Hand the agent the new state (SIGHUP) and wait until it says it has reconciled."""
@@ -315,7 +236,7 @@ class Lab:
         self.reload_agent()
         if any(s.type == "LoadBalancer" for s in self.state.services):
             self.record.load_balancers = cloud.program(self.state)
-        _write_record(self.record)
+        write_record(self.record)
         return time.perf_counter() - t0
 
     # use -------------------------------------------------------------------------------------
@@ -342,42 +263,7 @@ class Lab:
         return results
 
     def run_check(self, check: checks_mod.ResolvedCheck) -> checks_mod.CheckResult:
-        t0 = time.perf_counter()
-        if check.dns is not None:
-            answer = threads.call(_lookup, check, netns_name=check.source_netns)
-            return checks_mod.evaluate_dns(check, answer, time.perf_counter() - t0)
-        captures: dict[str, Capture] = {}
-        captured: dict[str, list[CapturedPacket]] | None = None
-        try:
-            if check.spec.kind == "capture":
-                for b in check.backends:
-                    bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
-                    captures[b.pod] = Capture(self.name, b.netns, "eth0", bpf)
-            targets: list[str | Observation] = [check.dest_ip] * check.connections
-            if check.dial_name:
-                targets = threads.call(_resolve_each, check, netns_name=check.source_netns)
-            observations = probe.probe_each(
-                check.source_netns,
-                targets,
-                check.dest_port,
-                check.protocol,
-                check.spec.timeout,
-                check.bind,
-            )
-            if captures:
-                captured = {pod: c.stop() for pod, c in captures.items()}
-        finally:
-            for c in captures.values():
-                c.close()  # reaps a stopped capture; kills one left running by an error
-        tracked = None
-        if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
-            tracked = {
-                e.original[2]: e
-                for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
-            }
-        return checks_mod.evaluate(
-            check, observations, captured, time.perf_counter() - t0, tracked=tracked
-        )
+        return probing.run_check(self.name, check)
 
     # targets for exec and rules ------------------------------------------------------------------
 
@@ -410,110 +296,3 @@ class Lab:
             return checks_mod.find_pod(self.state, Source("pod", name, ns))
         except checks_mod.ResolveError as exc:
             raise UsageError(str(exc), hint=exc.hint) from None
-
-
-def find_lab_namespaces(lab: str | None, *, prefix_only: bool = False) -> list[str]:
-    """Namespaces whose tag names ``lab`` (any netlab lab if None). With ``prefix_only``, only
-    names starting with ``<lab>-`` are inspected (fast path for ``down``)."""
-    out = []
-    for name in netns.list_all():
-        if prefix_only and lab is not None and not name.startswith(f"{lab}-"):
-            continue
-        tag = kbuild.read_tag(name)
-        parsed = topology.parse_tag(tag) if tag else None
-        if parsed and (lab is None or parsed[0] == lab):
-            out.append(name)
-    return out
-
-
-@dataclass
-class CleanupReport:
-    labs: list[str] = field(default_factory=list)
-    namespaces: list[str] = field(default_factory=list)
-    processes: list[int] = field(default_factory=list)
-
-
-def cleanup(lab: str | None = None) -> CleanupReport:
-    """Remove whatever netlab labs left (one lab, or all), found by state files and tags."""
-    report = CleanupReport()
-    with _shielded():
-        records = [r for r in list_labs() if lab is None or r.name == lab]
-        report.labs = [r.name for r in records]
-        # Namespaces a record lists are removed even untagged: a run killed between creating
-        # /run/netns/NAME and tagging it leaves exactly such a one.
-        names = [n for r in records for n in r.netns if netns.exists(n)]
-        for name in netns.list_all():
-            parsed = topology.parse_tag(kbuild.read_tag(name) or "")
-            if parsed is None or (lab is not None and parsed[0] != lab):
-                continue
-            names.append(name)
-            if parsed[0] not in report.labs:
-                report.labs.append(parsed[0])
-        names = list(dict.fromkeys(names))
-        inodes = {i for n in names if (i := netns.inode(n)) is not None}
-        for record in records:
-            for d in record.daemons:
-                if process.stop(d, record.name):
-                    report.processes.append(d.pid)
-        for pid in process.find_tagged(lab, inodes):
-            process.kill_pid(pid)
-            report.processes.append(pid)
-        for name in names:
-            etcnetns.remove(name)
-            if netns.remove(name):
-                report.namespaces.append(name)
-        # The state directory is netlab's own: every entry in it belongs to some lab.
-        for name in report.labs if lab is None else [lab]:
-            shutil.rmtree(state_dir(name), ignore_errors=True)
-        if lab is None:
-            with contextlib.suppress(FileNotFoundError):
-                for entry in os.listdir(STATE_ROOT):
-                    if not lab_name_problem(entry) and os.path.isdir(state_dir(entry)):
-                        shutil.rmtree(state_dir(entry), ignore_errors=True)
-        _tidy_roots()
-    return report
-
-
-def _tidy_roots() -> None:
-    """Once no lab remains, remove /etc/netns (if a lab made it) and /run/netlab (if empty)."""
-    # Entries that are not lab names (etcnetns.MARKER) are netlab's own bookkeeping, not labs.
-    labs = [e for e in _listdir(STATE_ROOT) if not lab_name_problem(e)]
-    if any(os.path.isdir(state_dir(e)) for e in labs):
-        return
-    etcnetns.remove_dir_if_ours_and_empty()
-    with contextlib.suppress(OSError):
-        os.rmdir(STATE_ROOT)
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []
-
-
-def _lookup(check: checks_mod.ResolvedCheck) -> dnsquery.DNSResult:
-    """A dns check's question, asked from inside the source (on a worker thread there)."""
-    assert check.dns is not None and check.resolv is not None
-    plan = check.dns
-    if plan.search:
-        return dnsquery.resolve(check.resolv, plan.name, plan.qtype, timeout=check.spec.timeout)
-    return dnsquery.query(
-        check.resolv.nameservers[0], plan.name, plan.qtype, timeout=check.spec.timeout
-    )
-
-
-def _resolve_each(check: checks_mod.ResolvedCheck) -> list[str | Observation]:
-    """Resolve the name once per connection, as a client resolving before each connect does
-    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does)."""
-    assert check.resolv is not None
-    out: list[str | Observation] = []
-    for _ in range(check.connections):
-        result = dnsquery.resolve(check.resolv, check.dial_name, "A", timeout=check.spec.timeout)
-        addresses = result.data("A") if result.ok else []
-        if addresses:
-            out.append(addresses[0])
-        else:
-            why = result.herrno or result.error or result.rcode
-            out.append(Observation("unresolved", error=f"{check.dial_name}: {why}"))
-    return out

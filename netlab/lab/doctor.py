@@ -70,9 +70,9 @@ MODE_FEATURES: dict[str, list[str]] = {
 PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib", "jsonschema"]
 
 IPVS_HINT = (
-    "use a kernel with ip_vs, or run IPVS mode in a throwaway VM with a stock kernel: "
-    "sudo .venv/bin/python -m netlab.testing.vm -- .venv/bin/netlab run FILE --mode ipvs "
-    "(the ipvs tests: nox -s ipvs_vm; see docs/ipvs-vm.md)"
+    "use a kernel with ip_vs, or, from a netlab checkout, run IPVS mode in a throwaway VM "
+    "with a stock kernel: sudo .venv/bin/python -m tests.tooling.vm -- .venv/bin/netlab run "
+    "FILE --mode ipvs (the ipvs tests: nox -s ipvs_vm; see docs/ipvs-vm.md)"
 )
 
 

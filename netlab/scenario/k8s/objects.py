@@ -124,3 +124,13 @@ class Service:
 @dataclass
 class Namespace:
     meta: ObjectMeta
+
+
+SUPPORTED_KINDS: dict[tuple[str, str], str] = {
+    ("v1", "Namespace"): "a namespace to put objects in",
+    ("v1", "Pod"): "a single pod (its containers' ports are what Services target)",
+    ("v1", "Service"): "ClusterIP, NodePort, LoadBalancer, headless or ExternalName Services",
+    ("apps/v1", "Deployment"): "a set of identical pods selected by matchLabels",
+}
+
+K8sObject = Namespace | Pod | Deployment | Service

@@ -7,8 +7,8 @@ The guest runs a small shell script as root that loads the modules the tests nee
 command from the given directory, and writes the command's combined output and exit status into
 a run folder shared read-write (``--rwdir``); the host reads them when the VM has powered off.
 
-    python -m netlab.testing.vm --prepare                    # install and cache what it needs
-    python -m netlab.testing.vm -- python -m pytest -m ipvs tests/lab
+    python -m tests.tooling.vm --prepare                    # install and cache what it needs
+    python -m tests.tooling.vm -- python -m pytest -m ipvs tests/lab
 
 Library: :func:`prepare` (idempotent; installs Debian packages, virtme-ng and the kernel on
 demand, caches the kernel under :data:`CACHE_DIR`), :func:`run` (boot, run, return a
@@ -415,7 +415,7 @@ def guest_script(
     q = shlex.quote
     exports = "\n".join(f"export {k}={q(v)}" for k, v in sorted(env.items()) if _is_name(k))
     return f"""#!/bin/sh
-# Written by netlab.testing.vm; runs as root inside the throwaway VM, then the VM powers off.
+# Written by tests.tooling.vm; runs as root inside the throwaway VM, then the VM powers off.
 out={q(str(outdir))}
 exec >"$out/output" 2>&1 </dev/null
 echo "netlab-vm: guest kernel $(uname -r), $(nproc) CPUs, $(cut -d' ' -f1 /proc/uptime)s up"
@@ -773,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         split = args.index("--")
         args, command = args[:split], args[split + 1 :]
     parser = argparse.ArgumentParser(
-        prog="python -m netlab.testing.vm",
+        prog="python -m tests.tooling.vm",
         usage="%(prog)s [--prepare] [options] [-- CMD ARGS...]",
         description="Run a command as root in a throwaway VM with Debian's stock kernel "
         "(for IPVS and dummy devices); exit with the command's own status.",

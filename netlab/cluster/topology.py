@@ -10,9 +10,9 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
+from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState, PodInfo
 from netlab.scenario.labschema import lab_name_problem
-from netlab.traffic.dnsquery import ResolvConf
 
 FABRIC_BRIDGE = "fabric"
 NODE_BRIDGE = "cni0"

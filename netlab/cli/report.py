@@ -1,38 +1,16 @@
-"""Everything netlab prints: rich on a terminal, plain text otherwise, JSON on request."""
+"""How netlab reports diagnostics and check results: rich on a terminal, plain text otherwise,
+JSON-ready data on request."""
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Any, TextIO
+from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from netlab.checks import CheckResult
+from netlab.cli.output import Out
 from netlab.errors import Diagnostic
 from netlab.serial import to_data
-
-
-class Out:
-    """One output channel: rich when attached to a terminal, plain text when not."""
-
-    def __init__(self, stream: TextIO | None = None):
-        self.stream = stream or sys.stdout
-        self.rich = self.stream.isatty()
-        self.console = (
-            Console(file=self.stream, highlight=False, soft_wrap=True) if self.rich else None
-        )
-
-    def line(self, text: str = "", style: str = "") -> None:
-        if self.console:
-            self.console.print(text, style=style or None, markup=False)
-        else:
-            # Flushed per line: CI logs and a parent waiting for progress read it as it happens.
-            print(text, file=self.stream, flush=True)
-
-    def json(self, data: Any) -> None:
-        print(json.dumps(data, indent=2, default=str), file=self.stream)
 
 
 def diagnostics(out: Out, diags: list[Diagnostic]) -> None:

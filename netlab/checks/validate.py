@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netlab.checks import resolve_all
+from netlab.checks.resolve import resolve_all
 from netlab.cluster.build import build_cluster
 from netlab.cluster.state import ClusterState
 from netlab.errors import ScenarioError

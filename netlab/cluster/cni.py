@@ -21,18 +21,27 @@ CHAIN = "NETLAB-CNI-MASQ"
 
 
 def render(cluster_cidr: str) -> str:
-    """``iptables-restore --noflush`` input for one node."""
-    leaving = '"netlab cni: pod traffic leaving the cluster"'
-    return "\n".join(
-        [
-            "*nat",
-            f":{CHAIN} - [0:0]",
-            f"-A POSTROUTING -s {cluster_cidr} -m comment --comment {leaving} -j {CHAIN}",
-            f'-A {CHAIN} -d {cluster_cidr} -m comment --comment "pod to pod: no masquerade" '
-            "-j RETURN",
-            f'-A {CHAIN} -m comment --comment "to the outside: masquerade" -j MASQUERADE '
-            "--random-fully",
-            "COMMIT",
-            "",
-        ]
-    )
+    """``iptables-restore --noflush`` input for one node, one rule per ``write`` with its
+    flag/value pairs grouped as the kube-proxy renderers write theirs."""
+    nat_rules: list[str] = []
+
+    def write(*args: str) -> None:
+        nat_rules.append(" ".join(args))
+
+    # fmt: off
+    write(
+        "-A", "POSTROUTING",
+        "-s", cluster_cidr,
+        "-m", "comment", "--comment", '"netlab cni: pod traffic leaving the cluster"',
+        "-j", CHAIN)
+    write(
+        "-A", CHAIN,
+        "-d", cluster_cidr,
+        "-m", "comment", "--comment", '"pod to pod: no masquerade"',
+        "-j", "RETURN")
+    write(
+        "-A", CHAIN,
+        "-m", "comment", "--comment", '"to the outside: masquerade"',
+        "-j", "MASQUERADE", "--random-fully")
+    # fmt: on
+    return "\n".join(["*nat", f":{CHAIN} - [0:0]", *nat_rules, "COMMIT", ""])

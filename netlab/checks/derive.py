@@ -1,0 +1,218 @@
+"""Derived checks: what a scenario that wrote no checks is held to, from its manifests alone."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from netlab.checks.reach import reachable, reachable_via_load_balancer, ready_endpoints
+from netlab.cluster.build import SYSTEM_SERVICES
+from netlab.cluster.state import ClusterState
+from netlab.proxy.servicemap import EndpointInfo
+from netlab.scenario.checkspec import (
+    CheckSpec,
+    ConnectCheck,
+    ConnectExpect,
+    Destination,
+    DnsCheck,
+    DnsExpect,
+    Source,
+)
+from netlab.scenario.k8s import Service
+from netlab.scenario.labspec import CLIENT_NAMESPACE
+
+
+def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
+    """Checks for a scenario that wrote none: every Service port, from a client pod on every
+    node to its ClusterIP, and from the external client to every node's NodePort."""
+    out: list[CheckSpec] = []
+    clients = {p.node: p for p in state.pods if p.role == "client"}
+    zone = state.lab.dns.domain
+    userspace = mode == "userspace"
+    dns_on = any(
+        f"{s.meta.namespace}/{s.meta.name}" == "kube-system/kube-dns" for s in state.services
+    )
+    first_client = next(iter(clients.values()), None)
+    if dns_on:
+        for node in state.nodes:
+            client = clients.get(node.name)
+            if client is not None:
+                out.append(
+                    DnsCheck(
+                        name=f"cluster DNS from {node.name}",
+                        source=Source("pod", client.name, CLIENT_NAMESPACE),
+                        query="kubernetes.default",
+                        qtype="A",
+                        expect=DnsExpect(answers=("service/default/kubernetes",)),
+                        derived=True,
+                    )
+                )
+    for svc in state.services:
+        if f"{svc.meta.namespace}/{svc.meta.name}" in SYSTEM_SERVICES:
+            continue
+        fqdn = f"{svc.meta.name}.{svc.meta.namespace}.svc.{zone}"
+        client_src = (
+            Source("pod", first_client.name, CLIENT_NAMESPACE) if first_client is not None else None
+        )
+        if svc.type == "ExternalName":
+            if dns_on and client_src is not None:
+                out.append(_derived_external_name(state, svc, fqdn, client_src))
+            continue
+        if svc.headless:
+            if dns_on and client_src is not None:
+                out += _derived_headless(state, svc, fqdn, client_src)
+            continue
+        for lb_ip in svc.load_balancer_ingress:
+            for sp in svc.ports:
+                port = sp.name or sp.port
+                reach, has_any = reachable_via_load_balancer(state, svc, sp, mode)
+                local = svc.external_traffic_policy == "Local" and not userspace
+                out.append(
+                    ConnectCheck(
+                        name=f"{svc.meta.namespace}/{svc.meta.name}:{port} loadBalancer {lb_ip} "
+                        "from external",
+                        source=Source("external"),
+                        destination=Destination(
+                            svc.meta.name, svc.meta.namespace, port, via="loadBalancer"
+                        ),
+                        protocol=sp.protocol,
+                        expect=_derived_expect(
+                            reach,
+                            has_any,
+                            "client" if local else "masqueraded",
+                            no_route="unreachable" if local else "",
+                            userspace=userspace,
+                            protocol=sp.protocol,
+                        ),
+                        derived=True,
+                    )
+                )
+        for sp in svc.ports:
+            port = sp.name or sp.port
+            label = f"{svc.meta.namespace}/{svc.meta.name}:{port}"
+            for node in state.nodes:
+                client = clients.get(node.name)
+                if client is None:
+                    continue
+                reach, has_any = reachable(state, svc, sp, node.name, False, mode)
+                out.append(
+                    ConnectCheck(
+                        name=f"{label} clusterIP from {node.name}",
+                        source=Source("pod", client.name, CLIENT_NAMESPACE),
+                        destination=Destination(svc.meta.name, svc.meta.namespace, port),
+                        protocol=sp.protocol,
+                        expect=_derived_expect(
+                            reach,
+                            has_any,
+                            "masqueraded" if userspace else "client",
+                            userspace=userspace,
+                            protocol=sp.protocol,
+                        ),
+                        derived=True,
+                    )
+                )
+            if not sp.node_port:
+                continue
+            for node in state.nodes:
+                reach, has_any = reachable(state, svc, sp, node.name, True, mode)
+                local = svc.external_traffic_policy == "Local" and not userspace
+                out.append(
+                    ConnectCheck(
+                        name=f"{label} nodePort {sp.node_port} on {node.name} from external",
+                        source=Source("external"),
+                        destination=Destination(
+                            svc.meta.name, svc.meta.namespace, port, via="nodePort", node=node.name
+                        ),
+                        protocol=sp.protocol,
+                        expect=_derived_expect(
+                            reach,
+                            has_any,
+                            "client" if local else "masqueraded",
+                            userspace=userspace,
+                            protocol=sp.protocol,
+                        ),
+                        derived=True,
+                    )
+                )
+    return out
+
+
+def _derived_expect(
+    reach: tuple[EndpointInfo, ...],
+    has_any: bool,
+    source: str,
+    no_route: str = "",
+    *,
+    userspace: bool = False,
+    protocol: str = "TCP",
+) -> ConnectExpect:
+    """Reached and how; else DROP (timeout) when only the local policy leaves nothing here,
+    REJECT (refused) when the Service has no endpoints at all. ``no_route``: what a client sees
+    when the load balancer has no healthy node to send to (its route is withdrawn). The
+    userspace proxy instead accepts and closes (TCP) or drops (UDP) what it cannot send on."""
+    if reach:
+        return ConnectExpect(result="connected", endpoints="all", source=source)
+    if no_route:
+        return ConnectExpect(result=no_route)
+    if userspace:
+        return ConnectExpect(result="closed" if protocol == "TCP" else "timeout")
+    return ConnectExpect(result="timeout" if has_any else "refused")
+
+
+def _derived_external_name(
+    state: ClusterState, svc: Service, fqdn: str, source: Source
+) -> DnsCheck:
+    """An ExternalName resolves to a CNAME to its target (and the target's address when the
+    outside world knows it). One that looks like an IPv4 address does not resolve at all:
+    CoreDNS does not publish it."""
+    target = svc.external_name.rstrip(".").lower()
+    try:
+        ipaddress.IPv4Address(target)
+        expect = DnsExpect(rcode="NXDOMAIN")
+    except ValueError:
+        known = [s for s in state.lab.external_servers if s.name == target]
+        answers = (f"external/{known[0].name}",) if known else None
+        expect = DnsExpect(cname=target, answers=answers)
+    return DnsCheck(
+        name=f"{svc.meta.namespace}/{svc.meta.name} ExternalName resolves",
+        source=source,
+        query=fqdn + ".",
+        qtype="A",
+        expect=expect,
+        derived=True,
+    )
+
+
+def _derived_headless(
+    state: ClusterState, svc: Service, fqdn: str, source: Source
+) -> list[CheckSpec]:
+    """A headless Service's name lists its ready endpoints (NXDOMAIN with none), and a client
+    dialling the name reaches the pods themselves: no DNAT."""
+    ready = ready_endpoints(state, svc, None)
+    ns, name = svc.meta.namespace, svc.meta.name
+    out: list[CheckSpec] = [
+        DnsCheck(
+            name=f"{ns}/{name} headless A records",
+            source=source,
+            query=fqdn + ".",
+            qtype="A",
+            expect=DnsExpect(answers=(f"endpoints/{ns}/{name}",))
+            if ready
+            else DnsExpect(rcode="NXDOMAIN"),
+            derived=True,
+        )
+    ]
+    if ready:
+        for sp in svc.ports:
+            if not ready_endpoints(state, svc, sp):
+                continue
+            out.append(
+                ConnectCheck(
+                    name=f"{ns}/{name}:{sp.name or sp.port} by name reaches pods directly",
+                    source=source,
+                    destination=Destination(name, ns, sp.name or sp.port, via="name"),
+                    protocol=sp.protocol,
+                    expect=ConnectExpect(endpoints="all", source="client", dnat=False),
+                    derived=True,
+                )
+            )
+    return out

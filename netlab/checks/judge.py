@@ -1,0 +1,219 @@
+"""The verdict: what the probes observed against what the check expects, every mismatch listed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from netlab.checks.model import CheckResult, ResolvedConnect, ResolvedDns, norm
+from netlab.checks.observations import CapturedPacket, ConntrackEntry, DNSResult, Observation
+
+
+def evaluate(
+    check: ResolvedConnect,
+    observations: list[Observation],
+    captures: dict[str, list[CapturedPacket]] | None = None,
+    seconds: float = 0.0,
+    tracked: dict[int, ConntrackEntry] | None = None,
+) -> CheckResult:
+    """Compare what the probes saw with what the check expects; list every mismatch."""
+    expect = check.spec.expect
+    failures: list[str] = []
+    outcomes = Counter(o.outcome for o in observations)
+    answered = [o for o in observations if o.outcome == "connected"]
+    reached = Counter(o.hostname for o in answered)
+    sources = sorted({o.client_ip for o in answered})
+
+    if outcomes.get(expect.result, 0) != len(observations):
+        wrong = {k: v for k, v in outcomes.items() if k != expect.result}
+        errors = sorted({o.error for o in observations if o.outcome != expect.result and o.error})
+        failures.append(
+            f"expected every connection to be {expect.result}, got "
+            + ", ".join(f"{v} {k}" for k, v in sorted(wrong.items()))
+            + (f" ({'; '.join(errors[:3])})" if errors else "")
+        )
+    if check.expected is not None and expect.result == "connected":
+        want = {b.pod for b in check.expected}
+        got = set(reached)
+        if got - want:
+            failures.append(f"reached unexpected endpoints: {', '.join(sorted(got - want))}")
+        if want - got:
+            failures.append(
+                f"never reached: {', '.join(sorted(want - got))} in {len(observations)} connections"
+            )
+    if expect.source and answered:
+        kept = [o for o in answered if not o.translated]
+        if expect.source == "client" and len(kept) != len(answered):
+            seen = sorted({f"{o.client_ip}:{o.client_port}" for o in answered if o.translated})
+            failures.append(
+                f"expected backends to see the client's own address {check.source_ip}, "
+                f"{len(answered) - len(kept)} saw a translated one ({', '.join(seen[:3])})"
+            )
+        if expect.source == "masqueraded" and kept:
+            failures.append(
+                f"expected masquerading, but {len(kept)} connections reached the backend "
+                f"with the client's own address and port ({check.source_ip})"
+            )
+
+    observed: dict[str, Any] = {
+        "outcomes": dict(sorted(outcomes.items())),
+        "endpoints": dict(sorted(reached.items())),
+        "sources": sources,
+        "translated": sum(o.translated for o in answered),
+    }
+    if captures is not None:
+        failures += _judge_capture(check, answered, captures, observed)
+    if tracked is not None:
+        failures += _judge_dnat(check, answered, tracked, observed)
+
+    expected: dict[str, Any] = {"result": expect.result}
+    if check.expected is not None:
+        expected["endpoints"] = sorted(b.pod for b in check.expected)
+    if expect.source:
+        expected["source"] = expect.source
+    if expect.dnat is not None:
+        expected["dnat"] = expect.dnat
+    if check.dial_name:
+        expected["name"] = check.dial_name
+    expected["client"] = check.source_ip
+    return CheckResult(
+        name=check.name,
+        passed=not failures,
+        summary=check.summary,
+        source=str(check.spec.source),
+        destination=f"{check.dest_ip or check.dial_name}:{check.dest_port}",
+        protocol=check.protocol,
+        connections=len(observations),
+        expected=expected,
+        observed=observed,
+        failures=failures,
+        seconds=seconds,
+        derived=check.spec.derived,
+        kind=check.spec.kind,
+        description=check.spec.description,
+    )
+
+
+def _judge_dnat(
+    check: ResolvedConnect,
+    answered: list[Observation],
+    tracked: dict[int, ConntrackEntry],
+    observed: dict[str, Any],
+) -> list[str]:
+    """What connection tracking on the client's node says: was each connection DNATed?"""
+    entries = [tracked[o.local_port] for o in answered if o.local_port in tracked]
+    dnat = sum(e.dnat for e in entries)
+    observed["conntrack"] = {"tracked": len(entries), "dnat": dnat}
+    want = check.spec.expect.dnat
+    if want is None:
+        return []
+    if not entries:
+        return ["no connection was found in connection tracking on the client's node"]
+    if want and dnat != len(entries):
+        return [f"{len(entries) - dnat} of {len(entries)} connections were not DNATed"]
+    if not want and dnat:
+        return [f"{dnat} of {len(entries)} connections were DNATed"]
+    return []
+
+
+def evaluate_dns(check: ResolvedDns, result: DNSResult, seconds: float = 0.0) -> CheckResult:
+    """Compare one lookup with the dns check's expectations."""
+    plan = check.plan
+    failures: list[str] = []
+    got = frozenset(norm(d) for d in result.data())
+    if not result.rcode:
+        failures.append(f"no answer from {result.server}: {result.error}")
+    elif result.rcode != plan.rcode:
+        failures.append(f"expected {plan.rcode}, got {result.rcode}")
+    if plan.answers is not None and result.rcode and got != plan.answers:
+        missing, extra = sorted(plan.answers - got), sorted(got - plan.answers)
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"unexpected {', '.join(extra)}"] if extra else []
+        failures.append(f"{plan.qtype} answers differ: " + "; ".join(parts))
+    targets = [norm(n) for n in result.cname_chain[1:]]
+    if plan.cname is not None and (not targets or targets[0] != plan.cname):
+        failures.append(
+            f"expected a CNAME to {plan.cname}, got " + (targets[0] if targets else "no CNAME")
+        )
+    expected: dict[str, Any] = {"rcode": plan.rcode}
+    if plan.answers is not None:
+        expected["answers"] = sorted(plan.answers)
+    if plan.cname is not None:
+        expected["cname"] = plan.cname
+    observed: dict[str, Any] = {
+        "server": result.server,
+        "rcode": result.rcode or result.error,
+        "answers": sorted(got),
+        "cname_chain": [norm(n) for n in result.cname_chain],
+        "tried": list(result.tried),
+    }
+    return CheckResult(
+        name=check.name,
+        passed=not failures,
+        summary=check.summary,
+        source=str(check.spec.source),
+        destination=f"{plan.qtype} {plan.name}",
+        protocol="DNS",
+        connections=1,
+        expected=expected,
+        observed=observed,
+        failures=failures,
+        seconds=seconds,
+        derived=check.spec.derived,
+        kind="dns",
+        description=check.spec.description,
+    )
+
+
+def _judge_capture(
+    check: ResolvedConnect,
+    answered: list[Observation],
+    captures: dict[str, list[CapturedPacket]],
+    observed: dict[str, Any],
+) -> list[str]:
+    """For every answered connection, its SYN must have been captured in the pod that answered,
+    already DNATed to that pod's own address and target port, from the address the pod reported,
+    and in no other pod."""
+    syns = {
+        pod: [p for p in pkts if p.proto == "TCP" and "S" in p.flags and "A" not in p.flags]
+        for pod, pkts in captures.items()
+    }
+    by_source = {pod: {(p.src, p.sport): p for p in pkts} for pod, pkts in syns.items()}
+    problems: list[str] = []
+    seen = 0
+    example = ""
+    for o in answered:
+        key = (o.client_ip, o.client_port)
+        backend = next((b for b in check.backends if b.pod == o.hostname), None)
+        if backend is None:
+            problems.append(f"{o.hostname} answered but is not an endpoint")
+            continue
+        syn = by_source.get(backend.pod, {}).get(key)
+        if syn is None:
+            problems.append(f"no SYN from {key[0]}:{key[1]} was captured in {backend.pod}")
+            continue
+        if (syn.dst, syn.dport) != (backend.ip, backend.port):
+            problems.append(
+                f"the SYN reached {backend.pod} addressed to {syn.dst}:{syn.dport}, "
+                f"not its own {backend.ip}:{backend.port}"
+            )
+            continue
+        elsewhere = [pod for pod, table in by_source.items() if pod != backend.pod and key in table]
+        if elsewhere:
+            problems.append(f"the SYN from {key[0]}:{key[1]} also reached {', '.join(elsewhere)}")
+            continue
+        seen += 1
+        example = example or (
+            f"{check.dest_ip}:{check.dest_port} -> {syn.dst}:{syn.dport} in {backend.pod} "
+            f"(SYN from {syn.src}:{syn.sport})"
+        )
+    observed["captured_syns"] = {pod: len(pkts) for pod, pkts in syns.items()}
+    observed["dnat_seen"] = f"{seen}/{len(answered)}"
+    if example:
+        observed["dnat_example"] = example
+    if not answered:
+        return ["no connection was answered, so no SYN could be matched"]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return problems[:3] + ([more.strip()] if more else [])
+    return []

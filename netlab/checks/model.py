@@ -1,0 +1,119 @@
+"""The check model: a check resolved against a cluster, and the verdict on it.
+
+One resolved type per kind of check (a connect or capture check dials; a dns check looks a name
+up), and one result type that reports, CI tools and the API all read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from netlab.cluster.resolvconf import ResolvConf
+from netlab.scenario.checkspec import ConnectCheck, DnsCheck
+
+MISS_PROBABILITY = 1e-6  # chance that "all endpoints" misses one by bad luck, per check
+DEFAULT_FAILURE_CONNECTIONS = 3
+
+
+class ResolveError(Exception):
+    """A check names something the lab does not have."""
+
+    def __init__(self, message: str, field_name: str = "", hint: str = ""):
+        self.field_name = field_name
+        self.hint = hint
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Backend:
+    pod: str  # the pod's name, which is what it answers with
+    namespace: str
+    ip: str
+    port: int
+    netns: str
+    node: str
+
+
+@dataclass(frozen=True)
+class ResolvedConnect:
+    """A connect (or capture) check made concrete: where the probe runs, what it dials, how
+    often, and which endpoints must answer."""
+
+    spec: ConnectCheck
+    source_netns: str
+    source_ip: str  # the client's own address
+    bind: str | None  # source address to bind (external clients)
+    dest_ip: str
+    dest_port: int
+    protocol: str
+    connections: int
+    backends: tuple[Backend, ...]  # every endpoint of the Service (for reports and captures)
+    expected: tuple[Backend, ...] | None  # who must answer; None = not checked
+    summary: str
+    dial_name: str = ""  # a DNS name resolved (as the source's resolver would) per connection
+    resolv: ResolvConf | None = None  # the source's resolver configuration
+    conntrack_netns: str = ""  # where the source's connections are tracked (its node)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def captures(self) -> bool:
+        """A capture check: the backends capture the SYNs they receive."""
+        return self.spec.kind == "capture"
+
+
+@dataclass(frozen=True)
+class DnsPlan:
+    """A dns check's question and what must come back (answers resolved to addresses)."""
+
+    name: str
+    qtype: str
+    search: bool
+    rcode: str
+    answers: frozenset[str] | None
+    cname: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedDns:
+    """A dns check made concrete: the source's namespace and resolver, and the question."""
+
+    spec: DnsCheck
+    source_netns: str
+    source_ip: str
+    resolv: ResolvConf
+    plan: DnsPlan
+    summary: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+ResolvedCheck = ResolvedConnect | ResolvedDns
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    summary: str
+    source: str
+    destination: str
+    protocol: str
+    connections: int
+    expected: dict[str, Any]
+    observed: dict[str, Any]
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    derived: bool = False
+    kind: str = "connect"
+    description: str = ""
+
+
+def norm(text: str) -> str:
+    """Answers compare case-insensitively and without the final dot of a name."""
+    return text.strip().rstrip(".").lower()

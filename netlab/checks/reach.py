@@ -1,0 +1,145 @@
+"""What Kubernetes promises a connection may reach: a Service port's endpoints as a node's proxy
+sees them, narrowed by the traffic policies, and a headless Service's ready endpoints.
+
+Shared by resolution (the expectation of a written check) and derivation (the checks of a
+scenario that wrote none), so both follow the same rules.
+"""
+
+from __future__ import annotations
+
+from netlab.checks.model import Backend, ResolveError
+from netlab.cluster.state import ClusterState, PodInfo
+from netlab.proxy.servicemap import EndpointInfo, ProxiedService, categorize, node_view
+from netlab.scenario.checkspec import Source
+from netlab.scenario.k8s import Service, ServicePort
+
+
+def find_pod(state: ClusterState, src: Source) -> PodInfo:
+    if src.namespace:
+        try:
+            return state.pod(src.namespace, src.name)
+        except KeyError:
+            raise ResolveError(f'pod "{src.namespace}/{src.name}" not found', "from") from None
+    candidates = [p for p in state.pods if p.name == src.name]
+    default = [p for p in candidates if p.namespace == "default"]
+    if default:
+        return default[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        spaces = ", ".join(sorted(p.namespace for p in candidates))
+        raise ResolveError(
+            f'pod "{src.name}" exists in several namespaces ({spaces})',
+            "from",
+            "write pod/NAMESPACE/NAME",
+        )
+    names = ", ".join(sorted(p.key for p in state.pods if p.role != "system")[:8])
+    raise ResolveError(f'pod "{src.name}" not found', "from", f"pods in this lab: {names}")
+
+
+def external_backends(state: ClusterState, port: int) -> tuple[Backend, ...]:
+    return tuple(
+        Backend(
+            pod=s.name, namespace="", ip=s.address, port=port, netns=state.external.netns, node=""
+        )
+        for s in state.lab.external_servers
+    )
+
+
+def service_port(svc: Service, port: int | str | None, protocol: str | None) -> ServicePort:
+    ports = [p for p in svc.ports if protocol is None or p.protocol == protocol]
+    if port is None:
+        if len(ports) == 1:
+            return ports[0]
+        names = ", ".join(p.name or str(p.port) for p in svc.ports)
+        raise ResolveError(
+            f"Service {svc.meta.namespace}/{svc.meta.name} has several ports",
+            "to",
+            f"name one of them: {names}",
+        )
+    for p in ports:
+        if p.name == port or p.port == port:
+            return p
+    raise ResolveError(
+        f"Service {svc.meta.namespace}/{svc.meta.name} has no port {port!r}"
+        + (f" over {protocol}" if protocol else ""),
+        "to",
+    )
+
+
+def proxied(state: ClusterState, svc: Service, sp: ServicePort, node: str) -> ProxiedService | None:
+    key = (svc.meta.namespace, svc.meta.name, sp.name, sp.protocol)
+    for ps in node_view(state, node):
+        spn = ps.info.spn
+        if (spn.namespace, spn.name, spn.port, spn.protocol) == key:
+            return ps
+    return None
+
+
+def service_endpoints(
+    state: ClusterState, svc: Service, sp: ServicePort
+) -> dict[str, EndpointInfo]:
+    ps = proxied(state, svc, sp, state.nodes[0].name)
+    return {str(e): e for e in ps.endpoints} if ps else {}
+
+
+def backend_of(state: ClusterState, ep: EndpointInfo) -> Backend:
+    ns, _, name = ep.pod.partition("/")
+    pod = state.pod(ns, name)
+    return Backend(pod=name, namespace=ns, ip=ep.ip, port=ep.port, netns=pod.netns, node=ep.node)
+
+
+def reachable(
+    state: ClusterState,
+    svc: Service,
+    sp: ServicePort,
+    node: str,
+    external: bool,
+    mode: str = "iptables",
+) -> tuple[tuple[EndpointInfo, ...], bool]:
+    """The endpoints Kubernetes says a connection through ``node`` may reach, and whether the
+    Service has usable endpoints anywhere (to tell DROP from REJECT). The userspace proxy knew
+    no traffic policies: every ready endpoint, from everywhere."""
+    ps = proxied(state, svc, sp, node)
+    if ps is None:
+        return (), False
+    if mode == "userspace":
+        ready = tuple(e for e in ps.endpoints if e.ready)
+        return ready, bool(ready)
+    cat = categorize(ps.info, ps.endpoints)
+    local = ps.info.external_policy_local if external else ps.info.internal_policy_local
+    return (cat.local if local else cat.cluster), cat.has_any
+
+
+def reachable_via_load_balancer(
+    state: ClusterState, svc: Service, sp: ServicePort, mode: str = "iptables"
+) -> tuple[tuple[EndpointInfo, ...], bool]:
+    """Through the cloud load balancer: the union over the nodes it sends to (with Local
+    policy, those whose health check answers 200: the ones with local endpoints)."""
+    found: dict[str, EndpointInfo] = {}
+    has_any = False
+    for node in state.nodes:
+        eps, any_here = reachable(state, svc, sp, node.name, external=True, mode=mode)
+        has_any = has_any or any_here
+        found.update((str(e), e) for e in eps)
+    return tuple(found.values()), has_any
+
+
+def ready_endpoints(state: ClusterState, svc: Service, port: ServicePort | None) -> list[Backend]:
+    """A headless Service's ready endpoints (what its A records list), for one port if given."""
+    out: dict[str, Backend] = {}
+    for sl in state.slices_for(svc):
+        numbers = [
+            p.port
+            for p in sl.ports
+            if port is None or (p.name, p.protocol) == (port.name, port.protocol)
+        ]
+        if not numbers:
+            continue
+        for ep in sl.endpoints:
+            if not ep.ready:
+                continue
+            ns, _, name = ep.pod.partition("/")
+            pod = state.pod(ns, name)
+            out[ep.address] = Backend(name, ns, ep.address, numbers[0], pod.netns, ep.node_name)
+    return list(out.values())

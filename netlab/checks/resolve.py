@@ -1,0 +1,460 @@
+"""Resolution: a check as written, made concrete against the cluster state (addresses, ports,
+endpoints, how many connections), or a located error when it names something the lab lacks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import overload
+
+from netlab.checks.model import (
+    DEFAULT_FAILURE_CONNECTIONS,
+    MISS_PROBABILITY,
+    Backend,
+    DnsPlan,
+    ResolvedCheck,
+    ResolvedConnect,
+    ResolvedDns,
+    ResolveError,
+    norm,
+)
+from netlab.checks.reach import (
+    backend_of,
+    external_backends,
+    find_pod,
+    reachable,
+    reachable_via_load_balancer,
+    ready_endpoints,
+    service_endpoints,
+    service_port,
+)
+from netlab.cluster.resolvconf import ResolvConf
+from netlab.cluster.state import ClusterState
+from netlab.errors import Diagnostic
+from netlab.proxy.servicemap import EndpointInfo
+from netlab.scenario.checkspec import (
+    CheckSpec,
+    ConnectCheck,
+    ConnectExpect,
+    Destination,
+    DnsCheck,
+    Source,
+)
+from netlab.scenario.k8s import Service, ServicePort
+
+
+def resolve_source(state: ClusterState, src: Source) -> tuple[str, str, str | None, str]:
+    """(netns, client address, bind address, node) for a check's ``from``."""
+    if src.kind == "pod":
+        pod = find_pod(state, src)
+        return pod.netns, pod.ip, None, pod.node
+    if src.kind == "node":
+        try:
+            node = state.node(src.name)
+        except KeyError:
+            raise ResolveError(
+                f'node "{src.name}" not found',
+                "from",
+                f"nodes: {', '.join(n.name for n in state.nodes)}",
+            ) from None
+        return node.netns, node.ip, None, node.name
+    clients = state.external.clients
+    name = src.name or next(iter(clients))
+    if name not in clients:
+        raise ResolveError(
+            f'external client "{name}" not found', "from", f"external clients: {', '.join(clients)}"
+        )
+    return state.external.netns, clients[name], clients[name], ""
+
+
+def resolver_config(state: ClusterState, src: Source) -> ResolvConf:
+    """What the source's resolver uses: a pod's ClusterFirst config, else the outside world's
+    DNS server (nodes and external clients)."""
+    dns_ip = next(
+        (
+            s.cluster_ip
+            for s in state.services
+            if (s.meta.namespace, s.meta.name) == ("kube-system", "kube-dns")
+        ),
+        "",
+    )
+    if src.kind == "pod" and dns_ip:
+        pod = find_pod(state, src)
+        if not pod.host_network:
+            return ResolvConf.for_pod(pod.namespace, dns_ip, state.lab.dns.domain)
+    return ResolvConf((state.external.router_ip,))
+
+
+def _conntrack_netns(state: ClusterState, src: Source) -> str:
+    """Connections from a pod or a node are tracked in that node's namespace."""
+    if src.kind == "pod":
+        return state.node(find_pod(state, src).node).netns
+    if src.kind == "node":
+        return state.node(src.name).netns
+    return ""
+
+
+def _default_namespace(state: ClusterState, src: Source, service: str) -> str:
+    """A Service named without a namespace: the client pod's namespace if it has one of that
+    name (as a short DNS name would resolve), else ``default``."""
+    if src.kind == "pod":
+        ns = find_pod(state, src).namespace
+        if any(s.meta.namespace == ns and s.meta.name == service for s in state.services):
+            return ns
+    return "default"
+
+
+@overload
+def resolve(state: ClusterState, spec: DnsCheck, mode: str = ...) -> ResolvedDns: ...
+@overload
+def resolve(state: ClusterState, spec: ConnectCheck, mode: str = ...) -> ResolvedConnect: ...
+@overload
+def resolve(state: ClusterState, spec: CheckSpec, mode: str = ...) -> ResolvedCheck: ...
+
+
+def resolve(state: ClusterState, spec: CheckSpec, mode: str = "iptables") -> ResolvedCheck:
+    """The check made concrete against ``state`` as ``mode`` handles it; a :class:`ResolveError`
+    when it names something the lab does not have."""
+    if isinstance(spec, DnsCheck):
+        return _resolve_dns(state, spec)
+    return _resolve_connect(state, spec, mode)
+
+
+def _resolve_dns(state: ClusterState, spec: DnsCheck) -> ResolvedDns:
+    netns, client_ip, _, _ = resolve_source(state, spec.source)
+    how = "" if spec.search else " (no search)"
+    return ResolvedDns(
+        spec=spec,
+        source_netns=netns,
+        source_ip=client_ip,
+        resolv=resolver_config(state, spec.source),
+        plan=_dns_plan(state, spec),
+        summary=f"{spec.source} looks up {spec.qtype} {spec.query}{how}",
+    )
+
+
+def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> ResolvedConnect:
+    netns, client_ip, bind, client_node = resolve_source(state, spec.source)
+    base = ResolvedConnect(
+        spec=spec,
+        source_netns=netns,
+        source_ip=client_ip,
+        bind=bind,
+        dest_ip="",
+        dest_port=0,
+        protocol="TCP",
+        connections=1,
+        backends=(),
+        expected=None,
+        summary="",
+        resolv=resolver_config(state, spec.source),
+        conntrack_netns=_conntrack_netns(state, spec.source),
+    )
+    dest = spec.destination
+    expect = spec.expect
+    protocol = spec.protocol or "TCP"
+    backends: tuple[Backend, ...] = ()
+    reach: tuple[EndpointInfo, ...] = ()
+    dial_name = ""
+    is_service = False
+    if dest.service and dest.via == "name":
+        ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
+        svc = find_service(state, ns, dest.service)
+        dial_name, dest_port, protocol, backends, expected = _by_service_name(
+            state, spec, svc, source_namespace=_source_namespace(state, spec.source), mode=mode
+        )
+        return replace(
+            base,
+            dest_ip="",
+            dest_port=dest_port,
+            protocol=protocol,
+            connections=spec.connections or default_connections(expect, expected),
+            backends=backends,
+            expected=expected,
+            dial_name=dial_name,
+            summary=f"{spec.source} -> {dial_name}:{dest_port}/{protocol} (by name)",
+        )
+    if dest.service:
+        ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
+        svc = find_service(state, ns, dest.service)
+        sp = service_port(svc, dest.port, spec.protocol)
+        protocol = sp.protocol
+        all_eps = service_endpoints(state, svc, sp)
+        backends = tuple(backend_of(state, e) for e in all_eps.values())
+        dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
+        if dest.via == "loadBalancer":
+            reach, _ = reachable_via_load_balancer(state, svc, sp, mode)
+        else:
+            reach, _ = reachable(state, svc, sp, via_node, external, mode)
+        target = f"{ns}/{svc.meta.name}:{sp.name or sp.port}"
+        how = "" if dest.via == "clusterIP" else f" via {dest.via}"
+        summary = f"{spec.source} -> {target}{how} ({dest_ip}:{dest_port}/{protocol})"
+        is_service = True
+    elif dest.name:
+        assert isinstance(dest.port, int)
+        dest_ip, dest_port, dial_name = "", dest.port, dest.name
+        pods = tuple(
+            Backend(p.name, p.namespace, p.ip, dest_port, p.netns, p.node)
+            for p in state.pods
+            if p.role != "client"
+        )
+        backends = external_backends(state, dest_port) + pods
+        summary = f"{spec.source} -> {dest.name}:{dest_port}/{protocol} (by name)"
+    else:
+        if dest.node:
+            try:
+                dest_ip = state.node(dest.node).ip
+            except KeyError:
+                raise ResolveError(f'node "{dest.node}" not found', "to") from None
+        else:
+            dest_ip = dest.address
+        assert isinstance(dest.port, int)
+        dest_port = dest.port
+        summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
+        backends = _backends_for_address(state, dest_ip, dest_port, protocol)
+    expected = _expected(state, expect, backends, reach, is_service)
+    return replace(
+        base,
+        dest_ip=dest_ip,
+        dest_port=dest_port,
+        protocol=protocol,
+        connections=spec.connections or default_connections(expect, expected),
+        backends=backends,
+        expected=expected,
+        summary=summary,
+        dial_name=dial_name,
+    )
+
+
+def find_service(state: ClusterState, ns: str, name: str) -> Service:
+    try:
+        return state.service(ns, name)
+    except KeyError:
+        raise ResolveError(f'service "{ns}/{name}" not found', "to") from None
+
+
+def _source_namespace(state: ClusterState, src: Source) -> str:
+    return find_pod(state, src).namespace if src.kind == "pod" else ""
+
+
+def _by_service_name(
+    state: ClusterState, spec: ConnectCheck, svc: Service, source_namespace: str, mode: str
+) -> tuple[str, int, str, tuple[Backend, ...], tuple[Backend, ...] | None]:
+    """Dial a Service by its name, as a client in a pod would: ``web`` from its own
+    namespace, ``web.<ns>`` from another. What answers depends on the Service's kind: its
+    endpoints through the ClusterIP, the pods themselves (headless), or the external server an
+    ExternalName points at."""
+    dest = spec.destination
+    ns = svc.meta.namespace
+    name = svc.meta.name if source_namespace == ns else f"{svc.meta.name}.{ns}"
+    expect = spec.expect
+    if svc.type == "ExternalName":
+        if not isinstance(dest.port, int):
+            raise ResolveError(
+                "an ExternalName Service is dialled with a port number", "to", "add port: N"
+            )
+        target = svc.external_name.rstrip(".").lower()
+        backends = tuple(b for b in external_backends(state, dest.port) if b.pod == target)
+        return (
+            name,
+            dest.port,
+            spec.protocol or "TCP",
+            backends,
+            _expected(state, expect, backends, (), is_service=False)
+            if expect.endpoints
+            else (backends if expect.result == "connected" else ()),
+        )
+    sp = service_port(svc, dest.port, spec.protocol)
+    if svc.headless:
+        backends = tuple(ready_endpoints(state, svc, sp))
+        # Headless: the client dials the pods at the port it asked for; no proxy maps ports.
+        backends = tuple(replace(b, port=sp.port) for b in backends)
+        reach = tuple(
+            EndpointInfo(b.ip, b.port, b.node, f"{b.namespace}/{b.pod}", False) for b in backends
+        )
+        return (
+            name,
+            sp.port,
+            sp.protocol,
+            backends,
+            _expected(state, expect, backends, reach, is_service=True),
+        )
+    all_eps = service_endpoints(state, svc, sp)
+    backends = tuple(backend_of(state, e) for e in all_eps.values())
+    src_node = _source_node(state, spec.source)
+    reach, _ = reachable(state, svc, sp, src_node, external=False, mode=mode)
+    return (
+        name,
+        sp.port,
+        sp.protocol,
+        backends,
+        _expected(state, expect, backends, reach, is_service=True),
+    )
+
+
+def _source_node(state: ClusterState, src: Source) -> str:
+    if src.kind == "pod":
+        return find_pod(state, src).node
+    if src.kind == "node":
+        return src.name
+    return state.nodes[0].name
+
+
+def _dns_plan(state: ClusterState, spec: DnsCheck) -> DnsPlan:
+    expect = spec.expect
+    answers = None
+    if expect.answers is not None:
+        found: set[str] = set()
+        for token in expect.answers:
+            found |= _answer_token(state, spec, token)
+        answers = frozenset(found)
+    cname = norm(expect.cname) if expect.cname else None
+    return DnsPlan(spec.query, spec.qtype, spec.search, expect.rcode, answers, cname)
+
+
+def _answer_token(state: ClusterState, spec: DnsCheck, token: str) -> set[str]:
+    """``service/…``, ``endpoints/…``, ``pod/…``, ``external/…`` or a literal answer."""
+    kind, sep, ref = token.partition("/")
+    if not sep or kind not in ("service", "endpoints", "pod", "external") or not ref:
+        return {norm(token)}
+    if kind == "external":
+        for server in state.lab.external_servers:
+            if server.name == ref:
+                return {server.address}
+        raise ResolveError(f'external server "{ref}" not found', "expect")
+    ns, _, name = ref.rpartition("/")
+    if kind == "pod":
+        return {find_pod(state, Source("pod", name, ns)).ip}
+    svc = find_service(state, ns or _default_namespace(state, spec.source, name), name)
+    if kind == "service":
+        if not svc.cluster_ip or svc.headless:
+            raise ResolveError(
+                f"Service {svc.meta.name} has no ClusterIP",
+                "expect",
+                "use endpoints/NAME for a headless Service",
+            )
+        return {svc.cluster_ip}
+    return {b.ip for b in ready_endpoints(state, svc, None)}
+
+
+def _backends_for_address(
+    state: ClusterState, ip: str, port: int, protocol: str
+) -> tuple[Backend, ...]:
+    """For a raw ClusterIP:port or nodeIP:nodePort destination, the Service's endpoints."""
+    for svc in state.services:
+        for sp in svc.ports:
+            if sp.protocol != protocol:
+                continue
+            local = ip.startswith("127.") or any(n.ip == ip for n in state.nodes)
+            node_hit = sp.node_port == port and local
+            if (
+                (svc.cluster_ip == ip and sp.port == port)
+                or node_hit
+                or (ip in svc.load_balancer_ingress and sp.port == port)
+            ):
+                return tuple(
+                    backend_of(state, e) for e in service_endpoints(state, svc, sp).values()
+                )
+    return ()
+
+
+def _service_address(
+    state: ClusterState, svc: Service, sp: ServicePort, dest: Destination, client_node: str
+) -> tuple[str, int, str, bool]:
+    """(address, port, the node whose rules handle it, is it "external" traffic)."""
+    first = state.nodes[0].name
+    via = dest.via or "clusterIP"
+    if via == "clusterIP":
+        if svc.headless or not svc.cluster_ip:
+            raise ResolveError(
+                f"Service {svc.meta.name} has no ClusterIP",
+                "to",
+                "headless and ExternalName Services are reached by name",
+            )
+        return svc.cluster_ip, sp.port, client_node or first, False
+    if via == "nodePort":
+        if not sp.node_port:
+            raise ResolveError(
+                f"Service {svc.meta.name} port {sp.name or sp.port} has no nodePort",
+                "to",
+                "use type: NodePort or LoadBalancer",
+            )
+        node_name = dest.node or first
+        try:
+            node = state.node(node_name)
+        except KeyError:
+            raise ResolveError(f'node "{node_name}" not found', "to") from None
+        return node.ip, sp.node_port, node.name, True
+    if via == "loadBalancer":
+        if not svc.load_balancer_ingress:
+            raise ResolveError(f"Service {svc.meta.name} has no load-balancer IP", "to")
+        return svc.load_balancer_ingress[0], sp.port, client_node or first, True
+    if via == "externalIP":
+        if not svc.external_ips:
+            raise ResolveError(f"Service {svc.meta.name} has no externalIPs", "to")
+        return svc.external_ips[0], sp.port, client_node or first, True
+    raise ResolveError(f"via {via} is not supported yet", "to")
+
+
+def _expected(
+    state: ClusterState,
+    expect: ConnectExpect,
+    backends: tuple[Backend, ...],
+    reachable: tuple[EndpointInfo, ...],
+    is_service: bool,
+) -> tuple[Backend, ...] | None:
+    if expect.result != "connected" or expect.endpoints == "none":
+        return ()
+    if expect.endpoints is None or expect.endpoints == "all":
+        if not is_service and expect.endpoints is None:
+            return None  # a raw address: only the outcome is checked unless names are given
+        reach = {str(e) for e in reachable} if is_service else None
+        return tuple(b for b in backends if reach is None or f"{b.ip}:{b.port}" in reach)
+    chosen: list[Backend] = []
+    for item in expect.endpoints:
+        if item.startswith("node/"):
+            node = item.removeprefix("node/")
+            chosen += [b for b in backends if b.node == node]
+            continue
+        match = [b for b in backends if b.pod == item]
+        if not match:
+            names = ", ".join(sorted(b.pod for b in backends)) or "none"
+            raise ResolveError(
+                f'"{item}" is not an endpoint of this destination', "expect", f"endpoints: {names}"
+            )
+        chosen += match
+    return tuple(dict.fromkeys(chosen))
+
+
+def default_connections(expect: ConnectExpect, expected: tuple[Backend, ...] | None) -> int:
+    """Enough connections that missing one of k expected endpoints by chance is below 1e-6."""
+    if expect.result != "connected":
+        return DEFAULT_FAILURE_CONNECTIONS
+    k = len(expected or ()) or 1
+    return max(10, math.ceil(k * math.log(k / MISS_PROBABILITY)))
+
+
+def resolve_all(
+    state: ClusterState, checks: list[CheckSpec], mode: str = "iptables"
+) -> tuple[list[ResolvedCheck], list[Diagnostic]]:
+    """Resolve every check; each one that names something missing becomes a diagnostic."""
+    out: list[ResolvedCheck] = []
+    diags: list[Diagnostic] = []
+    for spec in checks:
+        try:
+            out.append(resolve(state, spec, mode))
+        except ResolveError as exc:
+            o = spec.origin
+            path = f"{o.path}.{exc.field_name}" if o and exc.field_name else (o.path if o else "")
+            diags.append(
+                Diagnostic(
+                    message=str(exc),
+                    file=o.file if o else "",
+                    line=o.line if o else 0,
+                    col=o.col if o else 0,
+                    path=path,
+                    hint=exc.hint,
+                    category=f"check {spec.name}",
+                )
+            )
+    return out, diags

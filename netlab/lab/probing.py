@@ -1,0 +1,82 @@
+"""Running one resolved check for real: probes from inside the source's namespace, captures in
+the backends, the client node's conntrack table; then the pure verdict of :mod:`netlab.checks`."""
+
+from __future__ import annotations
+
+import time
+
+from netlab import checks
+from netlab.checks.model import CheckResult, ResolvedCheck, ResolvedConnect, ResolvedDns
+from netlab.checks.observations import CapturedPacket, DNSResult, Observation
+from netlab.kernel import conntrack, threads
+from netlab.traffic import dnsquery, probe
+from netlab.traffic.capture import Capture
+
+
+def run_check(lab: str, check: ResolvedCheck) -> CheckResult:
+    """Probe, then judge. ``lab`` names the lab whose processes the captures belong to."""
+    if isinstance(check, ResolvedDns):
+        t0 = time.perf_counter()
+        answer = threads.call(_lookup, check, netns_name=check.source_netns)
+        return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
+    return _run_connect(lab, check)
+
+
+def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
+    t0 = time.perf_counter()
+    captures: dict[str, Capture] = {}
+    captured: dict[str, list[CapturedPacket]] | None = None
+    try:
+        if check.captures:
+            for b in check.backends:
+                bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
+                captures[b.pod] = Capture(lab, b.netns, "eth0", bpf)
+        targets: list[str | Observation] = [check.dest_ip] * check.connections
+        if check.dial_name:
+            targets = threads.call(_resolve_each, check, netns_name=check.source_netns)
+        observations = probe.probe_each(
+            check.source_netns,
+            targets,
+            check.dest_port,
+            check.protocol,
+            check.spec.timeout,
+            check.bind,
+        )
+        if captures:
+            captured = {pod: c.stop() for pod, c in captures.items()}
+    finally:
+        for c in captures.values():
+            c.close()  # reaps a stopped capture; kills one left running by an error
+    tracked = None
+    if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
+        tracked = {
+            e.original[2]: e
+            for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
+        }
+    return checks.evaluate(check, observations, captured, time.perf_counter() - t0, tracked=tracked)
+
+
+def _lookup(check: ResolvedDns) -> DNSResult:
+    """A dns check's question, asked from inside the source (on a worker thread there)."""
+    plan = check.plan
+    if plan.search:
+        return dnsquery.resolve(check.resolv, plan.name, plan.qtype, timeout=check.spec.timeout)
+    return dnsquery.query(
+        check.resolv.nameservers[0], plan.name, plan.qtype, timeout=check.spec.timeout
+    )
+
+
+def _resolve_each(check: ResolvedConnect) -> list[str | Observation]:
+    """Resolve the name once per connection, as a client resolving before each connect does
+    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does)."""
+    assert check.resolv is not None
+    out: list[str | Observation] = []
+    for _ in range(check.connections):
+        result = dnsquery.resolve(check.resolv, check.dial_name, "A", timeout=check.spec.timeout)
+        addresses = result.data("A") if result.ok else []
+        if addresses:
+            out.append(addresses[0])
+        else:
+            why = result.herrno or result.error or result.rcode
+            out.append(Observation("unresolved", error=f"{check.dial_name}: {why}"))
+    return out

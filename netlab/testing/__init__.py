@@ -1,1 +1,0 @@
-"""Helpers for netlab's own test suite (the throwaway VM for kernel features the host lacks)."""
