@@ -20,13 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from netlab.cluster.state import ClusterState, EndpointSlice, Node
+from netlab.cluster.topology import veth_name
 from netlab.kernel import bpffs, cgroup
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.ebpf import datapath, entries, render
 from netlab.proxy.ebpf import live as live_mod
 from netlab.proxy.servicemap import is_proxied, service_view, slices_by_service
 from netlab.scenario.k8s import Service
-from netlab.topology import veth_name
 
 RUN_ROOT = "/run/netlab"  # a lab's own directory is RUN_ROOT/<lab> (netlab.lab.STATE_ROOT)
 LB_MAPS_MIN = 65536
