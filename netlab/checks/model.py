@@ -54,6 +54,8 @@ class ResolvedConnect:
     dial_name: str = ""  # a DNS name resolved (as the source's resolver would) per connection
     resolv: ResolvConf | None = None  # the source's resolver configuration
     conntrack_netns: str = ""  # where the source's connections are tracked (its node)
+    entry_node: str = ""  # the node a NodePort (or nodeIP:port) connection was dialled on
+    node_ips: tuple[tuple[str, str], ...] = ()  # every node's name and address
 
     @property
     def name(self) -> str:

@@ -149,8 +149,10 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         summary="",
         resolv=resolver_config(state, spec.source),
         conntrack_netns=_conntrack_netns(state, spec.source),
+        node_ips=tuple((n.name, n.ip) for n in state.nodes),
     )
     dest = spec.destination
+    entry_node = ""
     expect = spec.expect
     protocol = spec.protocol or "TCP"
     backends: tuple[Backend, ...] = ()
@@ -182,6 +184,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         all_eps = service_endpoints(state, svc, sp)
         backends = tuple(backend_of(state, e) for e in all_eps.values())
         dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
+        entry_node = via_node if dest.via == "nodePort" else ""
         if dest.via == "loadBalancer":
             reach, _ = reachable_via_load_balancer(state, svc, sp, mode)
         else:
@@ -208,6 +211,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
                 raise ResolveError(f'node "{dest.node}" not found', "to") from None
         else:
             dest_ip = dest.address
+        entry_node = next((n.name for n in state.nodes if n.ip == dest_ip), "")
         assert isinstance(dest.port, int)
         dest_port = dest.port
         summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
@@ -223,6 +227,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         expected=expected,
         summary=summary,
         dial_name=dial_name,
+        entry_node=entry_node,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from netlab.cli.args import AddCommand, lab_name
 from netlab.cli.output import Out
 from netlab.errors import EXIT_OK, PrerequisiteError, UsageError
+from netlab.kernel import cgroup
 from netlab.lab import doctor
 
 
@@ -156,9 +157,16 @@ def cmd_exec(args: argparse.Namespace, out: Out) -> int:
         argv = [os.environ.get("SHELL", "/bin/bash")]
     # `ip netns exec` also binds /etc/netns/<name>/* over /etc, as a learner would expect.
     env = {**os.environ, "NETLAB_LAB": lab.name, "NETLAB_TARGET": args.target}
+    command = ["ip", "netns", "exec", target, *argv]
+    kind, _, name = args.target.partition("/")
+    if kind == "node":
+        # A node's own processes run in the cgroup the mode acts on (ebpf: socket LB).
+        path = lab.proxier.node_cgroup(lab.node(name))
+        if path is not None:
+            command = cgroup.wrap(path, command)
     sys.stdout.flush()
     try:
-        os.execvpe("ip", ["ip", "netns", "exec", target, *argv], env)
+        os.execvpe(command[0], command, env)
     except FileNotFoundError:
         raise PrerequisiteError(
             "ip (iproute2) is not installed", hint="apt-get install -y iproute2"
@@ -183,6 +191,14 @@ def cmd_rules(args: argparse.Namespace, out: Out) -> int:
         except KeyError:
             raise UsageError(f"no service {args.service} in lab {lab.name}") from None
         service = (ns or "default", name)
+    if args.raw:
+        if service is not None or args.counters:
+            raise UsageError(
+                "--raw shows every map and attachment as bpftool dumps them",
+                hint="leave out --service and --counters",
+            )
+        sys.stdout.write(lab.proxier.live_raw(node))
+        return EXIT_OK
     sys.stdout.write(lab.proxier.live_rules(node, service, counters=args.counters))
     return EXIT_OK
 
@@ -204,5 +220,15 @@ def register(add: AddCommand) -> None:
     s.add_argument("lab", type=lab_name)
     s.add_argument("node", help="node/NODE")
     s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
-    s.add_argument("--counters", action="store_true", help="with packet and byte counters")
+    s.add_argument(
+        "--counters",
+        action="store_true",
+        help="with packet and byte counters (ebpf: those of the conntrack entries)",
+    )
+    s.add_argument(
+        "--raw",
+        action="store_true",
+        help="ebpf: bpftool's dumps of the pinned maps and the tc and cgroup attachments "
+        "(the other modes' views are their tools' own output already)",
+    )
     s.set_defaults(func=cmd_rules)

@@ -13,6 +13,7 @@ from netlab.cli.inspect import print_status, status_data
 from netlab.cli.output import Out
 from netlab.errors import EXIT_CHECK_FAILED, EXIT_OK
 from netlab.lab import doctor
+from netlab.scenario.labschema import PROXY_MODES
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -177,8 +178,8 @@ def register(add: AddCommand) -> None:
         s.add_argument("file")
         s.add_argument(
             "--mode",
-            choices=["iptables", "nftables", "ipvs", "userspace"],
-            help="proxy mode (overrides the scenario's)",
+            choices=list(PROXY_MODES),
+            help="proxy mode (overrides the scenario's); ebpf: Cilium's kube-proxy replacement",
         )
         s.add_argument("--name", help="lab name (default: the Lab document's, else the file's)")
         s.add_argument("--json", action="store_true", help="machine-readable output")

@@ -20,6 +20,7 @@ BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
+BPF_PROG_LOAD = 5
 BPF_OBJ_PIN = 6
 BPF_OBJ_GET = 7
 BPF_PROG_ATTACH = 8
@@ -310,6 +311,16 @@ def prog_fd_by_id(prog_id: int) -> int:
 
 
 # programs ---------------------------------------------------------------------------------
+
+BPF_PROG_TYPE_SCHED_CLS = 3
+
+
+def prog_load_pass(prog_type: int = BPF_PROG_TYPE_SCHED_CLS) -> int:
+    """Load the smallest program (``r0 = 0; exit``): a probe of what the kernel accepts."""
+    insns = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
+    ibuf = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(b"GPL")
+    return bpf(BPF_PROG_LOAD, _attr("=IIQQ", prog_type, 2, _addr(ibuf), _addr(lic)))
 
 
 @dataclass(frozen=True)

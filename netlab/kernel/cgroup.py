@@ -144,12 +144,8 @@ def _remove_one(path: str, base: str) -> None:
             raise LabError(f"cannot remove cgroup {path}: {exc.strerror}") from exc
 
 
-def labs() -> list[str]:
-    """Names of labs that have a cgroup here."""
-    base = root()
-    if base is None:
-        return []
-    try:
-        return sorted(e[len(PREFIX) :] for e in os.listdir(base) if e.startswith(PREFIX))
-    except FileNotFoundError:
-        return []
+def wrap(path: str, argv: list[str]) -> list[str]:
+    """``argv`` run in the cgroup ``path``: a shell moves itself there, then execs it (no
+    Python code runs between fork and exec)."""
+    script = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
+    return ["sh", "-c", script, path, *argv]

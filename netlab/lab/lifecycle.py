@@ -23,7 +23,7 @@ from netlab.errors import LabError, ScenarioError, UsageError
 from netlab.kernel import build as kbuild
 from netlab.kernel import etcnetns, netns, process, rules
 from netlab.lab import cloud, doctor, probing
-from netlab.lab.cleanup import find_lab_namespaces, tidy_roots
+from netlab.lab.cleanup import find_lab_namespaces, remove_bpf_objects, tidy_roots
 from netlab.lab.record import (
     LabRecord,
     claim,
@@ -158,9 +158,11 @@ class Lab:
                 process.stop(d, self.name)
             for pid in process.find_tagged(self.name, inodes):
                 process.kill_pid(pid)
+            remove_bpf_objects(self.name, before_namespaces=True)
             for name in names:
                 etcnetns.remove(name)
                 netns.remove(name)
+            remove_bpf_objects(self.name, before_namespaces=False)
             shutil.rmtree(state_dir(self.name), ignore_errors=True)
             tidy_roots()
         return time.perf_counter() - t0
@@ -263,7 +265,11 @@ class Lab:
         return results
 
     def run_check(self, check: checks_mod.ResolvedCheck) -> checks_mod.CheckResult:
-        return probing.run_check(self.name, check)
+        source = check.spec.source
+        cgroup = None
+        if source.kind == "node":
+            cgroup = self.proxier.node_cgroup(self.node(source.name))
+        return probing.run_check(self.name, check, proxier=self.proxier, cgroup=cgroup)
 
     # targets for exec and rules ------------------------------------------------------------------
 

@@ -4,25 +4,55 @@ the backends, the client node's conntrack table; then the pure verdict of :mod:`
 from __future__ import annotations
 
 import time
+from typing import Protocol, runtime_checkable
 
 from netlab import checks
 from netlab.checks.model import CheckResult, ResolvedCheck, ResolvedConnect, ResolvedDns
-from netlab.checks.observations import CapturedPacket, DNSResult, Observation
+from netlab.checks.observations import CapturedPacket, ConntrackEntry, DNSResult, Observation
+from netlab.cluster.state import Node
 from netlab.kernel import conntrack, threads
+from netlab.proxy.base import Proxier
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
 
 
-def run_check(lab: str, check: ResolvedCheck) -> CheckResult:
-    """Probe, then judge. ``lab`` names the lab whose processes the captures belong to."""
+@runtime_checkable
+class TracksConnections(Protocol):
+    """A proxier whose own connection tracking says what was DNATed (the ebpf mode: Cilium's
+    conntrack map, since its DNAT happens before netfilter sees the packet)."""
+
+    def tracked_connections(
+        self, node: Node, protocol: str, source_ip: str
+    ) -> list[ConntrackEntry]: ...
+
+
+def run_check(
+    lab: str,
+    check: ResolvedCheck,
+    *,
+    proxier: Proxier | None = None,
+    cgroup: str | None = None,
+) -> CheckResult:
+    """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
+    ``cgroup``: where a node-sourced probe must run (the mode's :meth:`Proxier.node_cgroup`)."""
     if isinstance(check, ResolvedDns):
         t0 = time.perf_counter()
         answer = threads.call(_lookup, check, netns_name=check.source_netns)
         return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
-    return _run_connect(lab, check)
+    return _run_connect(lab, check, proxier, cgroup)
 
 
-def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
+def _tracked(check: ResolvedConnect, proxier: Proxier | None) -> list[ConntrackEntry]:
+    if isinstance(proxier, TracksConnections):
+        node = next((n for n in proxier.state.nodes if n.netns == check.conntrack_netns), None)
+        if node is not None:
+            return proxier.tracked_connections(node, check.protocol, check.source_ip)
+    return conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
+
+
+def _run_connect(
+    lab: str, check: ResolvedConnect, proxier: Proxier | None, cgroup: str | None
+) -> CheckResult:
     t0 = time.perf_counter()
     captures: dict[str, Capture] = {}
     captured: dict[str, list[CapturedPacket]] | None = None
@@ -41,6 +71,8 @@ def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
             check.protocol,
             check.spec.timeout,
             check.bind,
+            cgroup_path=cgroup,
+            lab=lab,
         )
         if captures:
             captured = {pod: c.stop() for pod, c in captures.items()}
@@ -49,10 +81,7 @@ def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
             c.close()  # reaps a stopped capture; kills one left running by an error
     tracked = None
     if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
-        tracked = {
-            e.original[2]: e
-            for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
-        }
+        tracked = {e.original[2]: e for e in _tracked(check, proxier)}
     return checks.evaluate(check, observations, captured, time.perf_counter() - t0, tracked=tracked)
 
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
 from netlab.checks.observations import Observation
-from netlab.kernel import threads
+from netlab.errors import LabError
+from netlab.kernel import cgroup, process, threads
+from netlab.serial import from_data, to_data
 
 CONCURRENCY = 64
 
@@ -156,13 +161,80 @@ def probe_each(
     protocol: str = "TCP",
     timeout: float = 1.0,
     source: str | None = None,
+    *,
+    cgroup_path: str | None = None,
+    lab: str = "",
 ) -> list[Observation]:
     """One connection from inside ``netns_name`` to each target address (e.g. each the answer
-    of a fresh DNS lookup, as a client resolving a name per connection gets)."""
+    of a fresh DNS lookup, as a client resolving a name per connection gets).
+
+    ``cgroup_path``: the sockets must belong to that cgroup (the ebpf mode's socket LB acts on
+    a node's cgroup), so the probe runs in a short-lived process placed there, tagged with
+    ``lab``, instead of on a thread of this one."""
+    if cgroup_path is not None:
+        return _probe_in_cgroup(
+            cgroup_path, lab, netns_name, targets, port, protocol, timeout, source
+        )
     return threads.call(
         lambda: asyncio.run(_many(targets, port, protocol, timeout, source)),
         netns_name=netns_name,
     )
+
+
+def _probe_in_cgroup(
+    path: str,
+    lab: str,
+    netns_name: str,
+    targets: list[str | Observation],
+    port: int,
+    protocol: str,
+    timeout: float,
+    source: str | None,
+) -> list[Observation]:
+    dial = [t for t in targets if isinstance(t, str)]
+    request = {
+        "netns": netns_name,
+        "targets": dial,
+        "port": port,
+        "protocol": protocol,
+        "timeout": timeout,
+        "source": source,
+    }
+    argv = cgroup.wrap(path, process.python_module("netlab.traffic.probe"))
+    env = {**os.environ, process.LAB_ENV: lab}
+    budget = 30 + timeout * (1 + len(dial) / CONCURRENCY)
+    try:
+        done = subprocess.run(
+            argv,
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=budget,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"the probe in {path} did not finish within {budget:.0f}s") from exc
+    if done.returncode != 0:
+        raise LabError(f"the probe in {path} failed", detail=(done.stderr or done.stdout).strip())
+    answers = iter(from_data(list[Observation], json.loads(done.stdout)))
+    return [t if isinstance(t, Observation) else next(answers) for t in targets]
+
+
+def main() -> int:
+    """``python -m netlab.traffic.probe``: one probe_each from a JSON request on stdin, the
+    observations as JSON on stdout (how a probe runs in another cgroup)."""
+    req = json.load(sys.stdin)
+    found = probe_each(
+        req["netns"],
+        list(req["targets"]),
+        int(req["port"]),
+        req["protocol"],
+        float(req["timeout"]),
+        req["source"],
+    )
+    json.dump(to_data(found), sys.stdout)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -204,3 +276,7 @@ def http_get(
         return list(await asyncio.gather(*(_http_get(ip, p, path, timeout) for ip, p in targets)))
 
     return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

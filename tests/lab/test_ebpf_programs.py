@@ -229,10 +229,11 @@ def test_service_without_backends_answers_icmp_port_unreachable(node: Node) -> N
     assert (out[ICMP].type, out[ICMP].code) == (3, 3)
     assert (out[IP].src, out[IP].dst) == ("10.96.0.20", "10.244.1.5")
     assert (out[Ether].src, out[Ether].dst) == (GW_MAC, POD_MAC)
-    # The original IP header and the first 8 bytes of TCP (RFC 792): enough for the client's
-    # kernel to find the socket.
+    # The start of the original datagram (Cilium quotes up to 64 bytes): enough for the
+    # client's kernel to find the socket, and its TCP checksum field included.
     quoted = bytes(out[ICMP].payload)
-    assert len(quoted) == 28 and quoted[:20] == bytes(request[IP])[:20]
+    sent = bytes(request[IP])
+    assert len(quoted) == 40 and quoted == sent[:40]  # a 45-byte SYN with 5 bytes of data
     assert struct.unpack("!HH", quoted[20:24]) == (44000, 80)
     assert_checksums(out)
 

@@ -352,6 +352,7 @@ def test_resolve_cluster_ip_by_port_name() -> None:
         summary=f"pod/netlab/client-node-1 -> default/web:http ({WEB_IP}:80/TCP)",
         resolv=ResolvConf.for_pod("netlab"),
         conntrack_netns="checks-node-1",
+        node_ips=(("node-1", "192.168.56.11"), ("node-2", "192.168.56.12")),
     )
     assert r.name == "c"
 

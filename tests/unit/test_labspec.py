@@ -204,7 +204,7 @@ def test_enum_error() -> None:
             11,
             "spec.proxy.mode",
             "Unsupported value: 'kernelspace': supported values: iptables, nftables, ipvs, "
-            "userspace",
+            "userspace, ebpf",
             "Default iptables.",
         )
     ]

@@ -109,6 +109,14 @@ class Loaded:
         for obj in (self.lxc, self.host, self.sock):
             obj.close()
 
+    def program_ids(self) -> list[int]:
+        """The kernel's IDs of the loaded programs (to wait for them to be freed later)."""
+        return [
+            bpf.prog_info(fd).id
+            for obj in (self.lxc, self.host, self.sock)
+            for fd in obj.programs.values()
+        ]
+
 
 def load(bpffs_root: str, cfg: NodeConfig, max_entries: dict[str, int] | None = None) -> Loaded:
     """Load the node's programs; the first load creates and pins its maps, later ones reuse

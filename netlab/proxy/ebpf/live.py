@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import time
 
+from netlab.checks.observations import ConntrackEntry
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import LabError
-from netlab.kernel import process
+from netlab.kernel import conntrack, process
 from netlab.proxy.ebpf import datapath, entries, view
 from netlab.proxy.ebpf import render as r
 from netlab.proxy.servicemap import node_view
@@ -119,3 +120,37 @@ def raw(node: Node, pins: str, cgroup_dir: str) -> str:
     cg = process.run(None, ["bpftool", "cgroup", "show", cgroup_dir], check=False)
     parts.append((f"bpftool cgroup show {cgroup_dir}", cg.stdout or cg.stderr))
     return "".join(f"# {title}\n{body.rstrip()}\n" for title, body in parts)
+
+
+def tracked(pins: str, netns_name: str, protocol: str, source_ip: str) -> list[ConntrackEntry]:
+    """A client's connections as Cilium's conntrack holds them (the TUPLE_F_SERVICE entry:
+    what the client sent to the frontend, and the backend chosen), joined with netfilter's
+    for the connections Cilium did not translate."""
+    lay = datapath.layouts()
+    name = entries.CT_TCP if protocol == "TCP" else entries.CT_ANY
+    with datapath.Maps(pins) as maps:
+        ct = [
+            (lay[name].key.decode(k), lay[name].value.decode(v)) for k, v in maps.dump(name).items()
+        ]
+        backends = {
+            view.num(lay[entries.BACKENDS].key.decode(k), "value"): lay[
+                entries.BACKENDS
+            ].value.decode(v)
+            for k, v in maps.dump(entries.BACKENDS).items()
+        }
+    out: dict[int, ConntrackEntry] = {}
+    for k, v in ct:
+        if not view.num(k, "flags") & view.TUPLE_F_SERVICE or view.ip(k["saddr"]) != source_ip:
+            continue
+        be = backends.get(view.num(v, "backend_id"))
+        if be is None:
+            continue
+        sport = view.num(k, "sport")
+        out[sport] = ConntrackEntry(
+            protocol,
+            (source_ip, view.ip(k["daddr"]), sport, view.num(k, "dport")),
+            (view.ip(be["address"]), source_ip, view.num(be, "port"), sport),
+        )
+    for e in conntrack.entries(netns_name, protocol, source_ip):
+        out.setdefault(e.original[2], e)
+    return list(out.values())

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from netlab.checks.observations import ConntrackEntry
 from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.cluster.topology import veth_name
 from netlab.kernel import bpffs, cgroup
@@ -30,6 +31,7 @@ from netlab.scenario.k8s import Service
 
 RUN_ROOT = "/run/netlab"  # a lab's own directory is RUN_ROOT/<lab> (netlab.lab.STATE_ROOT)
 LB_MAPS_MIN = 65536
+PROGRAMS_FILE = "bpf-programs"  # in the lab's directory: the IDs of the programs it loaded
 
 
 def bpffs_root(lab: str) -> str:
@@ -77,8 +79,11 @@ class EbpfProxier(Proxier):
     mode = "ebpf"
 
     def __init__(self, state: ClusterState, root: str | None = None):
+        """``root``: the bpffs to use (default: the lab's own, in its state directory, where
+        the IDs of the programs loaded are recorded too, so ``down`` can wait them out)."""
         super().__init__(state)
         self.root = root or bpffs_root(state.lab.name)
+        self.programs_file = None if root else os.path.join(RUN_ROOT, state.lab.name, PROGRAMS_FILE)
         self._nodes: dict[str, _NodeState] = {}
         self._encoder: entries.Encoder | None = None
 
@@ -270,6 +275,9 @@ class EbpfProxier(Proxier):
         if failed:
             raise failed[0]
         objs = loaded[0]
+        if self.programs_file:
+            with open(self.programs_file, "a") as f:
+                f.write("".join(f"{i}\n" for i in objs.program_ids()))
         try:
             t0 = time.perf_counter()
             with datapath.Maps(datapath.pin_dir(self.root, node.name)) as maps:
@@ -308,19 +316,28 @@ class EbpfProxier(Proxier):
     # looking -----------------------------------------------------------------------------
 
     def live_rules(
-        self,
-        node: Node,
-        service: tuple[str, str] | None = None,
-        *,
-        counters: bool = False,
-        raw: bool = False,
+        self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False
     ) -> str:
-        """The node's maps as ``cilium-dbg`` shows them; ``raw``: ``bpftool`` dumps of the
-        pinned maps and the tc and cgroup attachments."""
+        """The node's maps as ``cilium-dbg`` shows them (service list, bpf lb list, conntrack,
+        NAT), one Service's part of them, the conntrack entries' counters with ``counters``."""
         pins = datapath.pin_dir(self.root, node.name)
-        if raw:
-            return live_mod.raw(node, pins, self.cgroup_dir(node))
         return live_mod.cilium_view(self.state, node, pins, service, counters=counters)
+
+    def live_raw(self, node: Node) -> str:
+        """``bpftool map dump`` of every pinned map, the tc and cgroup attachments."""
+        return live_mod.raw(node, datapath.pin_dir(self.root, node.name), self.cgroup_dir(node))
+
+    def node_cgroup(self, node: Node) -> str:
+        return self.cgroup_dir(node)
+
+    def tracked_connections(
+        self, node: Node, protocol: str, source_ip: str
+    ) -> list[ConntrackEntry]:
+        """A client's connections on its node as Cilium's conntrack knows them: one per
+        load-balanced connection, from the client's packet to the frontend and the backend's
+        reply (so a DNAT shows as in netfilter's table), the others from netfilter's."""
+        pins = datapath.pin_dir(self.root, node.name)
+        return live_mod.tracked(pins, node.netns, protocol, source_ip)
 
     def describe(self) -> str:
         return "ebpf (Cilium's kube-proxy replacement: tc and socket LB, maps in bpffs)"

@@ -3,16 +3,19 @@
  * tail_no_service_ipv4 does with the default --service-no-backend-response=reject
  * (cilium/cilium v1.18, bpf/lib/lb.h). The client sees "connection refused" at once.
  *
- * The reply carries the original IP header and the first 8 bytes of its payload (RFC 792),
- * comes from the address the client dialled, and leaves through the device the request
- * came in on, with the Ethernet addresses swapped. A request with IP options (pods send none)
- * is dropped instead. */
+ * The reply quotes the start of the original datagram, up to 64 bytes as Cilium's
+ * ICMP_PACKET_MAX_SAMPLE_SIZE (a multiple of 4 for the checksum), comes from the address
+ * the client dialled, and leaves through the device the request came in on, with the
+ * Ethernet addresses swapped. Quoting 64 bytes, not RFC 792's minimum of 28, matters: a
+ * pod's TCP segment is handed over with its checksum left to the device (CHECKSUM_PARTIAL),
+ * and a sample that cut the packet before that checksum would be dropped on transmit. A
+ * request with IP options (pods send none) is dropped instead. */
 #pragma once
 
 #include "common.h"
 #include "pkt.h"
 
-#define ICMP_SAMPLE_LEN	(20 + 8)	/* the IP header and 8 bytes of its payload */
+#define ICMP_PACKET_MAX_SAMPLE_SIZE	64
 
 static __always_inline __u16 csum_fold32(__u32 csum)
 {
@@ -21,17 +24,16 @@ static __always_inline __u16 csum_fold32(__u32 csum)
 	return (__u16)~csum;
 }
 
-static __always_inline int tail_no_service_ipv4(struct __sk_buff *ctx, const struct pkt4 *p)
+/* Build the reply quoting ``sample_len`` bytes (a constant at each call, for the verifier). */
+static __always_inline int __icmp4_port_unreach(struct __sk_buff *ctx, const struct pkt4 *p,
+						const __u32 sample_len)
 {
-	__u8 sample[ICMP_SAMPLE_LEN] = {};
-	const __u32 sample_len = ICMP_SAMPLE_LEN;
+	__u8 sample[ICMP_PACKET_MAX_SAMPLE_SIZE] = {};
 	struct ethhdr eth, reth;
 	struct iphdr ip = {};
 	struct icmphdr4 icmp = {};
 	__s64 csum;
 
-	if (p->l4_off != ETH_HLEN + sizeof(struct iphdr) || p->len < sample_len)
-		return DROP_INVALID;
 	if (bpf_skb_load_bytes(ctx, 0, &eth, sizeof(eth)) < 0)
 		return DROP_INVALID;
 	if (bpf_skb_load_bytes(ctx, ETH_HLEN, sample, sample_len) < 0)
@@ -75,4 +77,19 @@ static __always_inline int tail_no_service_ipv4(struct __sk_buff *ctx, const str
 	    bpf_skb_store_bytes(ctx, ETH_HLEN + sizeof(ip), &icmp, sizeof(icmp), 0) < 0)
 		return DROP_WRITE_ERROR;
 	return bpf_redirect(ctx->ifindex, 0);
+}
+
+/* The sample is the longest of 64, 40 or 28 bytes the datagram holds: 40 covers a TCP
+ * header's checksum, 28 a UDP one's (and RFC 792's IP header and 8 bytes). */
+static __always_inline int tail_no_service_ipv4(struct __sk_buff *ctx, const struct pkt4 *p)
+{
+	if (p->l4_off != ETH_HLEN + sizeof(struct iphdr))
+		return DROP_INVALID;
+	if (p->len >= ICMP_PACKET_MAX_SAMPLE_SIZE)
+		return __icmp4_port_unreach(ctx, p, ICMP_PACKET_MAX_SAMPLE_SIZE);
+	if (p->len >= 40)
+		return __icmp4_port_unreach(ctx, p, 40);
+	if (p->len >= 28)
+		return __icmp4_port_unreach(ctx, p, 28);
+	return DROP_INVALID;
 }
