@@ -91,6 +91,8 @@ EBPF_HINTS = {
     "libbpf": "apt-get install -y libbpf1 (or ./scripts/setup)",
 }
 
+EBPF_USERLAND = ("clang and BPF headers", "libbpf")  # MODE_FEATURES of user space, not kernel
+
 PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib", "jsonschema"]
 
 IPVS_HINT = (
@@ -230,7 +232,11 @@ def diagnose() -> Diagnosis:
         reasons = [f"{t} not found" for t in tools if shutil.which(t) is None]
         if not is_root():
             reasons.append("not root (kernel features not probed)")
-        reasons += [f"kernel lacks {f}" for f in MODE_FEATURES[mode] if not features.get(f, True)]
+        reasons += [
+            f"{f} missing" if f in EBPF_USERLAND else f"kernel lacks {f}"
+            for f in MODE_FEATURES[mode]
+            if not features.get(f, True)
+        ]
         own = {f"tool {t}" for t in tools} | {f"kernel: {f}" for f in MODE_FEATURES[mode]}
         own |= {f"ebpf: {f}" for f in MODE_FEATURES[mode]}
         own.add("root")
