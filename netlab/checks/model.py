@@ -115,6 +115,12 @@ class CheckResult:
     kind: str = "connect"
     description: str = ""
 
+    @property
+    def reached(self) -> dict[str, int]:
+        """The endpoints (pod names) that answered, with how many connections each."""
+        endpoints: dict[str, int] = self.observed.get("endpoints", {})
+        return endpoints
+
 
 def norm(text: str) -> str:
     """Answers compare case-insensitively and without the final dot of a name."""

@@ -1,43 +1,36 @@
-"""Commands about labs and the host: down, cleanup, doctor, schema."""
+"""Commands about labs and the host: down, cleanup, doctor, schema. Front ends over
+:mod:`netlab.api`."""
 
 from __future__ import annotations
 
 import argparse
 
-from netlab.cli.args import AddCommand, lab_name
+from netlab.cli.args import DATA_FORMATS, AddCommand, add_lab, add_output, machine
 from netlab.cli.output import Out
-from netlab.errors import EXIT_OK, UsageError
-from netlab.lab import doctor
+from netlab.errors import EXIT_OK
 
 
 def cmd_down(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("remove a lab")
-    from netlab.lab.cleanup import cleanup
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    try:
-        lab = Lab.open(args.lab)
-    except UsageError:
-        leftovers = cleanup(args.lab)
-        if leftovers.namespaces or leftovers.processes:
-            out.line(
-                f"removed leftovers of {args.lab}: {len(leftovers.namespaces)} namespaces, "
-                f"{len(leftovers.processes)} processes"
-            )
-            return EXIT_OK
-        raise
-    seconds = lab.down()
-    out.line(f"lab {lab.name} removed in {seconds:.2f}s")
+    rep = netlab.down(args.lab)
+    if rep.leftovers:
+        out.line(
+            f"removed leftovers of {args.lab}: {len(rep.namespaces)} namespaces, "
+            f"{len(rep.processes)} processes"
+        )
+    else:
+        out.line(f"lab {rep.lab} removed in {rep.seconds:.2f}s")
     return EXIT_OK
 
 
 def cmd_cleanup(args: argparse.Namespace, out: Out) -> int:
-    from netlab.lab.cleanup import cleanup
+    import netlab
 
-    doctor.require_root("clean up labs")
-    rep = cleanup(args.lab)
-    if args.json:
-        out.json(rep.__dict__)
+    rep = netlab.cleanup(args.lab)
+    fmt = machine(args)
+    if fmt:
+        out.data(rep.__dict__, fmt)
     elif not (rep.labs or rep.namespaces or rep.processes):
         out.line("nothing to clean up")
     else:
@@ -49,10 +42,17 @@ def cmd_cleanup(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, out: Out) -> int:
-    diag = doctor.diagnose()
-    if args.json:
-        out.json(
-            {"checks": [c.__dict__ for c in diag.checks], "modes": [m.__dict__ for m in diag.modes]}
+    import netlab
+
+    diag = netlab.doctor()
+    fmt = machine(args)
+    if fmt:
+        out.data(
+            {
+                "checks": [c.__dict__ for c in diag.checks],
+                "modes": [m.__dict__ for m in diag.modes],
+            },
+            fmt,
         )
         return EXIT_OK
     for c in diag.checks:
@@ -76,25 +76,25 @@ def cmd_doctor(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, out: Out) -> int:
-    from netlab.scenario.labschema import SCHEMA
+    import netlab
 
-    out.json(SCHEMA)
+    out.json(netlab.schema())
     return EXIT_OK
 
 
 def register(add: AddCommand) -> None:
     """This module's subcommands."""
     s = add("down", "remove a lab")
-    s.add_argument("lab", type=lab_name)
+    add_lab(s)
     s.set_defaults(func=cmd_down)
 
     s = add("cleanup", "remove whatever any lab left behind, found by its tags")
-    s.add_argument("lab", nargs="?", type=lab_name, help="only this lab")
-    s.add_argument("--json", action="store_true")
+    add_lab(s, optional=True, help="only this lab (default: every lab)")
+    add_output(s, DATA_FORMATS)
     s.set_defaults(func=cmd_cleanup)
 
     s = add("doctor", "what this host has, and which proxy modes can run here")
-    s.add_argument("--json", action="store_true")
+    add_output(s, DATA_FORMATS)
     s.set_defaults(func=cmd_doctor)
 
     s = add("schema", "print the JSON Schema of netlab's Lab document")

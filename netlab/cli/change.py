@@ -1,29 +1,28 @@
-"""Commands that change a live lab, as the cluster would change: ready."""
+"""Commands that change a live lab, as the cluster would change: ready. Front ends over
+:mod:`netlab.api`."""
 
 from __future__ import annotations
 
 import argparse
 
-from netlab.cli.args import AddCommand, lab_name
+from netlab.cli import completers
+from netlab.cli.args import AddCommand, add_lab
 from netlab.cli.output import Out
 from netlab.errors import EXIT_OK, UsageError
-from netlab.lab import doctor
 
 
 def cmd_ready(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("change a lab")
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    kind, _, ref = args.pod.partition("/")
-    if kind != "pod" or not ref:
+    if not args.pod.startswith("pod/"):
         raise UsageError(f"expected pod/NAME or pod/NAMESPACE/NAME, got {args.pod!r}")
-    pod = lab.pod(ref)
+    lab = netlab.attach(args.lab)
+    pod = lab.pod(args.pod)
     ready = args.value == "true"
-    seconds = lab.set_ready(pod, ready)
+    seconds = lab.ready(args.pod, ready)
     out.line(
         f"pod {pod.key} is {'ready' if ready else 'not ready'}; EndpointSlices, "
-        f"{lab.proxier.describe()} rules, DNS and load balancer updated in {seconds:.2f}s"
+        f"{lab.proxy} rules, DNS and load balancer updated in {seconds:.2f}s"
     )
     return EXIT_OK
 
@@ -31,7 +30,8 @@ def cmd_ready(args: argparse.Namespace, out: Out) -> int:
 def register(add: AddCommand) -> None:
     """This module's subcommands."""
     s = add("ready", "mark a pod of a live lab ready or not, and watch the cluster react")
-    s.add_argument("lab", type=lab_name)
-    s.add_argument("pod", help="pod/NAME or pod/NAMESPACE/NAME")
-    s.add_argument("value", choices=["true", "false"])
+    add_lab(s)
+    pod = s.add_argument("pod", help="pod/NAME or pod/NAMESPACE/NAME")
+    completers.complete_with(pod, completers.pods)
+    s.add_argument("value", choices=["true", "false"], help="true: ready; false: not ready")
     s.set_defaults(func=cmd_ready)

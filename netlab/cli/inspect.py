@@ -1,169 +1,150 @@
-"""Commands that look at a live lab: status, exec, rules."""
+"""Commands that look at a live lab: status, exec, rules. Front ends over :mod:`netlab.api`."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Any
+import time
+from typing import TYPE_CHECKING
 
-from netlab.cli.args import AddCommand, lab_name
+from netlab.cli import completers
+from netlab.cli.args import AddCommand, add_lab, add_output, machine
 from netlab.cli.output import Out
-from netlab.errors import EXIT_OK, PrerequisiteError, UsageError
-from netlab.kernel import cgroup
-from netlab.lab import doctor
+from netlab.errors import EXIT_OK, PrerequisiteError
+
+if TYPE_CHECKING:
+    from netlab.api.status import LabStatus, LabSummary
 
 
-def status_data(lab: Any) -> dict[str, Any]:
-    st = lab.state
-    return {
-        "lab": lab.name,
-        "status": lab.record.status,
-        "scenario": lab.record.scenario,
-        "mode": lab.record.mode,
-        "proxy": lab.proxier.describe(),
-        "nodes": [
-            {"name": n.name, "ip": n.ip, "podCIDR": n.pod_cidr, "netns": n.netns} for n in st.nodes
-        ],
-        "pods": [
-            {
-                "namespace": p.namespace,
-                "name": p.name,
-                "node": p.node,
-                "ip": p.ip,
-                "ready": p.ready,
-                "netns": p.netns,
-            }
-            for p in st.pods
-        ],
-        "services": [
-            {
-                "namespace": s.meta.namespace,
-                "name": s.meta.name,
-                "type": s.type,
-                "clusterIP": s.cluster_ip or None,
-                "ports": [
-                    {
-                        "name": p.name,
-                        "port": p.port,
-                        "protocol": p.protocol,
-                        "targetPort": p.target_port,
-                        "nodePort": p.node_port or None,
-                    }
-                    for p in s.ports
-                ],
-            }
-            for s in st.services
-        ],
-        "external": {
-            "netns": st.external.netns,
-            "clients": st.external.clients,
-            "servers": {s.name: s.address for s in st.lab.external_servers},
-        },
-        "loadBalancers": [
-            {"address": b.address, "service": b.service, "nodes": list(b.nodes), "health": b.health}
-            for b in lab.record.load_balancers
-        ],
-        "timings": lab.record.timings,
-    }
+def print_status(out: Out, status: LabStatus, *, wide: bool) -> None:
+    """One lab as tables: nodes, pods, Services, the outside world, load balancers."""
+    from netlab.cluster.printers import format_labels, port_string, service_external_ip
 
+    out.line(f"lab {status.name} ({status.status}), {status.proxy}, from {status.scenario}")
+    header = ["NAME", "IP", "POD CIDR"] + (["GATEWAY", "NETNS"] if wide else [])
+    rows = [
+        [n.name, n.ip, n.pod_cidr] + ([n.gateway, n.netns] if wide else []) for n in status.nodes
+    ]
+    _section(out, "nodes", header, rows)
 
-def print_status(out: Out, lab: Any) -> None:
-    data = status_data(lab)
-    out.line(f"lab {data['lab']} ({data['status']}), {data['proxy']}, from {data['scenario']}")
-    out.line("nodes:")
-    for n in data["nodes"]:
-        out.line(f"  {n['name']:<12} {n['ip']:<16} pods {n['podCIDR']:<18} netns {n['netns']}")
-    out.line("pods:")
-    for p in data["pods"]:
-        ready = "" if p["ready"] else " (not ready)"
-        out.line(
-            f"  {p['namespace'] + '/' + p['name']:<44} {p['ip']:<16} {p['node']:<10} "
-            f"netns {p['netns']}{ready}"
-        )
-    out.line("services:")
-    for s in data["services"]:
-        ports = ", ".join(
-            f"{p['port']}{':' + str(p['nodePort']) if p['nodePort'] else ''}/{p['protocol']}"
-            for p in s["ports"]
-        )
-        out.line(
-            f"  {s['namespace'] + '/' + s['name']:<30} {s['type']:<13} "
-            f"{s['clusterIP'] or '-':<16} {ports}"
-        )
-    ext = data["external"]
-    clients = ", ".join(f"{k} {v}" for k, v in ext["clients"].items())
-    servers = ", ".join(f"{k} {v}" for k, v in ext["servers"].items())
-    out.line(
-        f"external: netns {ext['netns']}; clients {clients}"
-        + (f"; servers {servers}" if servers else "")
+    header = ["NAMESPACE", "NAME", "READY", "IP", "NODE"] + (
+        ["ROLE", "OWNER", "NETNS"] if wide else []
     )
-    for lb in data["loadBalancers"]:
-        health = ", ".join(f"{n} {code}" for n, code in lb["health"].items())
-        out.line(
-            f"load balancer {lb['address']} -> {lb['service']}: nodes "
-            f"{', '.join(lb['nodes']) or 'none'}"
-            + (f" (health checks: {health})" if health else "")
-        )
+    rows = [
+        [p.namespace, p.name, "true" if p.ready else "false", p.ip, p.node]
+        + ([p.role, p.owner or "-", p.netns] if wide else [])
+        for p in status.pods
+    ]
+    _section(out, "pods", header, rows, ["" if p.ready else "yellow" for p in status.pods])
+
+    header = ["NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"] + (
+        ["SELECTOR"] if wide else []
+    )
+    rows = [
+        [
+            s.meta.namespace,
+            s.meta.name,
+            s.type,
+            s.cluster_ip or "<none>",
+            service_external_ip(s, wide),
+            port_string(s),
+        ]
+        + ([format_labels(s.selector)] if wide else [])
+        for s in status.services
+    ]
+    _section(out, "services", header, rows)
+
+    ext = status.external
+    rows = [[name, addr, "client"] for name, addr in ext.clients.items()]
+    rows += [[name, addr, "server"] for name, addr in status.external_servers.items()]
+    _section(out, f"outside the cluster (netns {ext.netns})", ["NAME", "ADDRESS", "ROLE"], rows)
+
+    if status.load_balancers:
+        rows = [
+            [
+                b.address,
+                b.service,
+                ",".join(b.nodes) or "<none>",
+                ",".join(f"{n}={code}" for n, code in b.health.items()) or "-",
+            ]
+            for b in status.load_balancers
+        ]
+        _section(out, "load balancers", ["ADDRESS", "SERVICE", "NODES", "HEALTH CHECKS"], rows)
+
+
+def _section(
+    out: Out,
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    styles: list[str] | None = None,
+) -> None:
+    if out.console:
+        out.table(header, rows, title=title, styles=styles or [])
+        return
+    out.line("")
+    out.line(f"{title}:")
+    out.table(header, rows)
+
+
+def print_labs(out: Out, labs: list[LabSummary], *, wide: bool) -> None:
+    from netlab.cluster.manifests import timestamp
+    from netlab.cluster.printers import human_duration
+
+    if not labs:
+        out.line("no labs are up")
+        return
+    now = time.time()
+    header = ["NAME", "STATUS", "MODE", "NODES", "PODS", "AGE", "SCENARIO"]
+    header += ["CREATED"] if wide else []
+    rows = [
+        [
+            s.name,
+            s.status,
+            s.mode,
+            str(s.nodes),
+            str(s.pods),
+            human_duration(now - s.created),
+            s.scenario,
+        ]
+        + ([timestamp(s.created)] if wide else [])
+        for s in labs
+    ]
+    out.table(header, rows)
 
 
 def cmd_status(args: argparse.Namespace, out: Out) -> int:
-    from netlab.lab.lifecycle import Lab
-    from netlab.lab.record import list_labs
+    import netlab
 
+    fmt = machine(args)
+    wide = args.output == "wide"
     if args.lab:
-        lab = Lab.open(args.lab)
-        if args.json:
-            out.json(status_data(lab))
+        status = netlab.attach(args.lab).status()
+        if fmt:
+            out.data(status.to_data(), fmt)
         else:
-            print_status(out, lab)
+            print_status(out, status, wide=wide)
         return EXIT_OK
-    records = list_labs()
-    if args.json:
-        out.json(
-            [
-                {
-                    "lab": r.name,
-                    "status": r.status,
-                    "mode": r.mode,
-                    "scenario": r.scenario,
-                    "nodes": len(r.cluster.nodes),
-                    "pods": len(r.cluster.pods),
-                }
-                for r in records
-            ]
-        )
-        return EXIT_OK
-    if not records:
-        out.line("no labs are up")
-    for r in records:
-        out.line(
-            f"{r.name:<20} {r.status:<9} {r.mode:<10} {len(r.cluster.nodes)} nodes "
-            f"{len(r.cluster.pods)} pods  {r.scenario}"
-        )
+    labs = netlab.labs()
+    if fmt:
+        out.data([s.to_data() for s in labs], fmt)
+    else:
+        print_labs(out, labs, wide=wide)
     return EXIT_OK
 
 
 def cmd_exec(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("enter a lab's namespaces")
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    target = lab.target_netns(args.target)
+    lab = netlab.attach(args.lab)
     argv = list(args.command)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         argv = [os.environ.get("SHELL", "/bin/bash")]
     # `ip netns exec` also binds /etc/netns/<name>/* over /etc, as a learner would expect.
-    env = {**os.environ, "NETLAB_LAB": lab.name, "NETLAB_TARGET": args.target}
-    command = ["ip", "netns", "exec", target, *argv]
-    kind, _, name = args.target.partition("/")
-    if kind == "node":
-        # A node's own processes run in the cgroup the mode acts on (ebpf: socket LB).
-        path = lab.proxier.node_cgroup(lab.node(name))
-        if path is not None:
-            command = cgroup.wrap(path, command)
+    command, env = lab.exec_command(args.target, argv)
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
@@ -175,51 +156,37 @@ def cmd_exec(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_rules(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("read a node's rules")
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    kind, _, node_name = args.node.partition("/")
-    if kind != "node" or not node_name:
-        raise UsageError(f"expected node/NODE, got {args.node!r}")
-    node = lab.node(node_name)
-    service = None
-    if args.service:
-        ns, _, name = args.service.rpartition("/")
-        try:
-            lab.state.service(ns or "default", name)
-        except KeyError:
-            raise UsageError(f"no service {args.service} in lab {lab.name}") from None
-        service = (ns or "default", name)
-    if args.raw:
-        if service is not None or args.counters:
-            raise UsageError(
-                "--raw shows every map and attachment as bpftool dumps them",
-                hint="leave out --service and --counters",
-            )
-        sys.stdout.write(lab.proxier.live_raw(node))
-        return EXIT_OK
-    sys.stdout.write(lab.proxier.live_rules(node, service, counters=args.counters))
+    lab = netlab.attach(args.lab)
+    text = lab.rules(args.node, service=args.service, counters=args.counters, raw=args.raw)
+    out.stream.write(text)
+    out.stream.flush()
     return EXIT_OK
 
 
 def register(add: AddCommand) -> None:
     """This module's subcommands."""
     s = add("status", "list labs, or show one lab's nodes, pods and services")
-    s.add_argument("lab", nargs="?", type=lab_name)
-    s.add_argument("--json", action="store_true")
+    add_lab(s, optional=True, help="the lab to show (default: list every lab that is up)")
+    add_output(s)
     s.set_defaults(func=cmd_status)
 
     s = add("exec", "run a command in a lab namespace: pod/NAME, node/NODE, external, fabric")
-    s.add_argument("lab", type=lab_name)
-    s.add_argument("target")
+    add_lab(s)
+    target = s.add_argument(
+        "target", help="pod/NAME, pod/NAMESPACE/NAME, node/NODE, external or fabric"
+    )
+    completers.complete_with(target, completers.targets)
     s.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS] (default: a shell)")
     s.set_defaults(func=cmd_exec)
 
     s = add("rules", "show a node's live proxy rules as the mode's own tool prints them")
-    s.add_argument("lab", type=lab_name)
-    s.add_argument("node", help="node/NODE")
-    s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
+    add_lab(s)
+    node = s.add_argument("node", help="node/NODE")
+    completers.complete_with(node, completers.nodes)
+    service = s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
+    completers.complete_with(service, completers.services)
     s.add_argument(
         "--counters",
         action="store_true",

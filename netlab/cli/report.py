@@ -3,14 +3,9 @@ JSON-ready data on request."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.table import Table
-
 from netlab.checks import CheckResult
 from netlab.cli.output import Out
 from netlab.errors import Diagnostic
-from netlab.serial import to_data
 
 
 def diagnostics(out: Out, diags: list[Diagnostic]) -> None:
@@ -60,27 +55,42 @@ def check_line(out: Out, r: CheckResult) -> None:
             out.line(f"     - {f}")
 
 
-def results_table(out: Out, results: list[CheckResult]) -> None:
-    if not out.console:
-        return
-    table = Table(title="checks", show_lines=False)
-    for col in ("", "check", "from", "to", "proto", "conns", "reached", "source seen"):
-        table.add_column(col)
-    for r in results:
-        reached = ", ".join(f"{k} x{v}" for k, v in r.observed.get("endpoints", {}).items())
-        if not reached:
-            reached = ", ".join(f"{k} x{v}" for k, v in r.observed.get("outcomes", {}).items())
-        table.add_row(
-            "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]",
-            r.name,
-            r.source,
-            r.destination,
-            r.protocol,
-            str(r.connections),
-            reached,
-            ", ".join(r.observed.get("sources", [])),
-        )
-    out.console.print(table)
+def _reached(r: CheckResult) -> str:
+    counts = r.reached or r.observed.get("outcomes", {})
+    return ",".join(f"{k}={v}" for k, v in counts.items()) or "-"
+
+
+def results(out: Out, results: list[CheckResult], *, wide: bool = False) -> None:
+    """The table after a run (on a terminal, or with ``-o wide`` anywhere), then the count."""
+    if out.console or wide:
+        header = ["RESULT", "CHECK", "FROM", "TO", "PROTO", "CONNS", "REACHED", "SOURCE SEEN"]
+        if wide:
+            header += ["SECONDS", "EXPECTED"]
+        rows = []
+        for r in results:
+            row = [
+                "PASS" if r.passed else "FAIL",
+                r.name,
+                r.source,
+                r.destination,
+                r.protocol,
+                str(r.connections),
+                _reached(r),
+                ",".join(r.observed.get("sources", [])) or "-",
+            ]
+            if wide:
+                expected = ",".join(f"{k}={_flat(v)}" for k, v in r.expected.items())
+                row += [f"{r.seconds:.2f}", expected or "-"]
+            rows.append(row)
+        styles = ["green" if r.passed else "red" for r in results]
+        out.table(header, rows, title="checks" if out.console else "", styles=styles)
+    summary(out, results)
+
+
+def _flat(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "+".join(str(v) for v in value) or "none"
+    return str(value)
 
 
 def summary(out: Out, results: list[CheckResult]) -> None:
@@ -91,8 +101,3 @@ def summary(out: Out, results: list[CheckResult]) -> None:
         out.console.print(f"[bold {color}]{text}[/bold {color}]")
     else:
         out.line(text)
-
-
-def result_data(r: CheckResult) -> dict[str, Any]:
-    data: dict[str, Any] = to_data(r)
-    return data

@@ -1,48 +1,41 @@
-"""Commands that take a scenario through the lab: validate, run, up, check."""
+"""Commands that take a scenario through the lab: validate, run, up, check.
+
+Every one is a thin front end over the public API (:mod:`netlab.api`): it parses, calls, and
+prints.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from netlab.cli import report
-from netlab.cli.args import AddCommand, lab_name
-from netlab.cli.inspect import print_status, status_data
+from netlab.cli.args import DATA_FORMATS, AddCommand, add_lab, add_mode, add_output, machine
 from netlab.cli.output import Out
-from netlab.errors import EXIT_CHECK_FAILED, EXIT_OK
-from netlab.lab import doctor
-from netlab.scenario.labschema import PROXY_MODES
+from netlab.errors import EXIT_CHECK_FAILED, EXIT_OK, NetlabError
 
-
-def _load(args: argparse.Namespace) -> Any:
-    """Load and fully validate (checks included) before anything is built."""
-    from netlab.checks.validate import load_and_validate
-
-    return load_and_validate(args.file, name=getattr(args, "name", None))
+if TYPE_CHECKING:
+    from netlab.api.lab import Lab
+    from netlab.api.results import CheckResults
+    from netlab.scenario.model import Scenario
 
 
 def cmd_validate(args: argparse.Namespace, out: Out) -> int:
-    scenario, state = _load(args)
-    specs = list(scenario.lab.checks) if scenario.lab.checks is not None else None
-    if args.json:
-        out.json(
-            {
-                "valid": True,
-                "file": args.file,
-                "lab": scenario.lab.name,
-                "warnings": [w.__dict__ for w in scenario.warnings],
-                "objects": {
-                    "pods": len(scenario.pods),
-                    "deployments": len(scenario.deployments),
-                    "services": len(scenario.services),
-                },
-                "checks": len(specs) if specs is not None else "derived",
-            }
-        )
+    import netlab
+
+    validation = netlab.validate(args.file)
+    scenario = validation.raise_for_errors()
+    fmt = machine(args)
+    if fmt:
+        out.data(validation.to_data(), fmt)
         return EXIT_OK
+    state = validation.state
+    assert state is not None
     report.diagnostics(out, scenario.warnings)
+    specs = scenario.lab.checks
     what = f"{len(specs)} checks" if specs is not None else "checks derived from the manifests"
     out.line(
         f"{args.file}: valid (lab {scenario.lab.name}: {len(scenario.lab.nodes)} nodes, "
@@ -51,123 +44,149 @@ def cmd_validate(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK
 
 
-def _up(args: argparse.Namespace, out: Out) -> tuple[Any, Any]:
-    from netlab.lab.lifecycle import Lab
+def _up(args: argparse.Namespace, out: Out) -> tuple[Scenario, Lab]:
+    import netlab
 
-    scenario, _ = _load(args)
-    if not args.json:
+    scenario = netlab.load(args.file, name=args.name)
+    quiet = machine(args) is not None
+    if not quiet:
         report.diagnostics(out, scenario.warnings)
         if scenario.header:
             out.line(scenario.header.splitlines()[0], style="bold")
-    say = (lambda msg: None) if args.json else (lambda msg: out.line(f"  {msg}", style="dim"))
-    lab = Lab.up(scenario, mode=args.mode, progress=say)
-    return scenario, lab
+    say = (lambda msg: None) if quiet else (lambda msg: out.line(f"  {msg}", style="dim"))
+    return scenario, netlab.up(scenario, mode=args.mode, progress=say)
 
 
 def cmd_run(args: argparse.Namespace, out: Out) -> int:
-    from netlab.checks import CheckResult
+    from netlab.api.results import CheckResults
 
-    scenario, lab = _up(args, out)
-    results: list[CheckResult] = []
-    timings = dict(lab.record.timings)
+    fmt = machine(args)
     try:
-        specs = lab.checks(scenario.lab.checks)
-        if not args.json:
+        scenario, lab = _up(args, out)
+    except NetlabError as exc:
+        if args.junit:
+            _junit_error(args, exc)
+        raise
+    results = CheckResults()
+    timings = lab.timings
+    try:
+        specs = lab.checks(scenario)
+        if not fmt:
             kind = "derived " if scenario.lab.checks is None else ""
             out.line(
                 f"lab {lab.name} is up in {timings['up']:.2f}s; running {len(specs)} "
-                f"{kind}checks ({lab.proxier.describe()})"
+                f"{kind}checks ({lab.proxy})"
             )
         t0 = time.perf_counter()
         results = lab.run_checks(
-            specs, on_result=None if args.json else (lambda r: report.check_line(out, r))
+            specs, on_result=None if fmt else (lambda r: report.check_line(out, r))
         )
         timings["checks"] = time.perf_counter() - t0
+    except NetlabError as exc:
+        if args.junit:
+            _junit_error(args, exc, lab)
+        raise
     finally:
         if not args.keep or sys.exc_info()[0] is not None:
             timings["down"] = lab.down()
-    passed = all(r.passed for r in results)
-    if args.json:
-        out.json(_run_json(scenario, lab, results, timings, kept=args.keep))
+    if args.junit:
+        from netlab.api.junit import write_junit
+
+        write_junit(
+            args.junit,
+            results,
+            suite=lab.name,
+            mode=lab.mode,
+            properties={"scenario": lab.scenario, "proxy": lab.proxy},
+        )
+    if fmt:
+        out.data(_run_data(scenario, lab, results, timings, kept=args.keep), fmt)
     else:
-        report.results_table(out, results)
-        report.summary(out, results)
+        report.results(out, results, wide=args.output == "wide")
         if args.keep:
             out.line(
                 f"lab {lab.name} kept; try: netlab status {lab.name}; "
                 f"netlab down {lab.name} when done"
             )
-    return EXIT_OK if passed else EXIT_CHECK_FAILED
+    return EXIT_OK if results.passed else EXIT_CHECK_FAILED
 
 
-def _run_json(
-    scenario: Any, lab: Any, results: list[Any], timings: dict[str, float], kept: bool
+def _junit_error(args: argparse.Namespace, exc: NetlabError, lab: Lab | None = None) -> None:
+    """A run that produced no results still leaves a report CI can show."""
+    from netlab.api.junit import write_junit
+
+    name = lab.name if lab is not None else (args.name or Path(args.file).stem)
+    write_junit(
+        args.junit,
+        [],
+        suite=name,
+        mode=lab.mode if lab is not None else (args.mode or ""),
+        properties={"scenario": args.file},
+        error=exc,
+    )
+
+
+def _run_data(
+    scenario: Scenario,
+    lab: Lab,
+    results: CheckResults,
+    timings: dict[str, float],
+    kept: bool,
 ) -> dict[str, Any]:
     return {
         "lab": lab.name,
         "scenario": scenario.file,
-        "mode": lab.record.mode,
-        "proxy": lab.proxier.describe(),
-        "passed": all(r.passed for r in results),
+        "mode": lab.mode,
+        "proxy": lab.proxy,
+        "passed": results.passed,
         "derived_checks": scenario.lab.checks is None,
-        "summary": _summary(results),
+        "summary": results.summary(),
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "kept": kept,
         "warnings": [w.__dict__ for w in scenario.warnings],
-        "checks": [report.result_data(r) for r in results],
-    }
-
-
-def _summary(results: list[Any]) -> dict[str, int]:
-    return {
-        "checks": len(results),
-        "passed": sum(r.passed for r in results),
-        "failed": sum(not r.passed for r in results),
+        "checks": results.to_data(),
     }
 
 
 def cmd_up(args: argparse.Namespace, out: Out) -> int:
+    from netlab.cli.inspect import print_status
+
     _, lab = _up(args, out)
-    if args.json:
-        out.json(status_data(lab))
+    fmt = machine(args)
+    if fmt:
+        out.data(lab.status().to_data(), fmt)
     else:
-        out.line(
-            f"lab {lab.name} is up in {lab.record.timings['up']:.2f}s ({lab.proxier.describe()})"
-        )
-        print_status(out, lab)
+        out.line(f"lab {lab.name} is up in {lab.timings['up']:.2f}s ({lab.proxy})")
+        print_status(out, lab.status(), wide=False)
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
-    doctor.require_root("run checks in a lab")
-    from netlab.checks.validate import load_and_validate
-    from netlab.lab.lifecycle import Lab
+    import netlab
 
-    lab = Lab.open(args.lab)
-    file = args.file or lab.record.scenario
-    specs = lab.checks(load_and_validate(file, name=lab.name)[0].lab.checks)
-    results = lab.run_checks(
-        specs, on_result=None if args.json else (lambda r: report.check_line(out, r))
-    )
-    if args.json:
-        out.json(
+    lab = netlab.attach(args.lab)
+    fmt = machine(args)
+    results = lab.check(args.file, on_result=None if fmt else (lambda r: report.check_line(out, r)))
+    if fmt:
+        out.data(
             {
                 "lab": lab.name,
-                "passed": all(r.passed for r in results),
-                "summary": _summary(results),
-                "checks": [report.result_data(r) for r in results],
-            }
+                "passed": results.passed,
+                "summary": results.summary(),
+                "checks": results.to_data(),
+            },
+            fmt,
         )
     else:
-        report.summary(out, results)
-    return EXIT_OK if all(r.passed for r in results) else EXIT_CHECK_FAILED
+        report.results(out, results, wide=args.output == "wide")
+    return EXIT_OK if results.passed else EXIT_CHECK_FAILED
 
 
 def register(add: AddCommand) -> None:
     """This module's subcommands."""
     s = add("validate", "check a scenario file without building anything (no root needed)")
-    s.add_argument("file")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("file", help="the scenario file (YAML, one or more documents)")
+    add_output(s, DATA_FORMATS)
     s.set_defaults(func=cmd_validate)
 
     for name, help_text, func in (
@@ -175,20 +194,23 @@ def register(add: AddCommand) -> None:
         ("up", "build the lab and leave it up", cmd_up),
     ):
         s = add(name, help_text)
-        s.add_argument("file")
-        s.add_argument(
-            "--mode",
-            choices=list(PROXY_MODES),
-            help="proxy mode (overrides the scenario's); ebpf: Cilium's kube-proxy replacement",
-        )
+        s.add_argument("file", help="the scenario file")
+        add_mode(s)
         s.add_argument("--name", help="lab name (default: the Lab document's, else the file's)")
-        s.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "run":
+            add_output(s)
             s.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+            s.add_argument(
+                "--junit",
+                metavar="FILE",
+                help="also write the results as JUnit XML to FILE (one test case per check)",
+            )
+        else:
+            add_output(s, DATA_FORMATS)
         s.set_defaults(func=func)
 
     s = add("check", "run a live lab's checks again")
-    s.add_argument("lab", type=lab_name)
+    add_lab(s)
     s.add_argument("file", nargs="?", help="scenario to take the checks from (default: the lab's)")
-    s.add_argument("--json", action="store_true")
+    add_output(s)
     s.set_defaults(func=cmd_check)

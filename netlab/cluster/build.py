@@ -199,6 +199,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
                     owner=pod.owner,
                     role=role,
                     runs=_runs(pod),
+                    containers=list(pod.spec.containers),
                 )
             )
 

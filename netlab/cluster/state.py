@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.scenario.k8s import ContainerPort, Service
+from netlab.scenario.k8s import Container, ContainerPort, Service
 from netlab.scenario.labspec import LabSpec
 
 
@@ -38,6 +38,7 @@ class PodInfo:
     owner: str = ""  # "Deployment/web", "netlab" for the client pods, "" for bare pods
     role: str = "workload"  # "workload" | "client" | "system"
     runs: str = "netexec"  # what the agent serves in it: "netexec" | "coredns" | "apiserver"
+    containers: list[Container] = field(default_factory=list)  # as the pod spec lists them
 
     @property
     def key(self) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from netlab.cluster import topology
 from netlab.kernel import bpf, bpffs, cgroup, etcnetns, netns, process
 from netlab.kernel import build as kbuild
-from netlab.lab.record import STATE_ROOT, list_labs, shielded, state_dir
+from netlab.lab.paths import STATE_ROOT
+from netlab.lab.record import list_labs, shielded, state_dir
 from netlab.proxy.ebpf.proxier import PROGRAMS_FILE
 from netlab.scenario.labschema import lab_name_problem
 

@@ -21,10 +21,10 @@ from netlab.cluster.state import ClusterState
 from netlab.errors import LabError, UsageError
 from netlab.kernel import process
 from netlab.lab import cloud
+from netlab.lab.paths import STATE_FILE, STATE_ROOT
 from netlab.scenario.labschema import LAB_NAME_HINT, lab_name_problem
 from netlab.serial import from_data, to_data
 
-STATE_ROOT = "/run/netlab"
 STATE_VERSION = 1
 
 
@@ -66,15 +66,15 @@ def claim(name: str) -> None:
 def write_record(record: LabRecord) -> None:
     d = state_dir(record.name)
     os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, "state.json.tmp")
+    tmp = os.path.join(d, STATE_FILE + ".tmp")
     with open(tmp, "w") as f:
         json.dump(to_data(record), f)
-    os.replace(tmp, os.path.join(d, "state.json"))
+    os.replace(tmp, os.path.join(d, STATE_FILE))
 
 
 def read_record(name: str) -> LabRecord | None:
     try:
-        with open(os.path.join(state_dir(name), "state.json")) as f:
+        with open(os.path.join(state_dir(name), STATE_FILE)) as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None

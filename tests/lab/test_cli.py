@@ -221,3 +221,85 @@ def test_down_removes_the_lab(clean_host: HostSnapshot) -> None:
     out = netlab("down", "going")
     assert out.returncode == 0
     assert "lab going removed" in out.stdout
+
+
+def test_get_prints_kubectls_columns(live: str) -> None:
+    state = Lab.open(live).state
+    out = netlab("get", "svc", live)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    web = next(ln.split() for ln in lines if ln.startswith("web "))
+    cluster_ip = state.service("default", "web").cluster_ip
+    assert web[:5] == ["web", "NodePort", cluster_ip, "<none>", "80:30080/TCP"]
+    wide = netlab("get", "pods", live, "-A", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[:8] == [
+        "NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE",
+    ]  # fmt: skip
+    web_a = next(ln.split() for ln in wide if " web-a " in ln)
+    assert web_a[:5] == ["default", "web-a", "1/1", "Running", "0"]
+    assert web_a[6:8] == [state.pod("default", "web-a").ip, "node-1"]
+    listed = json.loads(netlab("get", "endpointslices", live, "-o", "json").stdout)
+    assert {i["kind"] for i in listed["items"]} == {"EndpointSlice"}
+    empty = netlab("get", "pods", live, "-n", "nowhere")
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert empty.stderr.strip() == "No resources found in nowhere namespace."
+
+
+def test_status_and_check_take_o_yaml_and_wide(live: str) -> None:
+    import yaml
+
+    data = yaml.safe_load(netlab("status", live, "-o", "yaml").stdout)
+    assert data["lab"] == live and data["nodes"][0]["name"] == "node-1"
+    wide = netlab("status", live, "-o", "wide")
+    assert "NETNS" in wide.stdout and f"{live}-web-a" in wide.stdout
+    checked = netlab("check", live, "-o", "wide")
+    assert checked.returncode == 0, checked.stdout
+    header = next(ln for ln in checked.stdout.splitlines() if ln.startswith("RESULT "))
+    assert header.split()[:3] == ["RESULT", "CHECK", "FROM"]
+    assert checked.stdout.rstrip().endswith("6/6 checks passed")
+
+
+FAILING_CHECK = """\
+  checks:
+  - name: still-answers
+    from: external
+    to: node/node-1:30080
+    expect: {endpoints: [web-a, web-b]}
+  - name: wrongly-expects-a-refusal
+    from: external
+    to: node/node-2:30080
+    expect: {result: refused}
+"""
+
+
+def test_run_junit_has_one_case_per_check_and_says_why_one_failed(
+    tmp_path: Path, clean_host: HostSnapshot
+) -> None:
+    from tests.unit.junitxml import validate_junit
+
+    text = Path(scenario("nodeport.yaml")).read_text()
+    head, _, tail = text.partition("  checks:\n")
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(head + FAILING_CHECK + tail[tail.index("---\n") :])
+    report = tmp_path / "report.xml"
+    out = netlab("run", str(failing), "--name", "junit-lab", "--junit", str(report))
+    assert out.returncode == 1, out.stdout + out.stderr
+    root = validate_junit(report.read_text())
+    cases = root.findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["still-answers", "wrongly-expects-a-refusal"]
+    assert cases[0].find("failure") is None
+    failure = cases[1].find("failure")
+    assert failure is not None and failure.text
+    assert "expected every connection to be refused" in failure.text
+    assert "expected:\n  result: refused" in failure.text
+    assert "observed:\n  outcomes: {connected: 3}" in failure.text
+    # A run that cannot build its lab still leaves a report: one error case.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(head + "  checks:\n  - {from: pod/ghost, to: service/web:http}\n" + tail)
+    out = netlab("run", str(broken), "--junit", str(report))
+    assert out.returncode == 2
+    root = validate_junit(report.read_text())
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and error.get("type") == "ScenarioError"
+    assert 'pod "ghost" not found' in (error.text or "")

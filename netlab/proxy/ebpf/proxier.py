@@ -29,7 +29,7 @@ from netlab.proxy.ebpf import live as live_mod
 from netlab.proxy.servicemap import is_proxied, service_view, slices_by_service
 from netlab.scenario.k8s import Service
 
-RUN_ROOT = "/run/netlab"  # a lab's own directory is RUN_ROOT/<lab> (netlab.lab.STATE_ROOT)
+RUN_ROOT = "/run/netlab"  # a lab's own directory is RUN_ROOT/<lab> (netlab.lab.paths.STATE_ROOT)
 LB_MAPS_MIN = 65536
 PROGRAMS_FILE = "bpf-programs"  # in the lab's directory: the IDs of the programs it loaded
 
