@@ -3,8 +3,8 @@ as ``cilium-dbg`` and ``bpftool`` views), a node's own sockets load-balanced at 
 the programs on the node's cgroup, and nothing left behind when a run is interrupted or killed:
 no bpffs, pin, program, map, tc filter or cgroup.
 
-The lab (scenarios/nodeport.yaml in ebpf mode) is shared by the module's first tests; the
-interrupted and killed runs bring up labs of their own.
+The interrupted and killed runs come first, with labs of their own; the lab of the other tests
+(scenarios/nodeport.yaml in ebpf mode) is shared by them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,65 @@ from netlab.lab.lifecycle import Lab
 from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
 
 LAB = "ebpf-np"
+
+
+# Interrupted and killed runs first: before the module's shared lab exists, so that
+# `netlab cleanup` (every lab) finds theirs alone.
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*NETLAB, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> None:
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return
+    raise AssertionError(f"{marker!r} never appeared: {''.join(seen)}")
+
+
+@pytest.mark.parametrize("marker", ["starting pod servers", "running"])
+def test_interrupted_ebpf_run_removes_everything(clean_host: HostSnapshot, marker: str) -> None:
+    proc = _start("run", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-int")
+    try:
+        _wait_for(proc, marker)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+
+
+def test_killed_ebpf_lab_is_cleaned_up(clean_host: HostSnapshot) -> None:
+    """SIGKILL after the programs are loaded and attached (nothing is removed), then
+    ``netlab cleanup``: no bpffs, pin, program, map or cgroup of the lab remains."""
+    proc = _start("up", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-kill")
+    _wait_for(proc, "starting pod servers")
+    proc.kill()
+    proc.wait()
+    left = snapshot()
+    assert left.bpffs and left.bpf_programs and "netlab-ebpf-kill" in left.cgroups
+    done = netlab("cleanup", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["labs"] == ["ebpf-kill"]
+    after = snapshot()
+    assert after == clean_host, clean_host.diff(after)
 
 
 @pytest.fixture(scope="module")
@@ -145,58 +204,3 @@ def test_programs_are_attached_to_the_labs_cgroups_only(lab: Lab) -> None:
     attached = cgroup.attached(cgroup.node_dir(LAB, "node-1"))
     assert all(len(ids) == 1 for ids in attached.values()), attached
     assert all(ids == [] for ids in cgroup.attached(root).values())  # never at the root
-
-
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*NETLAB, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> None:
-    assert proc.stdout is not None
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return
-    raise AssertionError(f"{marker!r} never appeared: {''.join(seen)}")
-
-
-@pytest.mark.parametrize("marker", ["starting pod servers", "running"])
-def test_interrupted_ebpf_run_removes_everything(clean_host: HostSnapshot, marker: str) -> None:
-    proc = _start("run", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-int")
-    try:
-        _wait_for(proc, marker)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, out
-
-
-def test_killed_ebpf_lab_is_cleaned_up(clean_host: HostSnapshot) -> None:
-    """SIGKILL after the programs are loaded and attached (nothing is removed), then
-    ``netlab cleanup``: no bpffs, pin, program, map or cgroup of the lab remains."""
-    proc = _start("up", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-kill")
-    _wait_for(proc, "starting pod servers")
-    proc.kill()
-    proc.wait()
-    left = snapshot()
-    assert left.bpffs and left.bpf_programs and "netlab-ebpf-kill" in left.cgroups
-    done = netlab("cleanup", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["labs"] == ["ebpf-kill"]
-    after = snapshot()
-    assert after == clean_host, clean_host.diff(after)

@@ -107,16 +107,15 @@ class EbpfProxier(Proxier):
         self,
         svc: Service,
         slices: list[EndpointSlice],
-        node: Node,
+        info: render.NodeInfo,
         ns: _NodeState,
         fingerprint: tuple[int, ...],
     ) -> _Cached:
-        info = render.NodeInfo(node.name, node.ip)
         contents = entries.Contents()
         frontends = []
         backends: dict[render.BackendKey, tuple[bytes, bytes]] = {}
         frontend, backend = self.encoder.frontend, self.encoder.backend
-        for ps in service_view(svc, slices, node.name):
+        for ps in service_view(svc, slices, info.name):
             rendered = render.render_service_port(ps, info, ns.service_ids, ns.backend_ids)
             for f in rendered.frontends:
                 frontend(f, contents)
@@ -142,6 +141,7 @@ class EbpfProxier(Proxier):
             key=lambda s: (s.meta.namespace, s.meta.name),
         )
         fresh = not ns.cache and not recovered
+        info = render.NodeInfo(node.name, node.ip)
         for svc in services:
             key = f"{svc.meta.namespace}/{svc.meta.name}"
             seen.add(key)
@@ -150,7 +150,7 @@ class EbpfProxier(Proxier):
             old = ns.cache.get(key)
             if old is not None and old.fingerprint == fingerprint:
                 continue
-            new = self._render(svc, slices, node, ns, fingerprint)
+            new = self._render(svc, slices, info, ns, fingerprint)
             ns.cache[key] = new
             if fresh:  # a node's first sync: everything is new, nothing to compare
                 delta.merge_new(new.contents)

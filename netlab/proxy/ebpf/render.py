@@ -196,20 +196,20 @@ def render_service_port(
                 flags2 |= SVC_FLAG_TWO_SCOPES
             else:
                 scopes = ((SCOPE_EXT, ext_ids),)
-        frontends.append(
+        frontends.append(  # positional: 10k Services make this a hot path
             Frontend(
-                id=sid,
-                address=address,
-                port=port,
-                proto=proto,
-                type=kind,
-                service=service,
-                port_name=info.spn.port,
-                flags=flags | common_flags,
-                flags2=flags2,
-                affinity_timeout=timeout,
-                scopes=scopes,
-                source_ranges=ranges,
+                sid,
+                address,
+                port,
+                proto,
+                kind,
+                service,
+                info.spn.port,
+                flags | common_flags,
+                flags2,
+                timeout,
+                scopes,
+                ranges,
             )
         )
 
