@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,31 @@ from netlab.lab.lifecycle import Lab
 from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
 
 LAB = "ebpf-np"
+
+
+def test_without_clang_ebpf_exits_3_before_building(
+    tmp_path: Path, clean_host: HostSnapshot
+) -> None:
+    """A host without the compiler: ``--mode ebpf`` names it and its fix, exit 3, nothing
+    made (PATH holds every other tool the mode needs)."""
+    bin_dir = str(tmp_path / "bin")
+    os.mkdir(bin_dir)
+    for tool in ("ip", "nsenter", "iptables-nft-restore", "bpftool"):
+        found = shutil.which(tool)
+        assert found, tool
+        os.symlink(found, os.path.join(bin_dir, tool))
+    done = netlab(
+        "run",
+        scenario("clusterip.yaml"),
+        "--mode",
+        "ebpf",
+        "--name",
+        "ebpf-noclang",
+        env={"PATH": bin_dir},
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "clang" in done.stderr and "apt-get install" in done.stderr, done.stderr
+    assert snapshot() == clean_host
 
 
 # Interrupted and killed runs first: before the module's shared lab exists, so that
