@@ -2,11 +2,14 @@
 
 :class:`Encoder` turns :class:`render.Rendered` into key/value bytes with the codecs read from
 the programs' BTF (:mod:`layout`); :func:`plan` compares what a node's maps hold with what they
-should hold and orders the writes as Cilium's agent does (``pkg/loadbalancer`` writer,
-``pkg/maps/lbmap``): backends first, then reverse-NAT entries and the other per-frontend maps,
-then the backend slots, then each frontend's slot 0 with its new count, and only then the stale
-entries, frontends (slot 0) before their slots. So a packet never meets a slot 0 whose count
-points at a slot or backend not yet written.
+should hold and orders the writes as Cilium's agent orders them for a frontend (cilium/cilium
+v1.18, ``pkg/loadbalancer/reconciler/bpf_reconciler.go``, ``updateFrontend``): backends and the
+backend slots, source ranges and reverse NAT, then slot 0 with its new count (``upsertMaster``),
+then the slots past the count (``cleanupSlots``). Here every Service of a sync goes in one bulk
+call per map and step, and stale entries of every kind go last, frontends (slot 0) before their
+slots, backends after everything that names them; Cilium deletes a frontend's orphaned
+backends before its writes. So a packet never meets a slot 0 whose count points at a slot or
+backend not yet written, or already deleted.
 """
 
 from __future__ import annotations
