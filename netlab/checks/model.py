@@ -17,12 +17,29 @@ DEFAULT_FAILURE_CONNECTIONS = 3
 
 
 class ResolveError(Exception):
-    """A check names something the lab does not have."""
+    """A check names something the lab does not have; ``field_name`` is where, inside the check
+    (``from``, ``to.port``, ``expect.endpoints[1]``)."""
 
     def __init__(self, message: str, field_name: str = "", hint: str = ""):
         self.field_name = field_name
         self.hint = hint
         super().__init__(message)
+
+    @property
+    def errors(self) -> list[ResolveError]:
+        return [self]
+
+
+class ResolveErrors(ResolveError):
+    """Several things a check names that the lab lacks, all reported at once."""
+
+    def __init__(self, errors: list[ResolveError]):
+        self._errors = errors
+        super().__init__(str(errors[0]), errors[0].field_name, errors[0].hint)
+
+    @property
+    def errors(self) -> list[ResolveError]:
+        return list(self._errors)
 
 
 @dataclass(frozen=True)

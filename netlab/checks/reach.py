@@ -12,6 +12,7 @@ from netlab.cluster.state import ClusterState, PodInfo
 from netlab.proxy.servicemap import EndpointInfo, ProxiedService, categorize, node_view
 from netlab.scenario.checkspec import Source
 from netlab.scenario.k8s import Service, ServicePort
+from netlab.scenario.labcheck import did_you_mean
 
 
 def find_pod(state: ClusterState, src: Source) -> PodInfo:
@@ -19,7 +20,11 @@ def find_pod(state: ClusterState, src: Source) -> PodInfo:
         try:
             return state.pod(src.namespace, src.name)
         except KeyError:
-            raise ResolveError(f'pod "{src.namespace}/{src.name}" not found', "from") from None
+            raise ResolveError(
+                f'pod "{src.namespace}/{src.name}" not found',
+                "from",
+                choices_hint("pods in this lab", f"{src.namespace}/{src.name}", _pod_keys(state)),
+            ) from None
     candidates = [p for p in state.pods if p.name == src.name]
     default = [p for p in candidates if p.namespace == "default"]
     if default:
@@ -33,8 +38,26 @@ def find_pod(state: ClusterState, src: Source) -> PodInfo:
             "from",
             "write pod/NAMESPACE/NAME",
         )
-    names = ", ".join(sorted(p.key for p in state.pods if p.role != "system")[:8])
-    raise ResolveError(f'pod "{src.name}" not found', "from", f"pods in this lab: {names}")
+    names = [p.name for p in state.pods if p.role != "system"]
+    raise ResolveError(
+        f'pod "{src.name}" not found',
+        "from",
+        choices_hint("pods in this lab", src.name, _pod_keys(state), names),
+    )
+
+
+def _pod_keys(state: ClusterState) -> list[str]:
+    return sorted(p.key for p in state.pods if p.role != "system")
+
+
+def choices_hint(what: str, given: str, choices: list[str], near: list[str] | None = None) -> str:
+    """A hint naming the valid choices (the first dozen), a close one first if there is one."""
+    mean = did_you_mean(given, near if near is not None else choices)
+    shown = ", ".join(choices[:12]) + (
+        f" and {len(choices) - 12} more" if len(choices) > 12 else ""
+    )
+    listing = f"{what}: {shown}" if choices else f"there are no {what}"
+    return f"{mean} {listing}" if mean else listing
 
 
 def external_backends(state: ClusterState, port: int) -> tuple[Backend, ...]:
@@ -46,25 +69,39 @@ def external_backends(state: ClusterState, port: int) -> tuple[Backend, ...]:
     )
 
 
-def service_port(svc: Service, port: int | str | None, protocol: str | None) -> ServicePort:
+def service_port(
+    svc: Service, port: int | str | None, protocol: str | None, field_name: str = "to.port"
+) -> ServicePort:
     ports = [p for p in svc.ports if protocol is None or p.protocol == protocol]
+    listed = [_port_text(p) for p in svc.ports]
     if port is None:
         if len(ports) == 1:
             return ports[0]
-        names = ", ".join(p.name or str(p.port) for p in svc.ports)
         raise ResolveError(
-            f"Service {svc.meta.namespace}/{svc.meta.name} has several ports",
-            "to",
-            f"name one of them: {names}",
+            f"Service {svc.meta.namespace}/{svc.meta.name} has "
+            + ("several ports" if ports else f"no {protocol} port"),
+            field_name,
+            f"name one of them: {', '.join(p.name or str(p.port) for p in svc.ports)}"
+            if ports
+            else choices_hint(f"ports of {svc.meta.name}", "", listed),
         )
     for p in ports:
         if p.name == port or p.port == port:
             return p
+    names = [p.name for p in svc.ports if p.name]
+    other = [p.protocol for p in svc.ports if p.name == port or p.port == port]
     raise ResolveError(
         f"Service {svc.meta.namespace}/{svc.meta.name} has no port {port!r}"
         + (f" over {protocol}" if protocol else ""),
-        "to",
+        field_name,
+        f"port {port} is {' and '.join(other)}: drop protocol, or ask for {other[0]}"
+        if other
+        else choices_hint(f"ports of {svc.meta.name}", str(port), listed, names),
     )
+
+
+def _port_text(p: ServicePort) -> str:
+    return f"{p.name} ({p.port}/{p.protocol})" if p.name else f"{p.port}/{p.protocol}"
 
 
 def proxied(state: ClusterState, svc: Service, sp: ServicePort, node: str) -> ProxiedService | None:

@@ -4,8 +4,9 @@ endpoints, how many connections), or a located error when it names something the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import overload
+from typing import TypeVar, overload
 
 from netlab.checks.model import (
     DEFAULT_FAILURE_CONNECTIONS,
@@ -16,10 +17,12 @@ from netlab.checks.model import (
     ResolvedConnect,
     ResolvedDns,
     ResolveError,
+    ResolveErrors,
     norm,
 )
 from netlab.checks.reach import (
     backend_of,
+    choices_hint,
     external_backends,
     find_pod,
     reachable,
@@ -29,7 +32,7 @@ from netlab.checks.reach import (
     service_port,
 )
 from netlab.cluster.resolvconf import ResolvConf
-from netlab.cluster.state import ClusterState
+from netlab.cluster.state import ClusterState, Node
 from netlab.errors import Diagnostic
 from netlab.proxy.servicemap import EndpointInfo
 from netlab.scenario.checkspec import (
@@ -42,6 +45,8 @@ from netlab.scenario.checkspec import (
 )
 from netlab.scenario.k8s import Service, ServicePort
 
+T = TypeVar("T")
+
 
 def resolve_source(state: ClusterState, src: Source) -> tuple[str, str, str | None, str]:
     """(netns, client address, bind address, node) for a check's ``from``."""
@@ -49,20 +54,15 @@ def resolve_source(state: ClusterState, src: Source) -> tuple[str, str, str | No
         pod = find_pod(state, src)
         return pod.netns, pod.ip, None, pod.node
     if src.kind == "node":
-        try:
-            node = state.node(src.name)
-        except KeyError:
-            raise ResolveError(
-                f'node "{src.name}" not found',
-                "from",
-                f"nodes: {', '.join(n.name for n in state.nodes)}",
-            ) from None
+        node = find_node(state, src.name, "from")
         return node.netns, node.ip, None, node.name
     clients = state.external.clients
     name = src.name or next(iter(clients))
     if name not in clients:
         raise ResolveError(
-            f'external client "{name}" not found', "from", f"external clients: {', '.join(clients)}"
+            f'external client "{name}" not found',
+            "from",
+            choices_hint("external clients", name, list(clients)),
         )
     return state.external.netns, clients[name], clients[name], ""
 
@@ -204,13 +204,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         backends = external_backends(state, dest_port) + pods
         summary = f"{spec.source} -> {dest.name}:{dest_port}/{protocol} (by name)"
     else:
-        if dest.node:
-            try:
-                dest_ip = state.node(dest.node).ip
-            except KeyError:
-                raise ResolveError(f'node "{dest.node}" not found', "to") from None
-        else:
-            dest_ip = dest.address
+        dest_ip = find_node(state, dest.node, "to.node").ip if dest.node else dest.address
         entry_node = next((n.name for n in state.nodes if n.ip == dest_ip), "")
         assert isinstance(dest.port, int)
         dest_port = dest.port
@@ -231,11 +225,37 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
     )
 
 
-def find_service(state: ClusterState, ns: str, name: str) -> Service:
+def find_service(
+    state: ClusterState, ns: str, name: str, field_name: str = "to.service"
+) -> Service:
     try:
         return state.service(ns, name)
     except KeyError:
-        raise ResolveError(f'service "{ns}/{name}" not found', "to") from None
+        pass
+    elsewhere = sorted(s.meta.namespace for s in state.services if s.meta.name == name)
+    if elsewhere:
+        spaces = ", ".join(elsewhere)
+        form = (
+            f"service/{elsewhere[0]}/{name}"
+            if field_name.startswith("to")
+            else (f"{elsewhere[0]}/{name}")
+        )
+        hint = f"a Service {name} exists in namespace {spaces}: write {form}"
+    else:
+        here = sorted(s.meta.name for s in state.services if s.meta.namespace == ns)
+        hint = choices_hint(f"Services in namespace {ns}", name, here)
+    raise ResolveError(f'service "{ns}/{name}" not found', field_name, hint)
+
+
+def find_node(state: ClusterState, name: str, field_name: str) -> Node:
+    try:
+        return state.node(name)
+    except KeyError:
+        raise ResolveError(
+            f'node "{name}" not found',
+            field_name,
+            choices_hint("nodes", name, [n.name for n in state.nodes]),
+        ) from None
 
 
 def _source_namespace(state: ClusterState, src: Source) -> str:
@@ -256,7 +276,9 @@ def _by_service_name(
     if svc.type == "ExternalName":
         if not isinstance(dest.port, int):
             raise ResolveError(
-                "an ExternalName Service is dialled with a port number", "to", "add port: N"
+                "an ExternalName Service is dialled with a port number",
+                "to.port",
+                "an ExternalName has no ports of its own: add port: N",
             )
         target = svc.external_name.rstrip(".").lower()
         backends = tuple(b for b in external_backends(state, dest.port) if b.pod == target)
@@ -310,8 +332,16 @@ def _dns_plan(state: ClusterState, spec: DnsCheck) -> DnsPlan:
     answers = None
     if expect.answers is not None:
         found: set[str] = set()
-        for token in expect.answers:
-            found |= _answer_token(state, spec, token)
+        problems: list[ResolveError] = []
+        for i, token in enumerate(expect.answers):
+            try:
+                found |= _answer_token(state, spec, token)
+            except ResolveError as exc:
+                problems += [
+                    ResolveError(str(e), f"expect.answers[{i}]", e.hint) for e in exc.errors
+                ]
+        if problems:
+            raise ResolveErrors(problems)
         answers = frozenset(found)
     cname = norm(expect.cname) if expect.cname else None
     return DnsPlan(spec.query, spec.qtype, spec.search, expect.rcode, answers, cname)
@@ -326,11 +356,15 @@ def _answer_token(state: ClusterState, spec: DnsCheck, token: str) -> set[str]:
         for server in state.lab.external_servers:
             if server.name == ref:
                 return {server.address}
-        raise ResolveError(f'external server "{ref}" not found', "expect")
+        raise ResolveError(
+            f'external server "{ref}" not found',
+            "expect",
+            choices_hint("external servers", ref, [s.name for s in state.lab.external_servers]),
+        )
     ns, _, name = ref.rpartition("/")
     if kind == "pod":
         return {find_pod(state, Source("pod", name, ns)).ip}
-    svc = find_service(state, ns or _default_namespace(state, spec.source, name), name)
+    svc = find_service(state, ns or _default_namespace(state, spec.source, name), name, "expect")
     if kind == "service":
         if not svc.cluster_ip or svc.headless:
             raise ResolveError(
@@ -374,31 +408,40 @@ def _service_address(
             raise ResolveError(
                 f"Service {svc.meta.name} has no ClusterIP",
                 "to",
-                "headless and ExternalName Services are reached by name",
+                "headless and ExternalName Services are reached by name: {service: NAME, via: "
+                "name, port: P}",
             )
         return svc.cluster_ip, sp.port, client_node or first, False
     if via == "nodePort":
         if not sp.node_port:
             raise ResolveError(
                 f"Service {svc.meta.name} port {sp.name or sp.port} has no nodePort",
-                "to",
+                "to.via",
                 "use type: NodePort or LoadBalancer",
             )
-        node_name = dest.node or first
-        try:
-            node = state.node(node_name)
-        except KeyError:
-            raise ResolveError(f'node "{node_name}" not found', "to") from None
+        node = find_node(state, dest.node or first, "to.node")
         return node.ip, sp.node_port, node.name, True
     if via == "loadBalancer":
         if not svc.load_balancer_ingress:
-            raise ResolveError(f"Service {svc.meta.name} has no load-balancer IP", "to")
+            raise ResolveError(
+                f"Service {svc.meta.name} has no load-balancer IP",
+                "to.via",
+                "only a Service of type LoadBalancer gets one",
+            )
         return svc.load_balancer_ingress[0], sp.port, client_node or first, True
     if via == "externalIP":
         if not svc.external_ips:
-            raise ResolveError(f"Service {svc.meta.name} has no externalIPs", "to")
+            raise ResolveError(
+                f"Service {svc.meta.name} has no externalIPs",
+                "to.via",
+                "add spec.externalIPs to the Service, or dial it another way",
+            )
         return svc.external_ips[0], sp.port, client_node or first, True
-    raise ResolveError(f"via {via} is not supported yet", "to")
+    raise ResolveError(
+        f"via {via} is not supported",
+        "to.via",
+        "via is clusterIP, nodePort, name, loadBalancer or externalIP",
+    )
 
 
 def _expected(
@@ -416,18 +459,34 @@ def _expected(
         reach = {str(e) for e in reachable} if is_service else None
         return tuple(b for b in backends if reach is None or f"{b.ip}:{b.port}" in reach)
     chosen: list[Backend] = []
-    for item in expect.endpoints:
+    problems: list[ResolveError] = []
+    for i, item in enumerate(expect.endpoints):
         if item.startswith("node/"):
             node = item.removeprefix("node/")
+            if node not in {n.name for n in state.nodes}:
+                problems.append(
+                    ResolveError(
+                        f'node "{node}" not found',
+                        f"expect.endpoints[{i}]",
+                        choices_hint("nodes", node, [n.name for n in state.nodes]),
+                    )
+                )
             chosen += [b for b in backends if b.node == node]
             continue
         match = [b for b in backends if b.pod == item]
         if not match:
-            names = ", ".join(sorted(b.pod for b in backends)) or "none"
-            raise ResolveError(
-                f'"{item}" is not an endpoint of this destination', "expect", f"endpoints: {names}"
+            names = sorted(b.pod for b in backends)
+            problems.append(
+                ResolveError(
+                    f'"{item}" is not an endpoint of this destination',
+                    f"expect.endpoints[{i}]",
+                    choices_hint("endpoints", item, names)
+                    + "; node/NODE stands for the endpoints on a node",
+                )
             )
         chosen += match
+    if problems:
+        raise ResolveErrors(problems)
     return tuple(dict.fromkeys(chosen))
 
 
@@ -439,27 +498,61 @@ def default_connections(expect: ConnectExpect, expected: tuple[Backend, ...] | N
     return max(10, math.ceil(k * math.log(k / MISS_PROBABILITY)))
 
 
+def check_references(state: ClusterState, spec: CheckSpec) -> list[ResolveError]:
+    """Everything a check names that the lab lacks, looked up one by one (its source, its
+    Service, the Service's port, its node), so that a check wrong in two places says both."""
+    problems: list[ResolveError] = []
+
+    def attempt(find: Callable[[], T]) -> T | None:
+        try:
+            return find()
+        except ResolveError as exc:
+            problems.extend(exc.errors)
+            return None
+
+    source_known = attempt(lambda: resolve_source(state, spec.source)) is not None
+    if isinstance(spec, ConnectCheck):
+        dest = spec.destination
+        if dest.service:
+            ns = dest.namespace or (
+                _default_namespace(state, spec.source, dest.service) if source_known else "default"
+            )
+            svc = attempt(lambda: find_service(state, ns, dest.service))
+            if svc is not None and svc.type != "ExternalName":
+                attempt(lambda: service_port(svc, dest.port, spec.protocol, "to.port"))
+        if dest.node:
+            attempt(lambda: find_node(state, dest.node, "to.node"))
+    return problems
+
+
 def resolve_all(
     state: ClusterState, checks: list[CheckSpec], mode: str = "iptables"
 ) -> tuple[list[ResolvedCheck], list[Diagnostic]]:
-    """Resolve every check; each one that names something missing becomes a diagnostic."""
+    """Resolve every check; everything a check names that is missing becomes a diagnostic at
+    the field that names it, with the valid choices in its hint."""
     out: list[ResolvedCheck] = []
     diags: list[Diagnostic] = []
     for spec in checks:
         try:
             out.append(resolve(state, spec, mode))
         except ResolveError as exc:
-            o = spec.origin
-            path = f"{o.path}.{exc.field_name}" if o and exc.field_name else (o.path if o else "")
-            diags.append(
-                Diagnostic(
-                    message=str(exc),
-                    file=o.file if o else "",
-                    line=o.line if o else 0,
-                    col=o.col if o else 0,
-                    path=path,
-                    hint=exc.hint,
-                    category=f"check {spec.name}",
-                )
-            )
+            problems = check_references(state, spec) or exc.errors
+            diags.extend(located(spec, p) for p in problems)
     return out, diags
+
+
+def located(spec: CheckSpec, problem: ResolveError, prefix: str = "") -> Diagnostic:
+    """A resolution problem as a diagnostic at its field (``prefix`` leads a per-mode field:
+    ``modes.ipvs.``)."""
+    field_name = prefix + problem.field_name if problem.field_name else ""
+    o = spec.origin
+    line, col, path = o.at(field_name) if o else (0, 0, "")
+    return Diagnostic(
+        message=str(problem),
+        file=o.file if o else "",
+        line=line,
+        col=col,
+        path=path,
+        hint=problem.hint or "see the check kinds in docs/scenarios.md",
+        category=f"check {spec.name}",
+    )

@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported only to print to a terminal: a pipe or CI starts faster
+    from rich.console import Console
 
 # k8s.io/cli-runtime/pkg/printers/tabwriter.go: tabwriterMinWidth, tabwriterPadding
 TAB_MIN_WIDTH = 6
@@ -46,9 +44,11 @@ class Out:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stdout
         self.rich = self.stream.isatty()
-        self.console = (
-            Console(file=self.stream, highlight=False, soft_wrap=True) if self.rich else None
-        )
+        self.console: Console | None = None
+        if self.rich:
+            from rich.console import Console
+
+            self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
 
     def line(self, text: str = "", style: str = "") -> None:
         if self.console:
@@ -85,6 +85,10 @@ class Out:
         """A table: rich with a header row on a terminal, kubectl-aligned text in a pipe.
         ``styles`` gives each row a rich style (terminal only). Cells are never markup."""
         if self.console:
+            from rich import box
+            from rich.table import Table
+            from rich.text import Text
+
             t = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
             for name in header:
                 t.add_column(name, overflow="fold")

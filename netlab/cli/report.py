@@ -3,27 +3,81 @@ JSON-ready data on request."""
 
 from __future__ import annotations
 
-from netlab.checks import CheckResult
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 from netlab.cli.output import Out
 from netlab.errors import Diagnostic
 
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from netlab.checks import CheckResult
+
+# What would break a line, move the cursor or reorder text on a terminal: control characters,
+# lone surrogates, line and paragraph separators, bidirectional overrides.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` on one line, shown literally: what a terminal would act on becomes an escape
+    (``\\n``, ``\\x07``, ``\\u202e``), so a name with a newline stays on its diagnostic's line."""
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _lit(text: str, style: str = "") -> Text:
+    """User text for rich: a Text, never parsed as markup, so ``[red]`` or a trailing backslash
+    in a name prints as written (escaping markup in a string loses trailing backslashes)."""
+    from rich.text import Text
+
+    return Text(printable(text), style=style)
+
 
 def diagnostics(out: Out, diags: list[Diagnostic]) -> None:
-    """All problems at once, grouped by category, each with its place, path and hint."""
+    """All problems at once, each on its own line with its place, path and message, and its
+    hint on the next line; user text is printed literally on a terminal and in a pipe."""
     for d in diags:
         if out.console:
+            from rich.text import Text
+
             color = "red" if d.severity == "error" else "yellow"
-            out.console.print(
-                f"[bold]{_esc(d.location)}[/bold]{':' if d.location else ''} "
-                f"[{color}]{d.severity}[/{color}]"
-                + (f" [magenta]\\[{_esc(d.category)}][/magenta]" if d.category else "")
-                + (f" [cyan]{_esc(d.path)}[/cyan]:" if d.path else "")
-                + f" {_esc(d.message)}"
+            line = Text.assemble(
+                _lit(d.location, "bold"), ": " if d.location else "", (d.severity, color)
             )
+            if d.category:
+                line.append(" [")
+                line.append(_lit(d.category, "magenta"))
+                line.append("]")
+            if d.path:
+                line.append(" ")
+                line.append(_lit(d.path, "cyan"))
+                line.append(":")
+            line.append(" ")
+            line.append(_lit(d.message))
+            out.console.print(line)
             if d.hint:
-                out.console.print(f"    [dim]hint:[/dim] {_esc(d.hint)}")
+                out.console.print(Text.assemble("    ", ("hint:", "dim"), " ", _lit(d.hint)))
         else:
-            out.line(d.format())
+            out.line(
+                replace(
+                    d,
+                    file=printable(d.file),
+                    path=printable(d.path),
+                    category=printable(d.category),
+                    message=printable(d.message),
+                    hint=printable(d.hint),
+                ).format()
+            )
     errors = sum(1 for d in diags if d.severity == "error")
     warnings = len(diags) - errors
     if errors or warnings:
@@ -33,26 +87,25 @@ def diagnostics(out: Out, diags: list[Diagnostic]) -> None:
         )
 
 
-def _esc(text: str) -> str:
-    return text.replace("[", "\\[")
-
-
 def check_line(out: Out, r: CheckResult) -> None:
     mark = "PASS" if r.passed else "FAIL"
     if out.console:
+        from rich.text import Text
+
         color = "green" if r.passed else "red"
         count = "" if r.kind == "dns" else f" x{r.connections}"
         out.console.print(
-            f"[{color}]{mark}[/{color}] {_esc(r.name)}  [dim]{_esc(r.summary)}{count}[/dim]"
+            Text.assemble((mark, color), " ", _lit(r.name), "  ", _lit(r.summary + count, "dim"))
         )
         for f in r.failures:
-            out.console.print(f"     [red]-[/red] {_esc(f)}")
+            out.console.print(Text.assemble("     ", ("-", "red"), " ", _lit(f)))
     else:
         out.line(
-            f"{mark} {r.name}  {r.summary}" + ("" if r.kind == "dns" else f" x{r.connections}")
+            f"{mark} {printable(r.name)}  {printable(r.summary)}"
+            + ("" if r.kind == "dns" else f" x{r.connections}")
         )
         for f in r.failures:
-            out.line(f"     - {f}")
+            out.line(f"     - {printable(f)}")
 
 
 def _reached(r: CheckResult) -> str:

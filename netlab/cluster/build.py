@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
-from netlab.cluster.controllers import endpoint_slices, expand_deployment, schedule
+from netlab.cluster.capacity import ClusterError, Problem, pod_problems
+from netlab.cluster.controllers import (
+    NODE_PORTS_IN_USE,
+    endpoint_slices,
+    expand_deployment,
+    schedule,
+    schedule_host_network,
+)
 from netlab.cluster.ipam import (
     LoadBalancerIPAM,
     NodePortAllocator,
@@ -33,8 +42,11 @@ from netlab.scenario.k8s import (
     Service,
     ServicePort,
 )
+from netlab.scenario.k8s.objects import NODE_PORT_RANGE
 from netlab.scenario.labspec import CLIENT_NAMESPACE, LabSpec
 from netlab.scenario.model import Scenario
+
+T = TypeVar("T")
 
 APISERVER_PORT = 6443
 KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns
@@ -142,7 +154,14 @@ def kubernetes_service(cluster_ip: str) -> Service:
 
 
 def build_cluster(scenario: Scenario) -> ClusterState:
+    """The cluster's desired state; a :class:`ClusterError` naming every object that does not
+    fit (no pod address, no free host port, NodePort or load-balancer address left)."""
     lab = scenario.lab
+    problems = pod_problems(
+        scenario, 1 if lab.client_pods else 0, lab.dns.replicas if lab.dns.enabled else 0
+    )
+    if problems:
+        raise ClusterError(problems, scenario.file)
     name = lab.name
     net = lab.network
     subnets = node_subnets(net.pod_cidr, net.node_cidr_mask_size, len(lab.nodes))
@@ -174,12 +193,20 @@ def build_cluster(scenario: Scenario) -> ClusterState:
 
     ipams = {n.name: PodIPAM(ipaddress.IPv4Network(n.pod_cidr)) for n in nodes}
     counts = {n: 0 for n in lab.nodes}
+    in_use = {n: {port: who for port, who in NODE_PORTS_IN_USE.items()} for n in lab.nodes}
     pods: list[PodInfo] = []
     for role, wave in waves:
         placement = schedule([p for p in wave if not p.spec.host_network], list(lab.nodes), counts)
+        on_host, unplaced = schedule_host_network(
+            [p for p in wave if p.spec.host_network], list(lab.nodes), in_use
+        )
+        placement.update(on_host)
+        problems += _unschedulable(unplaced, in_use, problems)
         for pod in wave:
             key = f"{pod.meta.namespace}/{pod.meta.name}"
-            node = by_name[pod.spec.node_name or placement[key]]
+            if key not in placement:
+                continue  # a hostNetwork pod no node can take: reported
+            node = by_name[placement[key]]
             host = pod.spec.host_network
             pods.append(
                 PodInfo(
@@ -203,7 +230,9 @@ def build_cluster(scenario: Scenario) -> ClusterState:
                 )
             )
 
-    services = _allocate_services(scenario, lab)
+    services = _allocate_services(scenario, lab, problems)
+    if problems:
+        raise ClusterError(problems, scenario.file)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
         slices.extend(endpoint_slices(svc, pods, name))
@@ -222,6 +251,40 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             clients={c.name: c.address for c in lab.external_clients},
         ),
     )
+
+
+def _unschedulable(
+    unplaced: list[tuple[Pod, str]], in_use: dict[str, dict[int, str]], seen: list[Problem]
+) -> list[Problem]:
+    """A problem per object whose hostNetwork pod no node can take (one per Deployment)."""
+    out: list[Problem] = []
+    for pod, reason in unplaced:
+        kind, _, owner = pod.owner.partition("/")
+        if kind != "Deployment":
+            kind, owner = "Pod", pod.meta.name
+        if any((p.kind, p.namespace, p.name) == (kind, pod.meta.namespace, owner) for p in seen):
+            continue
+        ports = sorted({p.container_port for p in pod.ports})
+        holders = sorted(
+            {
+                f"{port} by {who}"
+                for node in ([pod.spec.node_name] if pod.spec.node_name else in_use)
+                for port, who in in_use.get(node, {}).items()
+                if port in ports
+            }
+        )
+        problem = Problem(
+            kind,
+            pod.meta.namespace,
+            owner,
+            ("spec", "replicas") if kind == "Deployment" else ("spec", "hostNetwork"),
+            reason,
+            "with hostNetwork a pod's ports are its node's own, one holder per node: taken "
+            f"{', '.join(holders)}; use other ports, fewer replicas or more nodes",
+        )
+        out.append(problem)
+        seen = [*seen, problem]
+    return out
 
 
 def recompute_slices(state: ClusterState) -> None:
@@ -252,7 +315,9 @@ def _kubernetes_slice(node: Node) -> EndpointSlice:
     )
 
 
-def _allocate_services(scenario: Scenario, lab: LabSpec) -> list[Service]:
+def _allocate_services(scenario: Scenario, lab: LabSpec, problems: list[Problem]) -> list[Service]:
+    """ClusterIPs, NodePorts and load-balancer addresses, as the API server's allocators (and
+    the stand-in cloud provider) give them; what is left without one becomes a problem."""
     ipam = ServiceIPAM(lab.network.service_cidr)
     ports = NodePortAllocator()
     lbs = LoadBalancerIPAM(lab)
@@ -270,42 +335,115 @@ def _allocate_services(scenario: Scenario, lab: LabSpec) -> list[Service]:
             ports.reserve(svc.health_check_node_port)
         if svc.type == "LoadBalancer" and svc.load_balancer_ip:
             lbs.reserve(svc.load_balancer_ip)
+    short = _Shortage(problems)
     out = system
     for svc in scenario.services:
         key = f"{svc.meta.namespace}/{svc.meta.name}"
         cluster_ip = svc.cluster_ip
         if svc.type != "ExternalName" and not cluster_ip:
-            cluster_ip = ipam.allocate(key)
+            cluster_ip = short.take(ipam.allocate, key, svc, "clusterIPs") or ""
         wants_node_ports = svc.type == "NodePort" or (
             svc.type == "LoadBalancer" and svc.allocate_load_balancer_node_ports
         )
         new_ports = []
         # As findRequestedNodePort: a port number's NodePort requested on any of its ports wins.
         by_number = {p.port: p.node_port for p in reversed(svc.ports) if p.node_port}
-        for p in svc.ports:
+        for i, p in enumerate(svc.ports):
             node_port = p.node_port
             if wants_node_ports and not node_port:
                 # A Service reuses one NodePort for the same port number over TCP and UDP.
-                node_port = by_number.get(p.port) or ports.allocate(f"{key}/{p.name}/{p.port}")
+                node_port = by_number.get(p.port) or (
+                    short.take(ports.allocate, f"{key}/{p.name}/{p.port}", svc, "nodePort", i) or 0
+                )
             by_number.setdefault(p.port, node_port)
-            new_ports.append(replace(p, node_port=node_port))
+            new_ports.append(p if node_port == p.node_port else replace(p, node_port=node_port))
         hc = svc.health_check_node_port
         ingress: list[str] = []
         if svc.type == "LoadBalancer":
             if svc.external_traffic_policy == "Local" and not hc:
-                hc = ports.allocate(f"{key}/health-check")
+                hc = short.take(ports.allocate, f"{key}/health-check", svc, "healthCheck") or 0
             # The stand-in cloud provider: the requested address, else the pool's next free one.
-            ingress = [svc.load_balancer_ip or lbs.allocate()]
-        out.append(
-            replace(
-                svc,
-                cluster_ip=cluster_ip,
-                ports=new_ports,
-                health_check_node_port=hc,
-                load_balancer_ingress=ingress,
-                meta=replace(svc.meta),
+            address = svc.load_balancer_ip or short.take(
+                lambda _key: lbs.allocate(), key, svc, "loadBalancer"
             )
-        )
+            ingress = [address] if address else []
+        allocated = _shallow_copy(svc)  # the scenario's Service stays as written
+        allocated.meta = _shallow_copy(svc.meta)
+        allocated.cluster_ip = cluster_ip
+        allocated.ports = new_ports
+        allocated.health_check_node_port = hc
+        allocated.load_balancer_ingress = ingress
+        out.append(allocated)
+    short.report(lab)
     if lab.dns.enabled:
         out.append(kube_dns_service(ipam.nth(KUBE_DNS_HOST)))
     return out
+
+
+def _shallow_copy(obj: T) -> T:
+    """``copy.copy`` of a plain dataclass, without its pickling machinery (5,000 Services)."""
+    new: T = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
+class _Shortage:
+    """Allocations that found their range full: the first Service left without one is reported
+    (worded as the API server's allocators fail), with how many more were left without."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        self.first: dict[str, tuple[Service, int]] = {}
+        self.left: dict[str, set[str]] = {}
+
+    def take(
+        self, allocate: Callable[[str], T], key: str, svc: Service, what: str, index: int = 0
+    ) -> T | None:
+        try:
+            return allocate(key)
+        except ValueError:
+            self.first.setdefault(what, (svc, index))
+            self.left.setdefault(what, set()).add(f"{svc.meta.namespace}/{svc.meta.name}")
+            return None
+
+    def report(self, lab: LabSpec) -> None:
+        for what, (svc, i) in self.first.items():
+            more = len(self.left[what]) - 1
+            others = (
+                f"; {more} more Service{'s' if more != 1 else ''} get none either" if more else ""
+            )
+            path: tuple[str | int, ...]
+            if what == "clusterIPs":
+                path = ("spec", "clusterIPs")
+                message = "Internal error occurred: failed to allocate a serviceIP: range is full"
+                hint = (
+                    f"the service CIDR {lab.network.service_cidr} is full; use a larger "
+                    "spec.network.serviceCIDR in the Lab document"
+                )
+            elif what == "loadBalancer":
+                path = ("spec", "type")
+                message = (
+                    f"no address left for this load balancer: the pool {lab.load_balancer_pool} "
+                    "is all given out"
+                )
+                hint = "use a larger spec.loadBalancer.pool in the Lab document, e.g. a /23"
+            else:
+                lo, hi = NODE_PORT_RANGE
+                if what == "healthCheck":
+                    path = ("spec", "healthCheckNodePort")
+                    message = (
+                        "Internal error occurred: failed to allocate a HealthCheck NodePort 0: "
+                        "range is full"
+                    )
+                else:
+                    path = ("spec", "ports", i, "nodePort")
+                    message = (
+                        "Internal error occurred: failed to allocate a nodePort: range is full"
+                    )
+                hint = (
+                    f"the NodePort range {lo}-{hi} holds {hi - lo + 1} ports; use fewer NodePort "
+                    "and LoadBalancer Services, or allocateLoadBalancerNodePorts: false"
+                )
+            self.problems.append(
+                Problem("Service", svc.meta.namespace, svc.meta.name, path, message, hint + others)
+            )

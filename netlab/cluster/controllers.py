@@ -92,6 +92,53 @@ def schedule(pods: Iterable[Pod], nodes: list[str], counts: dict[str, int]) -> d
     return placement
 
 
+# Ports every node's own network namespace already serves: kube-proxy's health server (its
+# --healthz-bind-address default, 0.0.0.0:10256).
+NODE_PORTS_IN_USE = {10256: "kube-proxy's health server"}
+
+
+def schedule_host_network(
+    pods: Iterable[Pod], nodes: list[str], in_use: dict[str, dict[int, str]]
+) -> tuple[dict[str, str], list[tuple[Pod, str]]]:
+    """Place hostNetwork pods, whose container ports are their node's own ports.
+
+    As the scheduler's NodePorts filter (kubernetes/kubernetes
+    ``pkg/scheduler/framework/plugins/nodeports``): a node whose port is taken does not fit.
+    netlab serves every port over TCP and UDP, so a port number is taken whatever its
+    protocol. Among the nodes that fit, the one with the fewest hostNetwork pods, then the
+    first. ``in_use`` (node -> port -> who holds it) is updated. Returns the placement and the
+    pods no node can take, each with the scheduler's reason.
+    """
+    placement: dict[str, str] = {}
+    unschedulable: list[tuple[Pod, str]] = []
+    placed = dict.fromkeys(nodes, 0)
+    for pod in pods:
+        wanted = {p.container_port for p in pod.ports}
+        fits = [
+            n
+            for n in ([pod.spec.node_name] if pod.spec.node_name else nodes)
+            if n in in_use and not wanted & set(in_use[n])
+        ]
+        if not fits:
+            reason = "node(s) didn't have free ports for the requested pod ports"
+            unschedulable.append(
+                (
+                    pod,
+                    # kubelet's admission for a pod bound to its node, else the scheduler's
+                    f"Predicate NodePorts failed: {reason}"
+                    if pod.spec.node_name
+                    else f"0/{len(nodes)} nodes are available: {len(nodes)} {reason}.",
+                )
+            )
+            continue
+        node = min(fits, key=lambda n: (placed[n], nodes.index(n)))
+        placed[node] += 1
+        for port in wanted:
+            in_use[node][port] = f"{pod.meta.namespace}/{pod.meta.name}"
+        placement[f"{pod.meta.namespace}/{pod.meta.name}"] = node
+    return placement, unschedulable
+
+
 def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 

@@ -81,8 +81,10 @@ class ServiceIPAM:
         # Prefer the dynamic band (hosts offset+1..size); fall back to the static band.
         # Lazily: a /12 has a million hosts, and the first candidate is almost always free.
         hosts = (self.offset + 1 + (start + i) % dynamic for i in range(dynamic))
+        base = int(self.net.network_address)
         for n in itertools.chain(hosts, range(1, self.offset + 1)):
-            ip = str(self.net.network_address + n)
+            a = base + n
+            ip = f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}"
             if ip not in self.used:
                 self.used.add(ip)
                 return ip
@@ -127,12 +129,13 @@ class LoadBalancerIPAM:
         self.net = ipaddress.IPv4Network(lab.load_balancer_pool)
         self.used = {c.address for c in lab.external_clients}
         self.used |= {s.address for s in lab.external_servers}
+        self._hosts = self.net.hosts()  # lowest first; what was passed is never free again
 
     def reserve(self, ip: str) -> None:
         self.used.add(ip)
 
     def allocate(self) -> str:
-        for host in self.net.hosts():
+        for host in self._hosts:
             if str(host) not in self.used:
                 self.used.add(str(host))
                 return str(host)

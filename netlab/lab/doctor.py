@@ -93,7 +93,7 @@ EBPF_HINTS = {
 
 EBPF_USERLAND = ("clang and BPF headers", "libbpf")  # MODE_FEATURES of user space, not kernel
 
-PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib", "jsonschema"]
+PYTHON_PACKAGES = ["pyroute2", "scapy", "rich", "yaml", "dnslib"]
 
 IPVS_HINT = (
     "use a kernel with ip_vs, or, from a netlab checkout, run IPVS mode in a throwaway VM "

@@ -7,6 +7,7 @@ this module only holds what the user wrote, typed.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -87,12 +88,27 @@ class DnsExpect:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where something was written, for errors found after parsing (e.g. unknown pod names)."""
+    """Where a check was written, for errors found after parsing (e.g. unknown pod names): its
+    own place, and the place of each of its values, so such an error points at the very field
+    (``to.port``, ``expect.endpoints[1]``)."""
 
     file: str
     line: int
     col: int
     path: str
+    # a value's path inside the check ("to.port", "expect.endpoints[1]") -> (line, col)
+    places: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    def at(self, field_path: str) -> tuple[int, int, str]:
+        """(line, col, full dotted path) of ``field_path``, else of its nearest written parent."""
+        probe = field_path
+        while probe:
+            if probe in self.places:
+                line, col = self.places[probe]
+                return line, col, f"{self.path}.{probe}"
+            probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
+        # Written nowhere we know of (a check made in code): the field's own path.
+        return self.line, self.col, f"{self.path}.{field_path}" if field_path else self.path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,6 +242,22 @@ def _check_destination(
     except ValueError:  # pragma: no cover - the schema pattern already rejects these
         diag(("to",), "unrecognised destination")
         return None
+    where = ("to", "port") if isinstance(data["to"], dict) else ("to",)
+    if isinstance(dest.port, int) and not 1 <= dest.port <= 65535:
+        diag(
+            where,
+            f"Invalid value: {dest.port}: must be between 1 and 65535, inclusive",
+            "a port number is 1-65535",
+        )
+    if dest.address:
+        try:
+            ipaddress.IPv4Address(dest.address)
+        except ValueError:
+            diag(
+                ("to", "address") if isinstance(data["to"], dict) else ("to",),
+                f'Invalid value: "{dest.address}": must be a valid IPv4 address',
+                "write four numbers 0-255, e.g. 10.96.0.10",
+            )
     if isinstance(data["to"], dict):
         d = data["to"]
         targets = [k for k in ("service", "address", "name") if d.get(k)]
@@ -236,17 +268,25 @@ def _check_destination(
                 "say what the probe dials",
             )
         if len(targets) > 1:
-            diag(("to", targets[1]), f"{targets[0]} and {targets[1]} exclude each other")
+            diag(
+                ("to", targets[1]),
+                f"{targets[0]} and {targets[1]} exclude each other",
+                "a check dials one thing: keep one of them",
+            )
         if not dest.service and "via" in d:
-            diag(("to", "via"), "via applies to a service only")
+            diag(("to", "via"), "via applies to a service only", "remove via, or add service:")
         if not dest.service and dest.port is None:
             diag(("to",), "Required value: port", "a raw address or a name needs a port number")
         if not dest.service and isinstance(dest.port, str):
-            diag(("to", "port"), "a raw destination needs a port number")
+            diag(("to", "port"), "a raw destination needs a port number", "write port: 80")
         if dest.node and dest.service and dest.via != "nodePort":
             diag(("to", "node"), "node applies with via: nodePort", "add via: nodePort")
         if dest.node and (dest.address or dest.name):
-            diag(("to", "node"), "node applies to a service or a raw port")
+            diag(
+                ("to", "node"),
+                "node applies to a service or a raw port",
+                "remove node, or dial {node: NODE, port: P}",
+            )
     return dest
 
 
@@ -332,8 +372,10 @@ def parse_check(
     index: int,
     category: str,
     out: list[Diagnostic],
+    places: dict[str, tuple[int, int]] | None = None,
 ) -> CheckSpec | None:
-    """One entry of ``spec.checks`` (already schema-valid), as its kind's type."""
+    """One entry of ``spec.checks`` (already schema-valid), as its kind's type; ``places`` are
+    the positions of its values (see :class:`Origin`)."""
     before = len(out)
     source = parse_source(data["from"])
     kind = data.get("kind", "connect")
@@ -342,7 +384,7 @@ def parse_check(
     mode_why = {mode: o["why"] for mode, o in modes.items() if o.get("why")}
     name = data.get("name") or f"check-{index + 1}"
     line, col = doc.where(path)
-    origin = Origin(doc.file, line, col, dotted(path))
+    origin = Origin(doc.file, line, col, dotted(path), places or {})
     if kind == "dns":
         if "query" not in data:
             out.append(

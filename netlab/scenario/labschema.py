@@ -2,7 +2,8 @@
 
 This one schema both validates scenario files and is published as ``docs/lab.schema.json``
 (``netlab schema`` prints it), so the documentation cannot drift from what is enforced.
-Each property may carry ``x-hint``: the hint shown when a value there is rejected.
+Each property may carry ``x-hint``: the hint shown when a value there is rejected, and
+``x-message``: what a value of the wrong form "must be" (for patterns and choices of types).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _NAME = {
     "pattern": _LAB_NAME_RE.pattern,
     "maxLength": LAB_NAME_MAX,
     "x-hint": LAB_NAME_HINT,
+    "x-message": "must be a DNS label",
 }
 
 
@@ -40,17 +42,24 @@ def lab_name_problem(name: str) -> str:
     return ""
 
 
+_HEAD_HINT = f"netlab's own document starts apiVersion: {LAB_API_VERSION}, kind: {LAB_KIND}"
+
 _CIDR = {
     "type": "string",
     "pattern": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
     "x-hint": "an IPv4 prefix such as 10.244.0.0/16",
+    "x-message": "must be an IPv4 prefix (ADDRESS/LENGTH)",
 }
 _IPV4 = {
     "type": "string",
     "pattern": r"^\d{1,3}(\.\d{1,3}){3}$",
     "x-hint": "an IPv4 address such as 192.168.56.100",
+    "x-message": "must be an IPv4 address",
 }
-_PORT = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string"}]}
+_PORT = {
+    "oneOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string"}],
+    "x-message": "must be a port number (1-65535) or a port name",
+}
 
 _SOURCE = {
     "type": "string",
@@ -60,6 +69,7 @@ _SOURCE = {
     ),
     "pattern": r"^(pod/[^/\s]+(/[^/\s]+)?|node/[^/\s]+|external(/[^/\s]+)?)$",
     "x-hint": "use pod/NAME, pod/NAMESPACE/NAME, node/NODE, external or external/CLIENT",
+    "x-message": "must name a pod, a node or an external client",
 }
 
 _DESTINATION_OBJECT = {
@@ -96,10 +106,12 @@ _DESTINATION = {
             "pattern": (
                 r"^(service/[^\s:]+(:[^\s:]+)?|\d{1,3}(\.\d{1,3}){3}:\d+|node/[^\s:/]+:\d+)$"
             ),
+            "x-message": "must be service/NAME[:PORT], IP:PORT or node/NODE:PORT",
         },
         _DESTINATION_OBJECT,
     ],
     "x-hint": "use service/NAME[:PORT], IP:PORT, node/NODE:PORT, or {service:, via:, node:, port:}",
+    "x-message": "must be a string such as service/web:http, or a mapping",
 }
 
 _ENDPOINT_SET = {
@@ -109,6 +121,7 @@ _ENDPOINT_SET = {
         {"type": "array", "items": {"type": "string"}, "minItems": 1},
     ],
     "x-hint": "use all, none, or a list such as [web-0, node/node-1]",
+    "x-message": "must be all, none or a list of endpoints",
 }
 
 _EXPECT = {
@@ -132,10 +145,15 @@ _EXPECT = {
         },
         "endpoints": _ENDPOINT_SET,
         "source": {
-            "anyOf": [
-                {"enum": ["client", "masqueraded", "snat-if-remote"]},
-                {"type": "string", "pattern": r"^\d{1,3}(\.\d{1,3}){3}$"},
+            "oneOf": [
+                {"type": "string", "enum": ["client", "masqueraded", "snat-if-remote"]},
+                {
+                    "type": "string",
+                    "pattern": r"^\d{1,3}(\.\d{1,3}){3}$",
+                    "x-message": "must be client, masqueraded, snat-if-remote or an IPv4 address",
+                },
             ],
+            "x-message": "must be client, masqueraded, snat-if-remote or an IPv4 address",
             "description": (
                 "What backends saw as the client: client (its own address), masqueraded (a "
                 "translated one), snat-if-remote (its own at backends on the node that took "
@@ -234,8 +252,8 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["apiVersion", "kind"],
     "properties": {
-        "apiVersion": {"const": LAB_API_VERSION},
-        "kind": {"const": LAB_KIND},
+        "apiVersion": {"const": LAB_API_VERSION, "x-hint": _HEAD_HINT},
+        "kind": {"const": LAB_KIND, "x-hint": _HEAD_HINT},
         "metadata": {
             "type": "object",
             "additionalProperties": False,
@@ -265,6 +283,7 @@ SCHEMA: dict[str, Any] = {
                         },
                     ],
                     "x-hint": "a number of nodes (1-50) or a list like [{name: node-1}]",
+                    "x-message": "must be a number of nodes or a list of nodes",
                 },
                 "network": {
                     "type": "object",
@@ -343,6 +362,7 @@ SCHEMA: dict[str, Any] = {
                                             r"[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
                                         ),
                                         "x-hint": "a DNS name such as db.example.com",
+                                        "x-message": "must be a DNS name with a dot",
                                     },
                                     "address": _IPV4,
                                     "ports": {
@@ -378,6 +398,7 @@ SCHEMA: dict[str, Any] = {
                             "pattern": r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*"
                             r"[a-z0-9])?$",
                             "description": "The cluster domain (default cluster.local).",
+                            "x-message": "must be a DNS name",
                         },
                     },
                 },

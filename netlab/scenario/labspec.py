@@ -6,12 +6,12 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from netlab.errors import Diagnostic
 from netlab.scenario.checkspec import CheckSpec, parse_check
+from netlab.scenario.labaddress import HINT_PRIVATE, node_network_room, on_node_network, special
+from netlab.scenario.labcheck import json_numbers, render, schema_errors
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
-from netlab.scenario.yamlpos import Document, Path
+from netlab.scenario.yamlpos import Document, Path, dotted
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"  # kubeadm's usual --pod-network-cidr (flannel)
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # kubeadm DefaultServicesSubnet
@@ -20,6 +20,9 @@ DEFAULT_EXTERNAL_ADDRESS_HOST = 100  # external client: .100 on the node network
 DEFAULT_LB_POOL = "192.0.2.0/24"  # TEST-NET-1, as in the Kubernetes docs' LoadBalancer examples
 CLIENT_NAMESPACE = "netlab"  # namespace of the client pods netlab adds on every node
 RESERVED_NODE_NAMES = {"fabric", "external"}
+_IPV4 = "must be a valid IPv4 address"
+_HINT_IPV4 = "write four numbers 0-255, e.g. 203.0.113.7"
+_HINT_CLIENT = "an external client needs an address of its own, outside the cluster"
 
 
 @dataclass(frozen=True)
@@ -88,17 +91,13 @@ def is_lab_document(data: Any) -> bool:
     return isinstance(data, dict) and data.get("apiVersion") == LAB_API_VERSION
 
 
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-
-
 def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpec | None:
     """Validate the netlab document against the schema, then its semantics; return the spec."""
     before = len(out)
-    for err in sorted(_VALIDATOR.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):
-        _schema_error(doc, err, out)
-    if len(out) > before:
+    data = json_numbers(doc.data)
+    out.extend(schema_errors(doc, SCHEMA, data))
+    if len(out) > before or doc.bad:  # a value the loader could not read is reported there
         return None
-    data = doc.data
     spec = data.get("spec") or {}
     meta = data.get("metadata") or {}
     name = meta.get("name") or default_name
@@ -125,8 +124,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         except ValueError as exc:
             diag(
                 ("spec", "network", key),
-                f"invalid prefix {value!r}: {exc}",
+                f"Invalid value: {render(value)}: {exc}",
                 "give the network address with its length, e.g. 10.244.0.0/16",
+            )
+            continue
+        if reason := special(nets[key]):
+            diag(
+                ("spec", "network", key), f"Invalid value: {render(value)}: {reason}", HINT_PRIVATE
             )
     if "serviceCIDR" in nets and nets["serviceCIDR"].prefixlen > 28:
         diag(
@@ -168,6 +172,12 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                     "pick another node name",
                 )
             seen.add(n)
+    if "nodeNetwork" in nets and (reason := node_network_room(nets["nodeNetwork"], len(nodes))):
+        diag(
+            ("spec", "network", "nodeNetwork"),
+            f"Invalid value: {render(network.node_network)}: {reason}",
+            "use a larger nodeNetwork, e.g. a /24",
+        )
     if "podCIDR" in nets:
         slices = 2 ** (network.node_cidr_mask_size - nets["podCIDR"].prefixlen)
         if slices < len(nodes) + 1:
@@ -191,6 +201,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
     if ext_data is None:
         if "nodeNetwork" in nets:
             clients = list(default_external_clients(network.node_network))
+            if ipaddress.IPv4Address(clients[0].address) >= nets["nodeNetwork"].broadcast_address:
+                diag(
+                    ("spec", "network", "nodeNetwork"),
+                    f"Invalid value: {render(network.node_network)}: has no address for the "
+                    f"external client (host {DEFAULT_EXTERNAL_ADDRESS_HOST})",
+                    "use a /25 or larger, or give spec.external.clients[0].address",
+                )
     else:
         for i, c in enumerate(ext_data):
             address = c.get("address")
@@ -210,7 +227,12 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
             try:
                 ip = ipaddress.IPv4Address(address)
             except ValueError:
-                diag(path, f'Invalid value: "{address}": must be a valid IPv4 address')
+                diag(path, f"Invalid value: {render(address)}: {_IPV4}", _HINT_IPV4)
+                continue
+            if reason := special(ip) or (
+                on_node_network(ip, nets["nodeNetwork"], nodes) if "nodeNetwork" in nets else ""
+            ):
+                diag(path, f"Invalid value: {render(address)}: {reason}", _HINT_CLIENT)
                 continue
             if i == 0 and "nodeNetwork" in nets and ip not in nets["nodeNetwork"]:
                 diag(
@@ -227,7 +249,11 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         names = [c["name"] for c in ext_data]  # by index in the file, skipped ones included
         for i, n in enumerate(names):
             if n in names[:i]:
-                diag(("spec", "external", "clients", i, "name"), f'Duplicate value: "{n}"')
+                diag(
+                    ("spec", "external", "clients", i, "name"),
+                    f'Duplicate value: "{n}"',
+                    "external client names are unique",
+                )
 
     servers: list[ExternalServer] = []
     taken = {c.address: f"external client {c.name}" for c in clients}
@@ -237,9 +263,11 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
             ip = ipaddress.IPv4Address(srv["address"])
         except ValueError:
             diag(
-                (*path, "address"),
-                f'Invalid value: "{srv["address"]}": must be a valid IPv4 address',
+                (*path, "address"), f"Invalid value: {render(srv['address'])}: {_IPV4}", _HINT_IPV4
             )
+            continue
+        if reason := special(ip):
+            diag((*path, "address"), f"Invalid value: {render(str(ip))}: {reason}", HINT_PRIVATE)
             continue
         for key, net in nets.items():
             if ip in net:
@@ -249,9 +277,13 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                     "external servers live outside the cluster and the node network",
                 )
         if str(ip) in taken and taken[str(ip)].startswith("external client"):
-            diag((*path, "address"), f"{ip} is {taken[str(ip)]}'s address")
+            diag(
+                (*path, "address"),
+                f"{ip} is {taken[str(ip)]}'s address",
+                "give the server an address of its own",
+            )
         if any(s.name == srv["name"] for s in servers):
-            diag((*path, "name"), f'Duplicate value: "{srv["name"]}"')
+            diag((*path, "name"), f'Duplicate value: "{srv["name"]}"', "server names are unique")
         servers.append(ExternalServer(srv["name"], str(ip), tuple(srv.get("ports") or ())))
 
     dns_data = spec.get("dns") or {}
@@ -266,8 +298,18 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
     try:
         pool_net = ipaddress.IPv4Network(pool, strict=True)
     except ValueError as exc:
-        diag(("spec", "loadBalancer", "pool"), f"invalid prefix {pool!r}: {exc}")
+        diag(
+            ("spec", "loadBalancer", "pool"),
+            f"Invalid value: {render(pool)}: {exc}",
+            "give the network address with its length, e.g. 192.0.2.0/24",
+        )
     else:
+        if reason := special(pool_net):
+            diag(
+                ("spec", "loadBalancer", "pool"),
+                f"Invalid value: {render(pool)}: {reason}",
+                HINT_PRIVATE,
+            )
         for key, net in nets.items():
             if pool_net.overlaps(net):
                 diag(
@@ -281,14 +323,16 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                 diag(
                     ("spec", "loadBalancer", "pool"),
                     f"pool {pool_net} contains {what}'s address {addr}",
+                    "the pool's addresses are given to Services: keep others out of it",
                 )
 
     checks: list[CheckSpec] | None = None
     if "checks" in spec:
         checks = []
         names_seen: set[str] = set()
+        places = _check_places(doc)
         for i, c in enumerate(spec["checks"]):
-            check = parse_check(doc, ("spec", "checks", i), c, i, category, out)
+            check = parse_check(doc, ("spec", "checks", i), c, i, category, out, places.get(i))
             if check is None:
                 continue
             if check.name in names_seen:
@@ -321,46 +365,10 @@ def _pairs(d: dict[str, ipaddress.IPv4Network]) -> list[tuple[tuple[str, Any], t
     return [(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items))]
 
 
-def _schema_error(doc: Document, err: jsonschema.ValidationError, out: list[Diagnostic]) -> None:
-    """Turn one jsonschema error into a positioned diagnostic with the schema's hint."""
-    path: Path = tuple(err.absolute_path)
-    message = err.message
-    schema: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
-    instance: Any = err.instance
-    validator_value: Any = err.validator_value
-    if err.validator == "additionalProperties":
-        extra = sorted(set(instance) - set(schema.get("properties", {})))
-        allowed = ", ".join(sorted(schema.get("properties", {})))
-        for name in extra:
-            out.append(
-                doc.diag(
-                    (*path, name),
-                    f'unknown field "{name}"',
-                    key=True,
-                    hint=f"fields allowed here: {allowed}",
-                    category="Lab",
-                )
-            )
-        return
-    if err.validator == "oneOf":
-        # A mapping given where a mapping is one of the choices: report what is wrong inside it
-        # (e.g. an unknown field), not that no choice matched.
-        inner = [e for e in err.context or [] if e.validator != "type"]
-        if isinstance(instance, dict) and inner:
-            _schema_error(doc, jsonschema.exceptions.best_match(inner), out)
-            return
-        message = f"invalid value {instance!r}"
-    if err.validator == "enum":
-        allowed = ", ".join(str(v) for v in validator_value)
-        message = f"Unsupported value: {instance!r}: supported values: {allowed}"
-    if err.validator == "const":
-        message = f"must be {validator_value!r}"
-    if err.validator == "required":
-        missing = [k for k in validator_value if k not in instance]
-        message = "Required value: " + ", ".join(missing)
-    hint = str(schema.get("x-hint", ""))
-    if not hint and err.parent is not None and isinstance(err.parent.schema, dict):
-        hint = err.parent.schema.get("x-hint", "")
-    if not hint:
-        hint = str(schema.get("description", ""))
-    out.append(doc.diag(path, message, hint=hint, category="Lab"))
+def _check_places(doc: Document) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per check (by index), where each of its values was written, by path inside the check."""
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for path, pos in doc.values.items():
+        if len(path) > 3 and path[:2] == ("spec", "checks") and isinstance(path[2], int):
+            out.setdefault(path[2], {})[dotted(path[3:])] = pos
+    return out

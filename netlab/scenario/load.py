@@ -9,6 +9,7 @@ catches them without root and without building anything.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from pathlib import Path
 
 from netlab.errors import Diagnostic, ScenarioError
@@ -23,9 +24,11 @@ from netlab.scenario.labspec import (
     parse_lab,
 )
 from netlab.scenario.model import Scenario
+from netlab.scenario.source import read_source
 from netlab.scenario.yamlpos import Document, load_documents
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns's
 
 
 def lab_name_from_file(file: str) -> str:
@@ -37,17 +40,9 @@ def lab_name_from_file(file: str) -> str:
 
 def load_scenario(file: str | Path, *, name: str | None = None) -> Scenario:
     """Read and validate ``file``; raise :class:`ScenarioError` with every error found."""
-    path = Path(file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(
-            [
-                Diagnostic(
-                    message=f"cannot read the file: {exc.strerror}", file=str(file), category="file"
-                )
-            ]
-        ) from None
+    text, problems = read_source(file)
+    if text is None:
+        raise ScenarioError(problems)
     return parse_scenario(text, str(file), name=name)
 
 
@@ -59,14 +54,16 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
     for extra in lab_docs[1:]:
         out.append(
             extra.diag(
-                (),
+                ("kind",),
                 "a scenario has at most one netlab Lab document",
                 category="Lab",
                 hint="merge the Lab documents into one",
             )
         )
+    origins_by_ref: dict[tuple[str, str, str], Document] = {}
     if lab_docs:
         lab = parse_lab(lab_docs[0], default_name, out)
+        origins_by_ref[("Lab", "", "")] = lab_docs[0]
     elif not any(d.severity == "error" for d in out):
         lab = default_lab(default_name)
     if name and lab_name_problem(name):
@@ -100,6 +97,8 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
         if obj is None:
             continue
         origins[id(obj)] = doc
+        ns = "" if isinstance(obj, Namespace) else obj.meta.namespace
+        origins_by_ref.setdefault((type(obj).__name__, ns, obj.meta.name), doc)
         if isinstance(obj, Namespace):
             scenario.namespaces.append(obj)
         elif isinstance(obj, Pod):
@@ -114,14 +113,13 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
     _cross_checks(scenario, origins, out, lab_known=lab is not None)
     out.sort(key=lambda d: (d.file, d.line, d.col))
     scenario.warnings = [d for d in out if d.severity != "error"]
+    scenario.origins = origins_by_ref
     if any(d.severity == "error" for d in out):
         raise ScenarioError(out)
     return scenario
 
 
 def _renamed(lab: LabSpec, name: str) -> LabSpec:
-    from dataclasses import replace
-
     return replace(lab, name=name)
 
 
@@ -153,7 +151,7 @@ def _cross_checks(
         doc = origins[id(obj)]
         out.append(doc.diag(path, message, hint=hint, category=category))
 
-    seen: dict[tuple[str, str, str], object] = {}
+    seen: dict[tuple[str, str, str], object] = dict.fromkeys(_system_objects(lab, lab_known))
     objects: list[Namespace | Pod | Deployment | Service] = [
         *scenario.namespaces,
         *scenario.pods,
@@ -176,7 +174,10 @@ def _cross_checks(
                 obj,
                 ("metadata", "name"),
                 f'{resource[type(obj)]} "{obj.meta.name}" already exists',
-                "each object needs a unique name within its namespace",
+                "every lab has it already (netlab adds it, as a kubeadm cluster has it): "
+                "name yours differently"
+                if seen[key] is None
+                else "each object needs a unique name within its namespace",
                 category,
             )
         seen[key] = obj
@@ -222,85 +223,164 @@ def _cross_checks(
     _check_service_allocations(scenario, origins, out, check_range=lab_known)
 
 
+def _system_objects(lab: LabSpec, lab_known: bool) -> list[tuple[str, str, str]]:
+    """The objects every lab has before the scenario's are created (as a kubeadm cluster has
+    them), which a scenario's objects must not clash with: (kind, namespace, name)."""
+    objects = [("Service", "default", "kubernetes")]
+    if lab_known:
+        objects.append(("Pod", "kube-system", f"kube-apiserver-{lab.nodes[0]}"))
+        if lab.client_pods:
+            objects.append(("Namespace", "", CLIENT_NAMESPACE))
+            objects += [("Pod", CLIENT_NAMESPACE, f"client-{n}") for n in lab.nodes]
+    if lab.dns.enabled:
+        objects += [
+            ("Service", "kube-system", "kube-dns"),
+            ("Deployment", "kube-system", "coredns"),
+        ]
+    return objects
+
+
 def _check_service_allocations(
     scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic], check_range: bool
 ) -> None:
-    """ClusterIP and NodePort allocation errors, worded as the API server's allocators word them."""
+    """Requested ClusterIPs and NodePorts, allocated as the API server's allocators allocate
+    them (kubernetes/kubernetes ``pkg/registry/core/service/storage/alloc.go`` at commit
+    b0d609f0: ``allocIPs``, ``initNodePorts``, ``allocHealthCheckNodePort``), Service after
+    Service."""
     service_net = ipaddress.IPv4Network(scenario.lab.network.service_cidr)
-    lo, hi = NODE_PORT_RANGE
     used_ips: dict[str, str] = {str(service_net.network_address + 1): "default/kubernetes"}
+    if scenario.lab.dns.enabled:  # kubeadm creates kube-dns before any Service of ours
+        used_ips[str(service_net.network_address + KUBE_DNS_HOST)] = "kube-system/kube-dns"
     # The NodePort allocator ignores the protocol: a port belongs to one Service, which may use it
-    # for both TCP and UDP (that per-Service duplicate is ValidateService's business).
+    # for both TCP and UDP of one port number.
     used_ports: dict[int, str] = {}
     for svc in scenario.services:
         doc = origins[id(svc)]
         category = f"Service {svc.meta.namespace}/{svc.meta.name}"
-        ip = svc.cluster_ip
-        if ip and ip != "None" and ipaddress.ip_address(ip).version != 4:
-            out.append(
-                doc.diag(
-                    ("spec", "clusterIP"),
-                    f"{ip} is an IPv6 address",
-                    hint="netlab labs are IPv4-only; omit clusterIP or use IPv4",
-                    category=category,
-                )
-            )
-        elif ip and ip != "None":
-            addr = ipaddress.IPv4Address(ip)
-            if check_range and (
-                addr not in service_net
-                or addr in (service_net.network_address, service_net.broadcast_address)
-            ):
-                out.append(
-                    doc.diag(
-                        ("spec", "clusterIP"),
-                        f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: the '
-                        f"provided IP ({ip}) is not in the valid range. The range of valid IPs "
-                        f"is {service_net}",
-                        hint=f"pick an address inside the service CIDR {service_net}, or omit "
-                        "clusterIP to have one allocated",
-                        category=category,
-                    )
-                )
-            elif ip in used_ips:
-                out.append(
-                    doc.diag(
-                        ("spec", "clusterIP"),
-                        f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: '
-                        "provided IP is already allocated",
-                        hint=f"{ip} is taken by {used_ips[ip]}",
-                        category=category,
-                    )
-                )
-            else:
-                used_ips[ip] = f"{svc.meta.namespace}/{svc.meta.name}"
-        extra: list[tuple[int, tuple[str | int, ...]]] = [
-            (p.node_port, ("spec", "ports", i, "nodePort")) for i, p in enumerate(svc.ports)
-        ]
-        extra.append((svc.health_check_node_port, ("spec", "healthCheckNodePort")))
         owner = f"{svc.meta.namespace}/{svc.meta.name}"
-        for node_port, path in extra:
-            if not node_port:
+        ip = svc.cluster_ip
+        if ip and ip != "None" and ipaddress.ip_address(ip).version == 4:
+            _request_cluster_ip(doc, svc, category, service_net, used_ips, out, check_range)
+
+        by_port: dict[int, int] = {}  # initNodePorts' svcPortToNodePort
+        for i, p in enumerate(svc.ports):
+            if not p.node_port:
                 continue
-            if not lo <= node_port <= hi:
-                out.append(
-                    doc.diag(
-                        path,
-                        f"Invalid value: {node_port}: provided port is not in the valid range. "
-                        f"The range of valid ports is {lo}-{hi}",
-                        hint=f"NodePorts lie in {lo}-{hi}; omit it to have one allocated",
-                        category=category,
-                    )
-                )
-            elif used_ports.get(node_port, owner) != owner:
-                out.append(
-                    doc.diag(
-                        path,
-                        f"Invalid value: {node_port}: provided port is already allocated",
-                        hint=f"Service {used_ports[node_port]} already uses this NodePort; pick "
-                        "another or omit it",
-                        category=category,
-                    )
-                )
+            path: tuple[str | int, ...] = ("spec", "ports", i, "nodePort")
+            allocated = by_port.get(p.port, 0)
+            if allocated == p.node_port:
+                continue  # the same port number's NodePort, e.g. for TCP and UDP
+            if not allocated:
+                # findRequestedNodePort: the first NodePort asked for this port number
+                np = next(q.node_port for q in svc.ports if q.port == p.port and q.node_port)
+                holder = used_ports.get(np, "")
+                problem = _allocate(used_ports, np, owner)
+                by_port[p.port] = np
             else:
-                used_ports[node_port] = owner
+                np, holder = p.node_port, used_ports.get(p.node_port, "")
+                problem = _allocate(used_ports, np, owner)
+            if problem:
+                out.append(
+                    doc.diag(
+                        path,
+                        f"Invalid value: {np}: {problem}",
+                        hint=_node_port_hint(problem, holder, owner),
+                        category=category,
+                    )
+                )
+        hc = svc.health_check_node_port
+        if hc:
+            holder = used_ports.get(hc, "")
+            problem = _allocate(used_ports, hc, owner)
+            if problem:
+                out.append(
+                    doc.diag(
+                        ("spec", "healthCheckNodePort"),
+                        "Internal error occurred: failed to allocate requested HealthCheck "
+                        f"NodePort {hc}: {problem}",
+                        hint="the health check needs a NodePort of its own: this Service uses "
+                        f"{hc} for a port; omit healthCheckNodePort to have one allocated"
+                        if holder == owner
+                        else _node_port_hint(problem, holder, owner),
+                        category=category,
+                    )
+                )
+
+
+def _allocate(used: dict[int, str], port: int, owner: str) -> str:
+    """The NodePort allocator's ``Allocate``: "" when ``port`` is now ``owner``'s, else why not."""
+    lo, hi = NODE_PORT_RANGE
+    if not lo <= port <= hi:
+        return f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}"
+    if port in used:
+        return "provided port is already allocated"
+    used[port] = owner
+    return ""
+
+
+def _node_port_hint(problem: str, holder: str, owner: str) -> str:
+    lo, hi = NODE_PORT_RANGE
+    if "valid range" in problem:
+        return f"NodePorts lie in {lo}-{hi}; omit it to have one allocated"
+    if holder == owner:
+        return (
+            "this Service already uses this NodePort for another port; each port number gets "
+            "its own NodePort (one number may serve TCP and UDP of the same port)"
+        )
+    return f"Service {holder} already uses this NodePort; pick another or omit it"
+
+
+def _request_cluster_ip(
+    doc: Document,
+    svc: Service,
+    category: str,
+    service_net: ipaddress.IPv4Network,
+    used_ips: dict[str, str],
+    out: list[Diagnostic],
+    check_range: bool,
+) -> None:
+    """``allocIPs`` for a requested address: errors at ``spec.clusterIPs``, where the
+    allocator reports them, positioned at the address as written."""
+    ip = svc.cluster_ip
+    addr = ipaddress.IPv4Address(ip)
+    where = (
+        ("spec", "clusterIP")
+        if doc.where(("spec", "clusterIP")) != doc.where(())
+        else (
+            "spec",
+            "clusterIPs",
+            0,
+        )
+    )
+    prefix = f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: '
+    if check_range and (
+        addr not in service_net
+        or addr in (service_net.network_address, service_net.broadcast_address)
+    ):
+        out.append(
+            replace(
+                doc.diag(
+                    where,
+                    prefix + f"the provided IP ({ip}) is not in the valid range. The range of "
+                    f"valid IPs is {service_net}",
+                    hint=f"pick an address inside the service CIDR {service_net}, or omit "
+                    "clusterIP to have one allocated",
+                    category=category,
+                ),
+                path="spec.clusterIPs",
+            )
+        )
+    elif ip in used_ips:
+        out.append(
+            replace(
+                doc.diag(
+                    where,
+                    prefix + "provided IP is already allocated",
+                    hint=f"{ip} is taken by {used_ips[ip]}; pick another or omit clusterIP",
+                    category=category,
+                ),
+                path="spec.clusterIPs",
+            )
+        )
+    else:
+        used_ips[ip] = f"{svc.meta.namespace}/{svc.meta.name}"

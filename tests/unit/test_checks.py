@@ -399,8 +399,8 @@ def test_resolve_protocol_picks_the_port() -> None:
     assert resolve(STATE, check(Destination("multi"), protocol="UDP")).dest_port == 53
     assert resolve_error(check(Destination("multi", port="http"), protocol="UDP")) == (
         "Service default/multi has no port 'http' over UDP",
-        "to",
-        "",
+        "to.port",
+        "port http is TCP: drop protocol, or ask for TCP",
     )
 
 
@@ -462,7 +462,8 @@ def test_unknown_pod() -> None:
     assert resolve_error(check(Destination("web"), source=Source("pod", "ghost", "team"))) == (
         'pod "team/ghost" not found',
         "from",
-        "",
+        "pods in this lab: default/web-a, default/web-b, netlab/client-node-1, "
+        "netlab/client-node-2, netlab/tool, team/loner, team/tool",
     )
 
 
@@ -482,20 +483,26 @@ def test_unknown_node_and_external_client() -> None:
 def test_unknown_service() -> None:
     assert resolve_error(check(Destination("ghost"))) == (
         'service "default/ghost" not found',
-        "to",
-        "",
+        "to.service",
+        "Services in namespace default: elocal, ilocal, kubernetes, multi, nobody, web",
+    )
+    assert resolve_error(check(Destination("wbe"))) == (
+        'service "default/wbe" not found',
+        "to.service",
+        'did you mean "web"? Services in namespace default: elocal, ilocal, kubernetes, multi, '
+        "nobody, web",
     )
     assert resolve_error(check(Destination("web", "nope"))) == (
         'service "nope/web" not found',
-        "to",
-        "",
+        "to.service",
+        "a Service web exists in namespace default, team: write service/default/web",
     )
 
 
 def test_multi_port_service_without_port() -> None:
     assert resolve_error(check(Destination("multi"))) == (
         "Service default/multi has several ports",
-        "to",
+        "to.port",
         "name one of them: http, alt, dns",
     )
 
@@ -503,8 +510,13 @@ def test_multi_port_service_without_port() -> None:
 def test_unknown_port() -> None:
     assert resolve_error(check(Destination("web", port=81))) == (
         "Service default/web has no port 81",
-        "to",
-        "",
+        "to.port",
+        "ports of web: http (80/TCP)",
+    )
+    assert resolve_error(check(Destination("multi", port="htp"))) == (
+        "Service default/multi has no port 'htp'",
+        "to.port",
+        'did you mean "http"? ports of multi: http (80/TCP), alt (8081/TCP), dns (53/UDP)',
     )
 
 
@@ -522,13 +534,13 @@ def test_node_port_via_a_node() -> None:
 def test_node_port_errors() -> None:
     assert resolve_error(check(Destination("nobody", via="nodePort"))) == (
         "Service nobody port 80 has no nodePort",
-        "to",
+        "to.via",
         "use type: NodePort or LoadBalancer",
     )
     assert resolve_error(check(Destination("web", via="nodePort", node="node-7"))) == (
         'node "node-7" not found',
-        "to",
-        "",
+        "to.node",
+        "nodes: node-1, node-2",
     )
 
 
@@ -569,8 +581,8 @@ def test_raw_destination_that_is_no_service() -> None:
     assert r.backends == ()
     assert resolve_error(check(Destination(node="node-5", port=30080, via=""))) == (
         'node "node-5" not found',
-        "to",
-        "",
+        "to.node",
+        "nodes: node-1, node-2",
     )
 
 
@@ -593,15 +605,15 @@ def test_expected_endpoints_by_name_and_node() -> None:
 def test_expected_endpoint_that_is_not_a_backend() -> None:
     assert resolve_error(check(Destination("web"), expect=ConnectExpect(endpoints=("ghost",)))) == (
         '"ghost" is not an endpoint of this destination',
-        "expect",
-        "endpoints: web-a, web-b",
+        "expect.endpoints[0]",
+        "endpoints: web-a, web-b; node/NODE stands for the endpoints on a node",
     )
     assert resolve_error(
         check(Destination("nobody"), expect=ConnectExpect(endpoints=("web-a",)))
     ) == (
         '"web-a" is not an endpoint of this destination',
-        "expect",
-        "endpoints: none",
+        "expect.endpoints[0]",
+        "there are no endpoints; node/NODE stands for the endpoints on a node",
     )
 
 
@@ -647,7 +659,7 @@ def test_resolve_all_turns_errors_into_positioned_diagnostics() -> None:
             message='pod "ghost" not found',
             file="checks.yaml",
             line=6,
-            col=5,
+            col=27,
             path="spec.checks[1].from",
             hint="pods in this lab: default/web-a, default/web-b, netlab/client-node-1, "
             "netlab/client-node-2, netlab/tool, team/loner, team/tool",
@@ -656,8 +668,8 @@ def test_resolve_all_turns_errors_into_positioned_diagnostics() -> None:
         Diagnostic(
             message="Service default/multi has several ports",
             file="checks.yaml",
-            line=7,
-            col=5,
+            line=9,
+            col=9,
             path="spec.checks[2].to",
             hint="name one of them: http, alt, dns",
             category="check bad-port",
@@ -667,7 +679,13 @@ def test_resolve_all_turns_errors_into_positioned_diagnostics() -> None:
 
 def test_resolve_all_without_origin() -> None:
     _, diags = resolve_all(STATE, [check(Destination("ghost"))])
-    assert diags == [Diagnostic(message='service "default/ghost" not found', category="check c")]
+    assert diags == [
+        Diagnostic(
+            message='service "default/ghost" not found',
+            hint="Services in namespace default: elocal, ilocal, kubernetes, multi, nobody, web",
+            category="check c",
+        )
+    ]
 
 
 # evaluate -------------------------------------------------------------------------------------

@@ -52,6 +52,11 @@ LABEL_VALUE = (
     "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
 )
 PORT_RANGE = "must be between 1 and 65535, inclusive"
+# transformDecodeError's prefix (k8s.io/apiserver pkg/endpoints/handlers/rest.go)
+DEC_SVC = 'Service in version "v1" cannot be handled as a Service: '
+DEC_POD = 'Pod in version "v1" cannot be handled as a Pod: '
+DEC_DEPLOY = 'Deployment in version "v1" cannot be handled as a Deployment: '
+DEC_NS = 'Namespace in version "v1" cannot be handled as a Namespace: '
 IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
@@ -517,7 +522,8 @@ def test_a_number_as_label_value_is_a_decoding_error_with_a_quoting_hint() -> No
     )
     assert err == (
         "metadata.labels.version",
-        "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type "
+        DEC_NS
+        + "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type "
         "string",
         6,
     )
@@ -584,11 +590,11 @@ def test_unknown_fields_are_strict_decoding_errors_at_the_key() -> None:
     )
     assert obj is None
     assert errors(out) == [
-        ("metadata.lables", 'strict decoding error: unknown field "metadata.lables"', 5),
-        ("spec.portz", 'strict decoding error: unknown field "spec.portz"', 8),
+        ("metadata.lables", DEC_SVC + 'strict decoding error: unknown field "metadata.lables"', 5),
+        ("spec.portz", DEC_SVC + 'strict decoding error: unknown field "spec.portz"', 8),
         (
             "spec.ports[0].nodeport",
-            'strict decoding error: unknown field "spec.ports[0].nodeport"',
+            DEC_SVC + 'strict decoding error: unknown field "spec.ports[0].nodeport"',
             12,
         ),
     ]
@@ -619,7 +625,8 @@ def test_unknown_field_inside_a_deployment_container() -> None:
         """
     ) == (
         "spec.template.spec.containers[0].ports[0].contaierPort",
-        'strict decoding error: unknown field "spec.template.spec.containers[0].ports[0].'
+        DEC_DEPLOY
+        + 'strict decoding error: unknown field "spec.template.spec.containers[0].ports[0].'
         'contaierPort"',
         13,
     )
@@ -649,38 +656,47 @@ def test_wrong_types_read_like_the_api_servers_decoding_errors() -> None:
     assert errors(out) == [
         (
             "spec.publishNotReadyAddresses",
-            "json: cannot unmarshal string into Go struct field ServiceSpec."
+            DEC_SVC + "json: cannot unmarshal string into Go struct field ServiceSpec."
             "spec.publishNotReadyAddresses of type bool",
             7,
         ),
         (
             "spec.externalIPs",
-            "json: cannot unmarshal string into Go struct field ServiceSpec.spec.externalIPs of "
+            DEC_SVC
+            + "json: cannot unmarshal string into Go struct field ServiceSpec.spec.externalIPs of "
             "type []string",
             8,
         ),
         (
             "spec.ports[0].port",
-            "json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of "
+            DEC_SVC
+            + "json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of "
             "type int32",
             10,
         ),
         (
             "spec.ports[1].port",
-            "json: cannot unmarshal number 8080.5 into Go struct field ServicePort.spec.ports.port "
-            "of type int32",
+            DEC_SVC
+            + "json: cannot unmarshal number 8080.5 into Go struct field ServicePort.spec.ports."
+            "port of type int32",
             12,
         ),
         (
             "spec.ports[1].name",
-            "json: cannot unmarshal number into Go struct field ServicePort.spec.ports.name of "
+            DEC_SVC
+            + "json: cannot unmarshal number into Go struct field ServicePort.spec.ports.name of "
             "type string",
             13,
         ),
-        ("spec.ports[1].targetPort", "json: cannot unmarshal bool into Go value of type int32", 14),
+        (
+            "spec.ports[1].targetPort",
+            DEC_SVC + "json: cannot unmarshal bool into Go value of type int32",
+            14,
+        ),
         (
             "spec.ports[2]",
-            "json: cannot unmarshal number into Go struct field ServiceSpec.spec.ports of type "
+            DEC_SVC
+            + "json: cannot unmarshal number into Go struct field ServiceSpec.spec.ports of type "
             "v1.ServicePort",
             15,
         ),
@@ -710,7 +726,7 @@ def test_a_spec_of_the_wrong_type() -> None:
         """
     ) == (
         "spec",
-        "json: cannot unmarshal array into Go struct field Pod.spec of type v1.PodSpec",
+        DEC_POD + "json: cannot unmarshal array into Go struct field Pod.spec of type v1.PodSpec",
         4,
     )
 
@@ -990,8 +1006,9 @@ def test_unquoted_ready_annotation_is_a_decoding_error() -> None:
     )
     assert err == (
         "metadata.annotations.netlab.dev/ready",
-        "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.annotations of type "
-        "string",
+        DEC_POD
+        + "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.annotations of "
+        "type string",
         6,
     )
 
@@ -1083,24 +1100,53 @@ def test_empty_selector() -> None:
     )
 
 
-def test_match_expressions_are_rejected_with_a_hint() -> None:
+def test_match_expressions_are_accepted_and_matched_against_the_template() -> None:
     obj, out = parse(
         DEPLOYMENT.replace(
             "    matchLabels:\n      app: web\n",
             "    matchExpressions:\n    - {key: app, operator: In, values: [web]}\n",
         )
     )
-    assert obj is None
-    assert errors(out) == [
-        (
-            "spec.selector.matchExpressions",
-            "netlab supports only matchLabels in a Deployment selector",
-            7,
+    assert errors(out) == []
+    assert isinstance(obj, Deployment)
+    obj, out = parse(
+        DEPLOYMENT.replace(
+            "    matchLabels:\n      app: web\n",
+            "    matchExpressions:\n    - {key: app, operator: In, values: [db]}\n",
         )
-    ]
-    assert out[0].hint == (
-        "rewrite the selector as matchLabels (key: value pairs the pods must all have)"
     )
+    assert [(p, m.split(":")[0], line) for p, m, line in errors(out)] == [
+        ("spec.template.metadata.labels", "Invalid value", 12)
+    ]
+
+
+def test_invalid_match_expressions() -> None:
+    # kubernetes/kubernetes staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation:
+    # ValidateLabelSelectorRequirement
+    obj, out = parse(
+        DEPLOYMENT.replace(
+            "    matchLabels:\n      app: web\n",
+            "    matchExpressions:\n"
+            "    - {key: app, operator: In}\n"
+            "    - {key: app, operator: Exists, values: [x]}\n"
+            "    - {key: app, operator: Near, values: [x]}\n",
+        )
+    )
+    assert obj is None
+    assert [(p, m) for p, m, _ in errors(out)][:3] == [
+        (
+            "spec.selector.matchExpressions[0].values",
+            "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+        ),
+        (
+            "spec.selector.matchExpressions[1].values",
+            "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+        ),
+        (
+            "spec.selector.matchExpressions[2].operator",
+            'Invalid value: "Near": not a valid selector operator',
+        ),
+    ]
 
 
 def test_invalid_match_labels() -> None:
@@ -1646,7 +1692,11 @@ def test_misspelled_field_does_not_also_report_the_field_as_missing() -> None:
     obj, out = parse(service("  - prot: 80\n"))
     assert obj is None
     assert errors(out) == [
-        ("spec.ports[0].prot", 'strict decoding error: unknown field "spec.ports[0].prot"', 9)
+        (
+            "spec.ports[0].prot",
+            DEC_SVC + 'strict decoding error: unknown field "spec.ports[0].prot"',
+            9,
+        )
     ]
 
 
@@ -1674,7 +1724,7 @@ def test_one_document_with_several_problems_reports_them_all() -> None:
     )
     assert obj is None
     assert errors(out) == [
-        ("spec.selectr", 'strict decoding error: unknown field "spec.selectr"', 9),
+        ("spec.selectr", DEC_SVC + 'strict decoding error: unknown field "spec.selectr"', 9),
         ("metadata.name", f'Invalid value: "Web_1": {DNS1035}', 4),
         ("spec.ports[0].port", f"Invalid value: 0: {PORT_RANGE}", 12),
         ("spec.ports[0].targetPort", f"Invalid value: 0: {PORT_RANGE}", 12),

@@ -150,7 +150,7 @@ def test_is_lab_document() -> None:
 
 def test_schema_constants() -> None:
     assert (LAB_API_VERSION, LAB_KIND) == ("netlab.dev/v1alpha1", "Lab")
-    assert SCHEMA["properties"]["apiVersion"] == {"const": LAB_API_VERSION}
+    assert SCHEMA["properties"]["apiVersion"]["const"] == LAB_API_VERSION
     assert SCHEMA["properties"]["spec"]["properties"]["proxy"]["properties"]["mode"]["enum"] == (
         PROXY_MODES
     )
@@ -164,7 +164,7 @@ def test_unknown_field_at_its_key_with_the_allowed_fields() -> None:
     assert spec is None
     assert out == [
         Diagnostic(
-            message='unknown field "bogus"',
+            message='unknown field "spec.bogus"',
             file="lab.yaml",
             line=5,
             col=3,
@@ -181,18 +181,39 @@ def test_unknown_field_at_its_key_with_the_allowed_fields() -> None:
 def test_unknown_fields_at_top_level_each_reported() -> None:
     assert errs("zeta: 1\nalpha: 2\n") == [
         (
+            3,
+            1,
+            "zeta",
+            'unknown field "zeta"',
+            "fields allowed here: apiVersion, kind, metadata, spec",
+        ),
+        (
             4,
             1,
             "alpha",
             'unknown field "alpha"',
             "fields allowed here: apiVersion, kind, metadata, spec",
         ),
+    ]
+
+
+def test_misspelt_field_and_value_get_did_you_mean() -> None:
+    assert errs("spec:\n  nodse: 2\n  proxy: {mode: nftable}\n") == [
         (
+            4,
             3,
-            1,
-            "zeta",
-            'unknown field "zeta"',
-            "fields allowed here: apiVersion, kind, metadata, spec",
+            "spec.nodse",
+            'unknown field "spec.nodse"',
+            'did you mean "nodes"?; fields allowed here: checks, clientPods, dns, external, '
+            "loadBalancer, network, nodes, proxy",
+        ),
+        (
+            5,
+            17,
+            "spec.proxy.mode",
+            'Unsupported value: "nftable": supported values: "iptables", "nftables", "ipvs", '
+            '"userspace", "ebpf"',
+            'did you mean "nftables"?; Default iptables.',
         ),
     ]
 
@@ -203,8 +224,8 @@ def test_enum_error() -> None:
             5,
             11,
             "spec.proxy.mode",
-            "Unsupported value: 'kernelspace': supported values: iptables, nftables, ipvs, "
-            "userspace, ebpf",
+            'Unsupported value: "kernelspace": supported values: "iptables", "nftables", "ipvs", '
+            '"userspace", "ebpf"',
             "Default iptables.",
         )
     ]
@@ -216,7 +237,7 @@ def test_wrong_type_uses_the_description_as_hint() -> None:
             4,
             15,
             "spec.clientPods",
-            "'yes' is not of type 'boolean'",
+            'Invalid value: "yes": must be true or false',
             "Add a client pod netlab/client-NODE on every node (default true).",
         )
     ]
@@ -228,7 +249,7 @@ def test_pattern_error_uses_the_x_hint() -> None:
             5,
             14,
             "spec.network.podCIDR",
-            "'10.244.0/16' does not match '^\\\\d{1,3}(\\\\.\\\\d{1,3}){3}/\\\\d{1,2}$'",
+            'Invalid value: "10.244.0/16": must be an IPv4 prefix (ADDRESS/LENGTH)',
             "an IPv4 prefix such as 10.244.0.0/16",
         )
     ]
@@ -240,7 +261,16 @@ def test_one_of_error_says_what_was_given_with_the_x_hint() -> None:
             4,
             10,
             "spec.nodes",
-            "invalid value 0",
+            "Invalid value: 0: must be between 1 and 50, inclusive",
+            "a number of nodes (1-50) or a list like [{name: node-1}]",
+        )
+    ]
+    assert errs("spec:\n  nodes: two\n") == [
+        (
+            4,
+            10,
+            "spec.nodes",
+            'Invalid value: "two": must be a number of nodes or a list of nodes',
             "a number of nodes (1-50) or a list like [{name: node-1}]",
         )
     ]
@@ -250,7 +280,13 @@ def test_const_error() -> None:
     spec, out = lab("", head="apiVersion: netlab.dev/v1alpha1\nkind: Laboratory\n")
     assert spec is None
     assert [(d.line, d.col, d.path, d.message, d.hint) for d in out] == [
-        (2, 7, "kind", "must be 'Lab'", "")
+        (
+            2,
+            7,
+            "kind",
+            'Unsupported value: "Laboratory": supported values: "Lab"',
+            "netlab's own document starts apiVersion: netlab.dev/v1alpha1, kind: Lab",
+        )
     ]
 
 
@@ -260,7 +296,7 @@ def test_minimum_error() -> None:
             5,
             23,
             "spec.network.nodeCIDRMaskSize",
-            "8 is less than the minimum of 16",
+            "Invalid value: 8: must be between 16 and 28, inclusive",
             "Prefix length of each node's pod CIDR (default 24).",
         )
     ]
@@ -284,34 +320,39 @@ def test_schema_errors_in_checks() -> None:
             5,
             11,
             "spec.checks[0].from",
-            "'somewhere' does not match "
-            "'^(pod/[^/\\\\s]+(/[^/\\\\s]+)?|node/[^/\\\\s]+|external(/[^/\\\\s]+)?)$'",
+            'Invalid value: "somewhere": must name a pod, a node or an external client',
             "use pod/NAME, pod/NAMESPACE/NAME, node/NODE, external or external/CLIENT",
         ),
-        (7, 5, "spec.checks[1]", "Required value: from", ""),
+        (
+            7,
+            5,
+            "spec.checks[1].from",
+            "Required value",
+            "use pod/NAME, pod/NAMESPACE/NAME, node/NODE, external or external/CLIENT",
+        ),
         (
             9,
             9,
             "spec.checks[2].to",
-            "invalid value '10.0.0.1'",
+            'Invalid value: "10.0.0.1": must be service/NAME[:PORT], IP:PORT or node/NODE:PORT',
             "use service/NAME[:PORT], IP:PORT, node/NODE:PORT, or {service:, via:, node:, port:}",
-        ),
-        (
-            12,
-            40,
-            "spec.checks[3].expect.endpoints",
-            "invalid value 'some'",
-            "use all, none, or a list such as [web-0, node/node-1]",
         ),
         (
             12,
             22,
             "spec.checks[3].expect.result",
-            "Unsupported value: 'maybe': supported values: connected, refused, timeout, "
-            "unreachable, unresolved, closed",
+            'Unsupported value: "maybe": supported values: "connected", "refused", "timeout", '
+            '"unreachable", "unresolved", "closed"',
             "connected; refused (REJECT); timeout (DROP); unreachable (no route); unresolved "
             "(a name that did not resolve); closed (accepted, then closed without an answer: "
             "the userspace proxy with no endpoint).",
+        ),
+        (
+            12,
+            40,
+            "spec.checks[3].expect.endpoints",
+            'Unsupported value: "some": supported values: "all", "none"',
+            "use all, none, or a list such as [web-0, node/node-1]",
         ),
     ]
 
@@ -368,7 +409,7 @@ def test_prefix_with_host_bits() -> None:
             5,
             14,
             "spec.network.podCIDR",
-            "invalid prefix '10.244.0.1/16': 10.244.0.1/16 has host bits set",
+            'Invalid value: "10.244.0.1/16": 10.244.0.1/16 has host bits set',
             "give the network address with its length, e.g. 10.244.0.0/16",
         )
     ]
@@ -467,7 +508,7 @@ def test_external_client_address_rules() -> None:
             16,
             "spec.external.clients[3].address",
             'Invalid value: "999.1.1.1": must be a valid IPv4 address',
-            "",
+            "write four numbers 0-255, e.g. 203.0.113.7",
         ),
         (
             14,
@@ -487,7 +528,15 @@ def test_duplicate_external_client_name() -> None:
         - name: ext
         - {name: ext, address: 203.0.113.1}
     """
-    assert errs(body) == [(7, 14, "spec.external.clients[1].name", 'Duplicate value: "ext"', "")]
+    assert errs(body) == [
+        (
+            7,
+            14,
+            "spec.external.clients[1].name",
+            'Duplicate value: "ext"',
+            "external client names are unique",
+        )
+    ]
 
 
 def test_duplicate_external_client_name_after_a_skipped_client() -> None:
@@ -679,7 +728,13 @@ def test_destination_object_errors() -> None:
       - {from: pod/a, to: {service: web, address: 10.1.1.1}}
     """
     assert errs(body) == [
-        (5, 48, "spec.checks[0].to.via", "via applies to a service only", ""),
+        (
+            5,
+            48,
+            "spec.checks[0].to.via",
+            "via applies to a service only",
+            "remove via, or add service:",
+        ),
         (
             5,
             23,
@@ -695,7 +750,13 @@ def test_destination_object_errors() -> None:
             "Required value: port",
             "a raw address or a name needs a port number",
         ),
-        (8, 49, "spec.checks[3].to.port", "a raw destination needs a port number", ""),
+        (
+            8,
+            49,
+            "spec.checks[3].to.port",
+            "a raw destination needs a port number",
+            "write port: 80",
+        ),
         (
             9,
             23,
@@ -703,7 +764,13 @@ def test_destination_object_errors() -> None:
             "Required value: service, address, name or node",
             "say what the probe dials",
         ),
-        (10, 47, "spec.checks[5].to.address", "service and address exclude each other", ""),
+        (
+            10,
+            47,
+            "spec.checks[5].to.address",
+            "service and address exclude each other",
+            "a check dials one thing: keep one of them",
+        ),
     ]
 
 

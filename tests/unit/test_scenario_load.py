@@ -134,13 +134,14 @@ def test_load_scenario_missing_file(tmp_path: Path) -> None:
             message="cannot read the file: No such file or directory",
             file=str(path),
             category="file",
+            hint="check the path; netlab validate FILE takes a scenario's YAML file",
         )
     ]
 
 
 def test_two_lab_documents() -> None:
     text = join(LAB, service("web"), LAB + "metadata: {name: two}\n")
-    assert errors(text) == [(11, 1, "", "a scenario has at most one netlab Lab document")]
+    assert errors(text) == [(12, 7, "kind", "a scenario has at most one netlab Lab document")]
 
 
 def test_a_document_that_is_not_a_mapping() -> None:
@@ -193,7 +194,7 @@ def test_errors_from_every_document_sorted_by_line() -> None:
         parse(text)
     assert [(d.line, d.path, d.message, d.category) for d in info.value.diagnostics] == [
         (3, "metadata.namespace", 'namespaces "foo" not found', "Service foo/b"),
-        (11, "spec.nodes", "invalid value 0", "Lab"),
+        (11, "spec.nodes", "Invalid value: 0: must be between 1 and 50, inclusive", "Lab"),
         # With an invalid Lab document the service CIDR is unknown: clusterIP is not range-checked.
         (25, "spec.containers[0].image", "Required value", "Pod default/p"),
     ]
@@ -311,8 +312,8 @@ def test_health_check_node_port_out_of_range() -> None:
             7,
             24,
             "spec.healthCheckNodePort",
-            "Invalid value: 29999: provided port is not in the valid range. The range of valid "
-            "ports is 30000-32767",
+            "Internal error occurred: failed to allocate requested HealthCheck NodePort 29999: "
+            "provided port is not in the valid range. The range of valid ports is 30000-32767",
             "NodePorts lie in 30000-32767; omit it to have one allocated",
         )
     ]
@@ -335,7 +336,8 @@ def test_health_check_node_port_taken_by_a_node_port() -> None:
             16,
             24,
             "spec.healthCheckNodePort",
-            "Invalid value: 30080: provided port is already allocated",
+            "Internal error occurred: failed to allocate requested HealthCheck NodePort 30080: "
+            "provided port is already allocated",
         )
     ]
 
@@ -354,7 +356,7 @@ def test_cluster_ip_outside_the_service_cidr() -> None:
             file="lab.yaml",
             line=7,
             col=14,
-            path="spec.clusterIP",
+            path="spec.clusterIPs",
             hint="pick an address inside the service CIDR 10.96.0.0/12, or omit clusterIP to have "
             "one allocated",
             category="Service default/web",
@@ -391,8 +393,24 @@ def test_cluster_ip_of_default_kubernetes_is_allocated() -> None:
         'Invalid value: []string{"10.96.0.1"}: failed to allocate IP 10.96.0.1: provided IP is '
         "already allocated"
     )
-    assert (diag.line, diag.col, diag.path) == (7, 14, "spec.clusterIP")
-    assert diag.hint == "10.96.0.1 is taken by default/kubernetes"
+    assert (diag.line, diag.col, diag.path) == (7, 14, "spec.clusterIPs")
+    assert diag.hint == "10.96.0.1 is taken by default/kubernetes; pick another or omit clusterIP"
+
+
+def test_cluster_ip_of_kube_dns_is_allocated_while_cluster_dns_runs() -> None:
+    assert errors(service("web", spec="clusterIP: 10.96.0.10")) == [
+        (
+            7,
+            14,
+            "spec.clusterIPs",
+            'Invalid value: []string{"10.96.0.10"}: failed to allocate IP 10.96.0.10: provided IP '
+            "is already allocated",
+        )
+    ]
+    no_dns = LAB + "spec:\n  dns: {enabled: false}\n"
+    assert parse(join(no_dns, service("web", spec="clusterIP: 10.96.0.10"))).services[
+        0
+    ].cluster_ip == ("10.96.0.10")
 
 
 def test_cluster_ip_already_allocated_by_another_service() -> None:
@@ -407,7 +425,7 @@ def test_cluster_ip_already_allocated_by_another_service() -> None:
             15,
             'Invalid value: []string{"10.96.5.5"}: failed to allocate IP 10.96.5.5: provided IP is '
             "already allocated",
-            "10.96.5.5 is taken by default/a",
+            "10.96.5.5 is taken by default/a; pick another or omit clusterIP",
             "Service kube-system/b",
         )
     ]
@@ -420,18 +438,18 @@ def test_ipv6_cluster_ip_is_rejected() -> None:
         (
             7,
             14,
-            "spec.clusterIP",
-            "fd00::1 is an IPv6 address",
-            "netlab labs are IPv4-only; omit clusterIP or use IPv4",
+            "spec.clusterIPs[0]",
+            'Invalid value: []string{"fd00::1"}: IPv6 is not configured on this cluster',
+            "netlab clusters are IPv4 only: use an IPv4 address, or omit clusterIP",
         )
     ]
 
 
 def test_headless_and_requested_cluster_ips_are_accepted() -> None:
     scenario = parse(
-        join(service("a", spec="clusterIP: None"), service("b", spec="clusterIP: 10.96.0.10"))
+        join(service("a", spec="clusterIP: None"), service("b", spec="clusterIP: 10.96.0.20"))
     )
-    assert [s.cluster_ip for s in scenario.services] == ["None", "10.96.0.10"]
+    assert [s.cluster_ip for s in scenario.services] == ["None", "10.96.0.20"]
 
 
 # Namespaces, names, nodes ----------------------------------------------------------------------

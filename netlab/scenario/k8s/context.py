@@ -56,6 +56,10 @@ class _Ctx:
     bad: list[Path] = field(default_factory=list)
     misspelled: list[Path] = field(default_factory=list)
     failed: bool = False
+    # What the API server puts before a decoding error (transformDecodeError in
+    # k8s.io/apiserver pkg/endpoints/handlers/rest.go): 'Service in version "v1" cannot be
+    # handled as a Service: '.
+    decode_prefix: str = ""
 
     def _suppressed(self, loc: Path) -> bool:
         # A value that failed to decode was dropped, and a misspelled field is missing; checking

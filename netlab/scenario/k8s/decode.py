@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
 from typing import Any
 
 from netlab.scenario.k8s.context import _HINT_QUOTE, _Ctx
 from netlab.scenario.k8s.gotypes import _BAD, _F, _INT_RANGE, _STRUCTS
+from netlab.scenario.k8s.quantity import quantity_of
 from netlab.scenario.yamlpos import Path, dotted
 
 # ---------------------------------------------------------------------------------------------
@@ -61,7 +63,8 @@ def _type_error(ctx: _Ctx, loc: Path, what: str, owner: str, gopath: list[str], 
         hint = "write a whole number without quotes"
     ctx.emit(
         loc,
-        f"json: cannot unmarshal {what} into Go struct field {owner}.{field_path} of type {go}",
+        f"{ctx.decode_prefix}json: cannot unmarshal {what} into Go struct field "
+        f"{owner}.{field_path} of type {go}",
         hint,
         force=True,
     )
@@ -86,7 +89,7 @@ def _decode_struct(
             hint += "field names are case-sensitive; remove fields Kubernetes does not define"
             ctx.emit(
                 kloc,
-                f'strict decoding error: unknown field "{dotted(kloc)}"',
+                f'{ctx.decode_prefix}strict decoding error: unknown field "{dotted(kloc)}"',
                 hint,
                 key=True,
                 force=True,
@@ -101,6 +104,20 @@ def _decode_struct(
 
 
 def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str, spec: _F) -> Any:
+    if loc in ctx.doc.bad:  # the YAML loader could not read it and has said so
+        ctx.bad.append(loc)
+        return _BAD
+    if isinstance(raw, float) and not math.isfinite(raw):
+        # kubectl's YAML-to-JSON step fails before the API server sees anything
+        go = "NaN" if raw != raw else ("+Inf" if raw > 0 else "-Inf")
+        ctx.emit(
+            loc,
+            f"error converting YAML to JSON: json: unsupported value: {go}",
+            "JSON has no NaN or infinity: write a number",
+            force=True,
+        )
+        ctx.bad.append(loc)
+        return _BAD
     shape = spec.shape
     if shape == "any":
         return raw
@@ -127,7 +144,7 @@ def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str,
             # IntOrString.UnmarshalJSON decodes into its int32 and returns that error as is
             ctx.emit(
                 loc,
-                f"json: cannot unmarshal {value} into Go value of type int32",
+                f"{ctx.decode_prefix}json: cannot unmarshal {value} into Go value of type int32",
                 "write a port number (e.g. 8080) or a container port name (e.g. http)",
                 force=True,
             )
@@ -144,8 +161,25 @@ def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str,
             elif isinstance(v, str):
                 out[k] = v
             else:
-                _type_error(ctx, (*loc, k), _json_kind(v), owner, gopath, "string")
+                _type_error(ctx, (*loc, k), _json_kind(v), owner, gopath, spec.elem)
         return out
+    if shape == "quantities":
+        if not isinstance(raw, dict):
+            return _type_error(ctx, loc, _json_kind(raw), owner, gopath, spec.go)
+        quantities: dict[str, str] = {}
+        for k, v in raw.items():
+            q = quantity_of(v)
+            if isinstance(q, str):
+                ctx.emit(
+                    (*loc, k),
+                    ctx.decode_prefix + q,
+                    "a quantity is a number with an optional suffix, e.g. 500m, 2, 128Mi or 1G",
+                    force=True,
+                )
+                ctx.bad.append((*loc, k))
+            else:
+                quantities[k] = v if isinstance(v, str) else _number_text(v)
+        return quantities
     if shape == "strings":
         if not isinstance(raw, list):
             return _type_error(ctx, loc, _json_kind(raw), owner, gopath, spec.go)
@@ -156,7 +190,7 @@ def _decode_value(ctx: _Ctx, raw: Any, loc: Path, gopath: list[str], owner: str,
             elif isinstance(v, str):
                 items.append(v)
             else:
-                _type_error(ctx, (*loc, i), _json_kind(v), owner, gopath, "string")
+                _type_error(ctx, (*loc, i), _json_kind(v), owner, gopath, spec.elem)
         return items
     if shape == "struct":
         if not isinstance(raw, dict):

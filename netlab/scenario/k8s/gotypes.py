@@ -17,8 +17,10 @@ class _F:
     """One JSON field: the Go type decode errors name, and how to check the value."""
 
     go: str
-    shape: str  # string int32 int64 bool intstr map strings struct list object array any
+    # string int32 int64 bool intstr map strings struct list object array any quantities
+    shape: str
     struct: str = ""  # _STRUCTS entry for "struct" and "list"
+    elem: str = "string"  # the Go type of a "strings" element or a "map" value
 
 
 _S = _F("string", "string")
@@ -28,6 +30,11 @@ _B = _F("bool", "bool")
 _MSS = _F("map[string]string", "map")
 _LS = _F("[]string", "strings")
 _ANY = _F("any", "any")
+
+
+def _named(go: str) -> _F:
+    """A string of a named Go type (``v1.Protocol``): decode errors name the type."""
+    return _F(go, "string")
 
 
 def _obj(go: str) -> _F:
@@ -81,7 +88,10 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "status": _obj("v1.NamespaceStatus"),
         },
     ),
-    "NamespaceSpec": ("NamespaceSpec", {"finalizers": _LS}),
+    "NamespaceSpec": (
+        "NamespaceSpec",
+        {"finalizers": _F("[]v1.FinalizerName", "strings", elem="v1.FinalizerName")},
+    ),
     "Pod": (
         "Pod",
         {
@@ -99,10 +109,10 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "initContainers": _ls("[]v1.Container", "Container"),
             "containers": _ls("[]v1.Container", "Container"),
             "ephemeralContainers": _arr("[]v1.EphemeralContainer"),
-            "restartPolicy": _S,
+            "restartPolicy": _named("v1.RestartPolicy"),
             "terminationGracePeriodSeconds": _I64,
             "activeDeadlineSeconds": _I64,
-            "dnsPolicy": _S,
+            "dnsPolicy": _named("v1.DNSPolicy"),
             "nodeSelector": _MSS,
             "serviceAccountName": _S,
             "serviceAccount": _S,
@@ -122,11 +132,11 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "hostAliases": _arr("[]v1.HostAlias"),
             "priorityClassName": _S,
             "priority": _I32,
-            "dnsConfig": _obj("v1.PodDNSConfig"),
+            "dnsConfig": _st("v1.PodDNSConfig", "PodDNSConfig"),
             "readinessGates": _arr("[]v1.PodReadinessGate"),
             "runtimeClassName": _S,
             "enableServiceLinks": _B,
-            "preemptionPolicy": _S,
+            "preemptionPolicy": _named("v1.PreemptionPolicy"),
             "overhead": _obj("v1.ResourceList"),
             "topologySpreadConstraints": _arr("[]v1.TopologySpreadConstraint"),
             "setHostnameAsFQDN": _B,
@@ -147,19 +157,19 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "workingDir": _S,
             "ports": _ls("[]v1.ContainerPort", "ContainerPort"),
             "envFrom": _arr("[]v1.EnvFromSource"),
-            "env": _arr("[]v1.EnvVar"),
-            "resources": _obj("v1.ResourceRequirements"),
+            "env": _ls("[]v1.EnvVar", "EnvVar"),
+            "resources": _st("v1.ResourceRequirements", "ResourceRequirements"),
             "resizePolicy": _arr("[]v1.ContainerResizePolicy"),
-            "restartPolicy": _S,
+            "restartPolicy": _named("v1.ContainerRestartPolicy"),
             "volumeMounts": _arr("[]v1.VolumeMount"),
             "volumeDevices": _arr("[]v1.VolumeDevice"),
-            "livenessProbe": _obj("v1.Probe"),
-            "readinessProbe": _obj("v1.Probe"),
-            "startupProbe": _obj("v1.Probe"),
+            "livenessProbe": _st("v1.Probe", "Probe"),
+            "readinessProbe": _st("v1.Probe", "Probe"),
+            "startupProbe": _st("v1.Probe", "Probe"),
             "lifecycle": _obj("v1.Lifecycle"),
             "terminationMessagePath": _S,
-            "terminationMessagePolicy": _S,
-            "imagePullPolicy": _S,
+            "terminationMessagePolicy": _named("v1.TerminationMessagePolicy"),
+            "imagePullPolicy": _named("v1.PullPolicy"),
             "securityContext": _obj("v1.SecurityContext"),
             "stdin": _B,
             "stdinOnce": _B,
@@ -168,7 +178,13 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
     ),
     "ContainerPort": (
         "ContainerPort",
-        {"name": _S, "hostPort": _I32, "containerPort": _I32, "protocol": _S, "hostIP": _S},
+        {
+            "name": _S,
+            "hostPort": _I32,
+            "containerPort": _I32,
+            "protocol": _named("v1.Protocol"),
+            "hostIP": _S,
+        },
     ),
     "Deployment": (
         "Deployment",
@@ -186,7 +202,7 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "replicas": _I32,
             "selector": _st("v1.LabelSelector", "LabelSelector"),
             "template": _st("v1.PodTemplateSpec", "PodTemplateSpec"),
-            "strategy": _obj("v1.DeploymentStrategy"),
+            "strategy": _st("v1.DeploymentStrategy", "DeploymentStrategy"),
             "minReadySeconds": _I32,
             "revisionHistoryLimit": _I32,
             "paused": _B,
@@ -195,7 +211,14 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
     ),
     "LabelSelector": (
         "LabelSelector",
-        {"matchLabels": _MSS, "matchExpressions": _arr("[]v1.LabelSelectorRequirement")},
+        {
+            "matchLabels": _MSS,
+            "matchExpressions": _ls("[]v1.LabelSelectorRequirement", "LabelSelectorRequirement"),
+        },
+    ),
+    "LabelSelectorRequirement": (
+        "LabelSelectorRequirement",
+        {"key": _S, "operator": _named("v1.LabelSelectorOperator"), "values": _LS},
     ),
     "PodTemplateSpec": (
         "PodTemplateSpec",
@@ -218,21 +241,21 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
             "selector": _MSS,
             "clusterIP": _S,
             "clusterIPs": _LS,
-            "type": _S,
+            "type": _named("v1.ServiceType"),
             "externalIPs": _LS,
-            "sessionAffinity": _S,
+            "sessionAffinity": _named("v1.ServiceAffinity"),
             "loadBalancerIP": _S,
             "loadBalancerSourceRanges": _LS,
             "externalName": _S,
-            "externalTrafficPolicy": _S,
+            "externalTrafficPolicy": _named("v1.ServiceExternalTrafficPolicy"),
             "healthCheckNodePort": _I32,
             "publishNotReadyAddresses": _B,
             "sessionAffinityConfig": _st("v1.SessionAffinityConfig", "SessionAffinityConfig"),
-            "ipFamilies": _LS,
-            "ipFamilyPolicy": _S,
+            "ipFamilies": _F("[]v1.IPFamily", "strings", elem="v1.IPFamily"),
+            "ipFamilyPolicy": _named("v1.IPFamilyPolicy"),
             "allocateLoadBalancerNodePorts": _B,
             "loadBalancerClass": _S,
-            "internalTrafficPolicy": _S,
+            "internalTrafficPolicy": _named("v1.ServiceInternalTrafficPolicy"),
             "trafficDistribution": _S,
         },
     ),
@@ -240,7 +263,7 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
         "ServicePort",
         {
             "name": _S,
-            "protocol": _S,
+            "protocol": _named("v1.Protocol"),
             "appProtocol": _S,
             "port": _I32,
             "targetPort": _F("intstr.IntOrString", "intstr"),
@@ -252,6 +275,64 @@ _STRUCTS: dict[str, tuple[str, dict[str, _F]]] = {
         {"clientIP": _st("v1.ClientIPConfig", "ClientIPConfig")},
     ),
     "ClientIPConfig": ("ClientIPConfig", {"timeoutSeconds": _I32}),
+    "PodDNSConfig": (
+        "PodDNSConfig",
+        {"nameservers": _LS, "searches": _LS, "options": _ls("[]v1.PodDNSConfigOption", "Option")},
+    ),
+    "Option": ("PodDNSConfigOption", {"name": _S, "value": _S}),
+    "EnvVar": ("EnvVar", {"name": _S, "value": _S, "valueFrom": _obj("v1.EnvVarSource")}),
+    "ResourceRequirements": (
+        "ResourceRequirements",
+        {
+            "limits": _F("v1.ResourceList", "quantities"),
+            "requests": _F("v1.ResourceList", "quantities"),
+            "claims": _arr("[]v1.ResourceClaim"),
+        },
+    ),
+    "Probe": (
+        "Probe",
+        {
+            "exec": _obj("v1.ExecAction"),
+            "httpGet": _st("v1.HTTPGetAction", "HTTPGetAction"),
+            "tcpSocket": _st("v1.TCPSocketAction", "TCPSocketAction"),
+            "grpc": _st("v1.GRPCAction", "GRPCAction"),
+            "initialDelaySeconds": _I32,
+            "timeoutSeconds": _I32,
+            "periodSeconds": _I32,
+            "successThreshold": _I32,
+            "failureThreshold": _I32,
+            "terminationGracePeriodSeconds": _I64,
+        },
+    ),
+    "HTTPGetAction": (
+        "HTTPGetAction",
+        {
+            "path": _S,
+            "port": _F("intstr.IntOrString", "intstr"),
+            "host": _S,
+            "scheme": _named("v1.URIScheme"),
+            "httpHeaders": _arr("[]v1.HTTPHeader"),
+        },
+    ),
+    "TCPSocketAction": (
+        "TCPSocketAction",
+        {"port": _F("intstr.IntOrString", "intstr"), "host": _S},
+    ),
+    "GRPCAction": ("GRPCAction", {"port": _I32, "service": _S}),
+    "DeploymentStrategy": (
+        "DeploymentStrategy",
+        {
+            "type": _named("v1.DeploymentStrategyType"),
+            "rollingUpdate": _st("v1.RollingUpdateDeployment", "RollingUpdateDeployment"),
+        },
+    ),
+    "RollingUpdateDeployment": (
+        "RollingUpdateDeployment",
+        {
+            "maxUnavailable": _F("intstr.IntOrString", "intstr"),
+            "maxSurge": _F("intstr.IntOrString", "intstr"),
+        },
+    ),
 }
 
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}

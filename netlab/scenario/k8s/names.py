@@ -222,3 +222,15 @@ def _ip_warning(raw: str) -> str:
                 f"({_go_quote(ip.compressed)})"
             )
     return ""
+
+
+# helper.IsStandardFinalizerName: kubernetes, and metav1's orphan and foregroundDeletion
+_STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def finalizer_problems(name: str) -> list[str]:
+    """``validateFinalizerName``: a qualified name, and one without a domain must be standard."""
+    msgs = _qualified_name(name)
+    if "/" not in name and name not in _STANDARD_FINALIZERS:
+        msgs.append("name is neither a standard finalizer name nor is it fully qualified")
+    return msgs

@@ -13,7 +13,13 @@ from netlab.scenario.k8s import (
 )
 from netlab.scenario.k8s.context import _HINT_LABEL, _HINT_LABELS, _Ctx, _name_hint
 from netlab.scenario.k8s.fielderrors import _invalid, _required
-from netlab.scenario.k8s.names import _blen, _dns1123_label, _label_value, _qualified_name
+from netlab.scenario.k8s.names import (
+    _blen,
+    _dns1123_label,
+    _label_value,
+    _qualified_name,
+    finalizer_problems,
+)
 from netlab.scenario.yamlpos import Path
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +122,13 @@ def _validate_meta(
             "remove metadata.namespace from this Namespace",
         )
         namespace = ""
+    for finalizer in meta.get("finalizers", []):
+        for msg in finalizer_problems(finalizer):
+            ctx.emit(
+                (*loc, "finalizers"),
+                _invalid(finalizer, msg),
+                "a finalizer is kubernetes or a qualified name such as example.com/cleanup",
+            )
     labels: dict[str, str] = meta.get("labels", {})
     _validate_labels(ctx, labels, (*loc, "labels"), "metadata.labels")
     annotations: dict[str, str] = meta.get("annotations", {})

@@ -81,8 +81,12 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
     version = data.get("apiVersion")
     kind_s = kind if isinstance(kind, str) else ""
     ctx = _Ctx(doc, out, _category(kind_s, data) if kind_s else "object")
-    as_json = json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    as_json = (
+        ""
+        if kind_s and isinstance(version, str) and version
+        else json.dumps(
+            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
     )
     if not kind_s:
         ctx.emit(
@@ -105,6 +109,10 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
             _HINT_KINDS,
         )
         return None
+    ctx.decode_prefix = (
+        f"{kind_s} in version {_go_quote(version.rpartition('/')[2])} cannot be handled as a "
+        f"{kind_s}: "
+    )
     decoded = _decode_struct(ctx, data, (), [], kind_s)
     obj = _VALIDATORS[kind_s](ctx, decoded)
     return None if ctx.failed else obj

@@ -14,16 +14,26 @@ from netlab.scenario.k8s import (
     Pod,
     PodSpec,
 )
+from netlab.scenario.k8s.container import validate_env, validate_probe, validate_resources
 from netlab.scenario.k8s.context import _HINT_LABEL, _HINT_PORT, _HINT_PORT_NAME, _Ctx, _name_hint
 from netlab.scenario.k8s.fielderrors import (
     _duplicate,
     _forbidden,
     _go_quote,
+    _go_strings,
     _invalid,
     _required,
     _unsupported,
 )
-from netlab.scenario.k8s.names import _dns1123_label, _dns1123_subdomain, _port_name, _port_num
+from netlab.scenario.k8s.names import (
+    _IP_MSG,
+    _dns1123_label,
+    _dns1123_subdomain,
+    _parse_ip,
+    _port_name,
+    _port_num,
+    finalizer_problems,
+)
 from netlab.scenario.k8s.objectmeta import _ready, _validate_labels, _validate_meta
 from netlab.scenario.yamlpos import Path, dotted
 
@@ -146,6 +156,20 @@ def _container(
     ports = _container_ports(
         ctx, c.get("ports", []), (*loc, "ports"), host_network=host_network, is_pod=is_pod
     )
+    validate_env(ctx, c.get("env", []), (*loc, "env"))
+    validate_resources(ctx, c.get("resources"), (*loc, "resources"))
+    sidecar = init and c.get("restartPolicy") == "Always"
+    for kind in ("liveness", "readiness", "startup"):
+        key = f"{kind}Probe"
+        if init and not sidecar and key in c:
+            ctx.emit(
+                (*loc, key),
+                _forbidden("may not be set for init containers without restartPolicy=Always"),
+                "an init container runs to completion: remove the probe",
+                key=True,
+            )
+        else:
+            validate_probe(ctx, c.get(key), (*loc, key), kind=kind)
     policy = c.get("restartPolicy")
     if policy is not None:
         if not init:
@@ -199,6 +223,7 @@ def _pod_spec(ctx: _Ctx, spec: dict[str, Any], loc: Path, *, is_pod: bool) -> Po
             seen.add(container.name)
     _host_port_conflicts(ctx, raw_containers, (*loc, "containers"), host_network, is_pod)
     _enums(ctx, spec, loc, _POD_ENUMS)
+    _dns_config(ctx, spec, loc)
     _validate_labels(
         ctx, spec.get("nodeSelector", {}), (*loc, "nodeSelector"), dotted((*loc, "nodeSelector"))
     )
@@ -225,6 +250,70 @@ def _pod_spec(ctx: _Ctx, spec: dict[str, Any], loc: Path, *, is_pod: bool) -> Po
         subdomain=spec.get("subdomain", ""),
         host_network=host_network,
     )
+
+
+def _dns_config(ctx: _Ctx, spec: dict[str, Any], loc: Path) -> None:
+    """``validatePodDNSConfig``."""
+    dloc = (*loc, "dnsConfig")
+    config: dict[str, Any] | None = spec.get("dnsConfig")
+    if spec.get("dnsPolicy") == "None":
+        if config is None:
+            ctx.emit(
+                dloc,
+                _required("must provide `dnsConfig` when `dnsPolicy` is None"),
+                "with dnsPolicy: None the pod's resolver is only what dnsConfig says: add "
+                "dnsConfig: {nameservers: [10.96.0.10]}",
+            )
+            return
+        if not config.get("nameservers"):
+            ctx.emit(
+                (*dloc, "nameservers"),
+                _required("must provide at least one DNS nameserver when `dnsPolicy` is None"),
+                "add nameservers: [ADDRESS]",
+            )
+            return
+    if config is None:
+        return
+    servers: list[str] = config.get("nameservers", [])
+    if len(servers) > 3:
+        ctx.emit(
+            (*dloc, "nameservers"),
+            _invalid(_go_strings(servers), "must not have more than 3 nameservers"),
+            "a resolver uses at most three nameservers (MAXNS in glibc)",
+        )
+    for i, server in enumerate(servers):
+        if _parse_ip(server) is None:
+            ctx.emit((*dloc, "nameservers", i), _invalid(server, _IP_MSG), "write an IP address")
+    searches: list[str] = config.get("searches", [])
+    if len(searches) > 32:
+        ctx.emit(
+            (*dloc, "searches"),
+            _invalid(_go_strings(searches), "must not have more than 32 search paths"),
+            "a resolver takes at most 32 search domains",
+        )
+    if len(" ".join(searches)) > 2048:
+        ctx.emit(
+            (*dloc, "searches"),
+            _invalid(
+                _go_strings(searches),
+                "must not have more than 2048 characters (including spaces) in the search list",
+            ),
+            "shorten the search list",
+        )
+    for i, search in enumerate(searches):
+        for msg in _dns1123_subdomain(search.removesuffix(".")):
+            ctx.emit(
+                (*dloc, "searches", i),
+                _invalid(search.removesuffix("."), msg),
+                "a search domain is a DNS name such as svc.cluster.local",
+            )
+    for i, option in enumerate(config.get("options", [])):
+        if not option.get("name"):
+            ctx.emit(
+                (*dloc, "options", i),
+                _required("must not be empty"),
+                'a resolver option has a name, e.g. {name: ndots, value: "2"}',
+            )
 
 
 def _host_port_conflicts(
@@ -286,6 +375,14 @@ def _namespace(ctx: _Ctx, obj: dict[str, Any]) -> Namespace:
     meta = _validate_meta(
         ctx, obj.get("metadata", {}), "Namespace", _dns1123_label, namespaced=False
     )
+    for finalizer in obj.get("spec", {}).get("finalizers", []):
+        for msg in finalizer_problems(finalizer):
+            # ValidateNamespace reports each at spec.finalizers itself, without an index
+            ctx.emit(
+                ("spec", "finalizers"),
+                _invalid(finalizer, msg),
+                "a finalizer is kubernetes or a qualified name such as example.com/cleanup",
+            )
     if meta.name:
         meta.labels["kubernetes.io/metadata.name"] = meta.name  # SetDefaults_Namespace
     _status_warning(ctx, obj)

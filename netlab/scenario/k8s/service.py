@@ -1,6 +1,8 @@
 """Services: ``ValidateService`` and the checks it makes per type, port, ClusterIP, externalIPs,
-load balancer fields and traffic policies (kubernetes/kubernetes
-``pkg/apis/core/validation/validation.go``), plus netlab's warnings for what cannot work in a lab.
+load balancer fields, traffic policies and traffic distribution (kubernetes/kubernetes
+``pkg/apis/core/validation/validation.go``, read at commit a7264f95), what the allocator
+refuses on an IPv4-only cluster (``pkg/registry/core/service/storage/alloc.go``,
+``initIPFamilyFields``), plus netlab's warnings for what cannot work in a lab.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from netlab.scenario.k8s.pod import _HINT_PROTOCOL, _PROTOCOLS, _status_warning
 from netlab.scenario.yamlpos import Path, dotted
 
 _SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+_KUBELET_PORT = 10250  # ports.KubeletPort
 _HINT_TYPE = "type is ClusterIP (the default), NodePort, LoadBalancer or ExternalName"
 _LB_ONLY = "may only be used when `type` is 'LoadBalancer'"
 
@@ -55,6 +58,16 @@ def _service_type_rules(ctx: _Ctx, svc: _Svc) -> None:
             _required(),
             "list the ports the Service exposes, e.g. ports: [{port: 80, targetPort: 8080}]",
         )
+    for i, p in enumerate(svc.ports if t == "LoadBalancer" else []):
+        if p.get("port") == _KUBELET_PORT:  # "a workaround for broken cloud environments"
+            ctx.emit(
+                ("spec", "ports", i),
+                _invalid(
+                    _KUBELET_PORT,
+                    f"may not expose port {_KUBELET_PORT} externally since it is used by kubelet",
+                ),
+                "pick another port for a load balancer",
+            )
     if t in ("LoadBalancer", "NodePort") and svc.headless:
         ctx.emit(
             svc.ip_loc(0),
@@ -398,6 +411,74 @@ def _traffic_policies(ctx: _Ctx, svc: _Svc) -> None:
         )
 
 
+def _traffic_distribution(ctx: _Ctx, svc: _Svc) -> None:
+    """``validateServiceTrafficDistribution`` (PreferSameZone and PreferSameNode need the
+    PreferSameTrafficDistribution gate, off by default)."""
+    value = svc.spec.get("trafficDistribution")
+    if value is not None and value != "PreferClose":
+        ctx.emit(
+            ("spec", "trafficDistribution"),
+            _unsupported(value, ("PreferClose",)),
+            "trafficDistribution: PreferClose prefers endpoints in the client's zone; omit it "
+            "otherwise",
+        )
+
+
+def _ip_families_on_this_cluster(ctx: _Ctx, svc: _Svc) -> None:
+    """What the allocator (``initIPFamilyFields``, kubernetes/kubernetes
+    ``pkg/registry/core/service/storage/alloc.go``) refuses on a cluster whose only family
+    is IPv4, as every netlab cluster is."""
+    if svc.type == "ExternalName":
+        return
+    spec = svc.spec
+    selectorless_headless = svc.headless and not spec.get("selector")
+    policy = spec.get("ipFamilyPolicy") or (
+        "RequireDualStack" if selectorless_headless else "SingleStack"
+    )
+    families: list[str] = spec.get("ipFamilies", [])
+    failed = False
+    if policy == "SingleStack":
+        for what, count in (("cluster IPs", len(svc.cluster_ips)), ("IP families", len(families))):
+            if count == 2:
+                failed = True
+                ctx.emit(
+                    ("spec", "ipFamilyPolicy"),
+                    _invalid(
+                        policy,
+                        f"must be 'RequireDualStack' or 'PreferDualStack' when multiple {what} "
+                        "are specified",
+                    ),
+                    "a netlab cluster is IPv4 only: give one family and one address",
+                )
+    for i, ip in enumerate(svc.cluster_ips):
+        parsed = _parse_ip(ip) if ip != "None" else None
+        if ip == "None":
+            break
+        if parsed is not None and parsed.version == 6 and i >= len(families):
+            failed = True
+            ctx.emit(
+                svc.ip_loc(i),
+                _invalid(_go_strings(svc.cluster_ips), "IPv6 is not configured on this cluster"),
+                "netlab clusters are IPv4 only: use an IPv4 address, or omit clusterIP",
+                shown=f"spec.clusterIPs[{i}]",
+            )
+    if failed or selectorless_headless:
+        return
+    if policy == "RequireDualStack":
+        ctx.emit(
+            ("spec", "ipFamilyPolicy"),
+            _invalid(policy, "this cluster is not configured for dual-stack services"),
+            "netlab clusters are IPv4 only: use SingleStack, or PreferDualStack",
+        )
+    for i, family in enumerate(families):
+        if family != "IPv4":
+            ctx.emit(
+                ("spec", "ipFamilies", i),
+                _invalid(family, "not configured on this cluster"),
+                "netlab clusters are IPv4 only: ipFamilies: [IPv4], or omit it",
+            )
+
+
 def _selector(ctx: _Ctx, svc: _Svc) -> dict[str, str] | None:
     # An empty selector does not survive storage: it reads back as no selector at all.
     selector: dict[str, str] | None = svc.spec.get("selector") or None
@@ -431,6 +512,9 @@ def _service(ctx: _Ctx, obj: dict[str, Any]) -> Service:
     _port_collisions(ctx, svc)
     _load_balancer_fields(ctx, svc)
     _traffic_policies(ctx, svc)
+    _traffic_distribution(ctx, svc)
+    if not ctx.failed:  # the allocator runs only on a Service that passed validation
+        _ip_families_on_this_cluster(ctx, svc)
     _service_warnings(ctx, svc)
     _status_warning(ctx, obj)
     spec = svc.spec
