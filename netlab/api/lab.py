@@ -36,6 +36,9 @@ from netlab.checks.adhoc import connect_data, parse_adhoc, relocate
 from netlab.checks.model import CheckResult
 from netlab.cluster.state import ClusterState, Node, PodInfo
 from netlab.errors import PrerequisiteError, ScenarioError, UsageError
+from netlab.explain.conntrack import FlowTable
+from netlab.explain.rules.model import Explanation
+from netlab.explain.trace.report import TraceReport
 from netlab.kernel import cgroup
 from netlab.lab import doctor as doctor_mod
 from netlab.lab.cleanup import CleanupReport
@@ -190,10 +193,76 @@ class Lab:
         specs: list[CheckSpec],
         *,
         on_result: Callable[[CheckResult], None] | None = None,
+        pcap_dir: PathLike | None = None,
     ) -> CheckResults:
-        """Run checks already parsed (a scenario's ``lab.checks``, or :func:`parse_check`'s)."""
+        """Run checks already parsed (a scenario's ``lab.checks``, or :func:`parse_check`'s).
+        With ``pcap_dir``, every connect check is recorded at both ends (client and backends)
+        and the pcaps of the checks that fail are kept there, one folder per check."""
         doctor_mod.require_root("run checks in a lab")
-        return CheckResults(self._live.run_checks(specs, on_result=on_result))
+        where = os.fspath(pcap_dir) if pcap_dir is not None else None
+        return CheckResults(self._live.run_checks(specs, on_result=on_result, pcap_dir=where))
+
+    # seeing how it works ---------------------------------------------------------------------
+
+    def trace(
+        self,
+        source: str,
+        destination: str,
+        *,
+        protocol: str | None = None,
+        timeout: float = 2.0,
+        endpoint: str = "",
+    ) -> TraceReport:
+        """One real connection (``source`` and ``destination`` written as a check's ``from``
+        and ``to``) and the path the kernel recorded for it: every rule met, in order, in
+        every node; where it was DNATed or masqueraded; conntrack; the backend reached. With
+        ``endpoint`` (a pod), connect again until the kernel picks it."""
+        doctor_mod.require_root("trace a connection in a lab")
+        return self._live.trace(
+            source, destination, protocol=protocol, timeout=timeout, endpoint=endpoint
+        )
+
+    def explain(self, service: str, *, node: str | None = None, lang: str = "en") -> Explanation:
+        """The Service's rules (or map entries, virtual servers...) on ``node`` (default: the
+        first), each with one line on what it does and why; ``lang`` is ``en`` or ``zh``."""
+        return self._live.explain(service, node=node, lang=lang)
+
+    def conntrack(self, node: str, *, service: str | None = None) -> FlowTable:
+        """The node's NATed flows with names beside the addresses (only those dialled at
+        ``service`` if given)."""
+        doctor_mod.require_root("read a node's connection tracking")
+        return self._live.conntrack(self.node(node).name, service=service)
+
+    def capture(
+        self,
+        target: str,
+        *,
+        iface: str | None = None,
+        path: PathLike | None = None,
+        bpf: str = "",
+        count: int | None = None,
+        seconds: float | None = None,
+        on_ready: Callable[[], None] | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> int:
+        """tcpdump in ``target`` (``pod/NAME``, ``node/NODE``, ``external``, ``fabric``): into
+        the pcap ``path``, or each decoded packet to ``on_line``; until ``count`` packets,
+        ``seconds`` or Ctrl-C. Returns how many packets were captured."""
+        doctor_mod.require_root("capture in a lab's namespaces")
+        return self._live.capture(
+            target,
+            iface=iface,
+            path=os.fspath(path) if path is not None else None,
+            bpf=bpf,
+            count=count,
+            seconds=seconds,
+            on_ready=on_ready,
+            on_line=on_line,
+        )
+
+    def graph(self, fmt: str = "mermaid") -> str:
+        """The lab as it is, drawn in ``mermaid`` or ``dot``."""
+        return self._live.graph(fmt)
 
     def connect(
         self,

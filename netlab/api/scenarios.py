@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netlab.cluster.state import ClusterState
-from netlab.errors import Diagnostic, ScenarioError
+from netlab.errors import Diagnostic, ScenarioError, UsageError
 from netlab.scenario.model import Scenario
 
 
@@ -79,3 +79,14 @@ def schema() -> dict[str, Any]:
     from netlab.scenario.labschema import SCHEMA
 
     return SCHEMA
+
+
+def graph(path: str | os.PathLike[str], fmt: str = "mermaid") -> str:
+    """A scenario file drawn in ``mermaid`` or ``dot`` (nothing is built; no root needed)."""
+    from netlab.checks.validate import load_and_validate
+    from netlab.explain.graph import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown graph format {fmt!r}", hint=f"formats: {', '.join(FORMATS)}")
+    _, state = load_and_validate(os.fspath(path))
+    return render(state, fmt)

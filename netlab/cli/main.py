@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from netlab import __version__
-from netlab.cli import admin, change, completion, get, inspect, report, run
+from netlab.cli import admin, change, completion, get, inspect, learn, report, run
 from netlab.cli.args import machine
 from netlab.cli.completers import autocomplete
 from netlab.cli.output import Out
@@ -34,7 +34,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-COMMANDS = (run, inspect, get, change, admin, completion)  # subcommands, in --help's order
+COMMANDS = (run, inspect, get, learn, change, admin, completion)  # subcommands, in --help's order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,7 +79,9 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
             )
         t0 = time.perf_counter()
         results = lab.run_checks(
-            specs, on_result=None if fmt else (lambda r: report.check_line(out, r))
+            specs,
+            on_result=None if fmt else (lambda r: report.check_line(out, r)),
+            pcap_dir=args.pcap,
         )
         timings["checks"] = time.perf_counter() - t0
     except NetlabError as exc:
@@ -204,6 +206,12 @@ def register(add: AddCommand) -> None:
                 "--junit",
                 metavar="FILE",
                 help="also write the results as JUnit XML to FILE (one test case per check)",
+            )
+            s.add_argument(
+                "--pcap",
+                metavar="DIR",
+                help="record every connect check at both ends (client and backends) and keep "
+                "the pcaps of those that fail in DIR/<check>/",
             )
         else:
             add_output(s, DATA_FORMATS)

@@ -24,3 +24,9 @@ def entries(netns_name: str, proto: str, src: str) -> list[Entry]:
                 Entry(proto, (o[0], o[1], int(o[2]), int(o[3])), (r[0], r[1], int(r[2]), int(r[3])))
             )
     return found
+
+
+def listing(netns_name: str, proto: str | None = None) -> str:
+    """The namespace's whole conntrack table as ``conntrack -L`` prints it."""
+    argv = ["conntrack", "-L", *(["-p", proto.lower()] if proto else [])]
+    return process.run(netns_name, argv, check=False).stdout

@@ -20,6 +20,9 @@ from netlab.cluster import cni, topology
 from netlab.cluster.build import build_cluster, recompute_slices
 from netlab.cluster.state import ClusterState, Node, PodInfo
 from netlab.errors import LabError, ScenarioError, UsageError
+from netlab.explain.conntrack import FlowTable
+from netlab.explain.rules.model import Explanation
+from netlab.explain.trace.report import TraceReport
 from netlab.kernel import build as kbuild
 from netlab.kernel import etcnetns, netns, process, rules
 from netlab.lab import cloud, doctor, probing
@@ -250,26 +253,94 @@ class Lab:
         self,
         specs: list[CheckSpec],
         on_result: Callable[[checks_mod.CheckResult], None] | None = None,
+        pcap_dir: str | None = None,
     ) -> list[checks_mod.CheckResult]:
-        """Run checks as they apply to this lab's proxy mode (its per-mode expectations)."""
+        """Run checks as they apply to this lab's proxy mode (its per-mode expectations); with
+        ``pcap_dir``, keep a pcap of both ends of every failed connect check there."""
         specs = [s.for_mode(self.record.mode) for s in specs]
         resolved, errors = checks_mod.resolve_all(self.state, specs, self.record.mode)
         if errors:
             raise ScenarioError(errors)
         results = []
         for check in resolved:
-            result = self.run_check(check)
+            result = self.run_check(check, pcap_dir)
             results.append(result)
             if on_result:
                 on_result(result)
         return results
 
-    def run_check(self, check: checks_mod.ResolvedCheck) -> checks_mod.CheckResult:
+    def run_check(
+        self, check: checks_mod.ResolvedCheck, pcap_dir: str | None = None
+    ) -> checks_mod.CheckResult:
         source = check.spec.source
         cgroup = None
         if source.kind == "node":
             cgroup = self.proxier.node_cgroup(self.node(source.name))
-        return probing.run_check(self.name, check, proxier=self.proxier, cgroup=cgroup)
+        return probing.run_check(self.name, check, pcap_dir, proxier=self.proxier, cgroup=cgroup)
+
+    # seeing how a Service works ----------------------------------------------------------------
+
+    def trace(
+        self,
+        source: str,
+        destination: str,
+        *,
+        protocol: str | None = None,
+        timeout: float = 2.0,
+        endpoint: str = "",
+    ) -> TraceReport:
+        """One real connection from ``source`` to ``destination`` (as a check's ``from`` and
+        ``to``), and the path the kernel recorded for it (:mod:`netlab.lab.trace`); with
+        ``endpoint``, connections until the kernel picks that pod."""
+        from netlab.lab.trace import trace
+
+        return trace(self, source, destination, protocol, timeout, endpoint)
+
+    def explain(self, service: str, *, node: str | None = None, lang: str = "en") -> Explanation:
+        """A Service's rules on ``node``, each with what it does and why (any mode)."""
+        from netlab.lab.learn import explain
+
+        return explain(self, service, node, lang)
+
+    def conntrack(self, node: str, *, service: str | None = None) -> FlowTable:
+        """The node's NATed flows, named (only those dialled at ``service`` if given)."""
+        from netlab.lab.learn import conntrack_view
+
+        return conntrack_view(self, node, service)
+
+    def capture(
+        self,
+        target: str,
+        *,
+        iface: str | None = None,
+        path: str | None = None,
+        bpf: str = "",
+        count: int | None = None,
+        seconds: float | None = None,
+        on_ready: Callable[[], None] | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> int:
+        """tcpdump in ``target`` (pod/NAME, node/NODE, external, fabric) into the pcap ``path``
+        or as lines to ``on_line``; returns how many packets were captured."""
+        from netlab.lab.learn import capture, default_interface
+
+        return capture(
+            self,
+            self.target_netns(target),
+            iface or default_interface(target),
+            path=path,
+            bpf=bpf,
+            count=count,
+            seconds=seconds,
+            on_ready=on_ready,
+            on_line=on_line,
+        )
+
+    def graph(self, fmt: str = "mermaid") -> str:
+        """The lab drawn as mermaid or dot, as it is now."""
+        from netlab.explain.graph import render
+
+        return render(self.state, fmt)
 
     # targets for exec and rules ------------------------------------------------------------------
 

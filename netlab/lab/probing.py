@@ -3,6 +3,9 @@ the backends, the client node's conntrack table; then the pure verdict of :mod:`
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import time
 from typing import Protocol, runtime_checkable
 
@@ -14,6 +17,7 @@ from netlab.kernel import conntrack, threads
 from netlab.proxy.base import Proxier
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
+from netlab.traffic.pcap import Tcpdump
 
 
 @runtime_checkable
@@ -29,17 +33,54 @@ class TracksConnections(Protocol):
 def run_check(
     lab: str,
     check: ResolvedCheck,
+    pcap_dir: str | None = None,
     *,
     proxier: Proxier | None = None,
     cgroup: str | None = None,
 ) -> CheckResult:
     """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
-    ``cgroup``: where a node-sourced probe must run (the mode's :meth:`Proxier.node_cgroup`)."""
+    ``cgroup``: where a node-sourced probe must run (the mode's :meth:`Proxier.node_cgroup`).
+    With ``pcap_dir``, a connect check is also recorded with tcpdump at both ends (the client
+    and every backend); the pcaps are kept, under a folder named after the check, if it fails."""
     if isinstance(check, ResolvedDns):
         t0 = time.perf_counter()
         answer = threads.call(_lookup, check, netns_name=check.source_netns)
         return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
-    return _run_connect(lab, check, proxier, cgroup)
+    if pcap_dir is None:
+        return _run_connect(lab, check, proxier, cgroup)
+    folder = os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", check.name))
+    os.makedirs(folder, exist_ok=True)
+    dumps = _start_pcaps(lab, check, folder)
+    try:
+        result = _run_connect(lab, check, proxier, cgroup)
+    finally:
+        for d in dumps:
+            d.stop()
+    if result.passed:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        result.observed["pcaps"] = sorted(d.path for d in dumps if d.path)
+    return result
+
+
+def _start_pcaps(lab: str, check: ResolvedConnect, folder: str) -> list[Tcpdump]:
+    """tcpdump at the client and at every backend (each namespace once), this check's protocol
+    and the ICMP errors that may answer it."""
+    ends = {check.source_netns: "client"}
+    for b in check.backends:
+        ends.setdefault(b.netns, f"backend-{b.pod}")
+    bpf = f"{check.protocol.lower()} or icmp"
+    dumps: list[Tcpdump] = []
+    try:
+        for ns, label in ends.items():
+            # "any": a pod has only eth0 (and lo), a node or the outside world several.
+            path = os.path.join(folder, re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".pcap")
+            dumps.append(Tcpdump(lab, ns, "any", path, bpf))
+    except BaseException:
+        for d in dumps:
+            d.close()
+        raise
+    return dumps
 
 
 def _tracked(check: ResolvedConnect, proxier: Proxier | None) -> list[ConntrackEntry]:

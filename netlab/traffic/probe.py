@@ -46,13 +46,16 @@ def _parse_whoami(body: str) -> tuple[str, str, int]:
     return str(data["hostname"]), ip, int(port)
 
 
-async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observation:
+async def _tcp(
+    ip: str, port: int, timeout: float, source: str | None, sock: socket.socket | None = None
+) -> Observation:
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    bound = sock is not None
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
-        if source:
+        if source and not bound:
             sock.bind((source, 0))
         await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), timeout)
     except (OSError, TimeoutError) as exc:
@@ -97,13 +100,17 @@ async def _tcp(ip: str, port: int, timeout: float, source: str | None) -> Observ
         sock.close()
 
 
-async def _udp(ip: str, port: int, timeout: float, source: str | None) -> Observation:
+async def _udp(
+    ip: str, port: int, timeout: float, source: str | None, sock: socket.socket | None = None
+) -> Observation:
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    bound = sock is not None
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     try:
-        sock.bind((source or "", 0))
+        if not bound:
+            sock.bind((source or "", 0))
         sock.connect((ip, port))
         local = sock.getsockname()
         await loop.sock_sendall(sock, b"whoami")
@@ -178,6 +185,38 @@ def probe_each(
     return threads.call(
         lambda: asyncio.run(_many(targets, port, protocol, timeout, source)),
         netns_name=netns_name,
+    )
+
+
+def bind_client(
+    netns_name: str, protocol: str, dest_ip: str, source: str | None = None
+) -> socket.socket:
+    """A client socket opened inside ``netns_name`` and bound to the address the kernel would
+    pick to reach ``dest_ip`` (or ``source``) and a port it picks, so that what it will send is
+    known (and can be traced) before it connects."""
+
+    def make() -> socket.socket:
+        address = source
+        if not address:  # the route's source address, as connect() would choose it
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect((dest_ip, 9))
+                address = probe.getsockname()[0]
+        kind = socket.SOCK_STREAM if protocol.upper() == "TCP" else socket.SOCK_DGRAM
+        sock = socket.socket(socket.AF_INET, kind)
+        sock.bind((address, 0))
+        return sock
+
+    return threads.call(make, netns_name=netns_name)
+
+
+def connect_once(
+    netns_name: str, sock: socket.socket, ip: str, port: int, protocol: str, timeout: float = 1.0
+) -> Observation:
+    """One connection (``GET /whoami`` or a ``whoami`` datagram) from a socket made by
+    :func:`bind_client`; the socket is closed afterwards."""
+    one = _tcp if protocol.upper() == "TCP" else _udp
+    return threads.call(
+        lambda: asyncio.run(one(ip, port, timeout, None, sock)), netns_name=netns_name
     )
 
 

@@ -26,6 +26,7 @@ PUBLIC = {
     "validate",
     "load",
     "schema",
+    "graph",
     "Validation",
     "up",
     "attach",

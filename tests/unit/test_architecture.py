@@ -5,7 +5,8 @@ Rooms, innermost first (see docs/design.md):
 - foundation: ``netlab.errors``, ``netlab.serial``: imported by everyone, import nothing of netlab;
 - the pure core: ``scenario`` < ``cluster`` < the proxy renderers < ``checks`` (each may import
   the ones before it), plus the pure halves of the workloads (what the agent serves, what cluster
-  DNS answers): no kernel, no sockets of their own, unit-tested without root;
+  DNS answers) and ``explain`` (what netlab shows a learner, read from the renderers' structures
+  and the kernel tools' text): no kernel, no sockets of their own, unit-tested without root;
 - ``kernel``: the only code that changes kernel state; it may read the pure core's data types
   (a topology plan, a conntrack entry), never anything above it;
 - the runtime: the proxiers that apply rendered rules, the probes, the workloads, the lab
@@ -50,6 +51,9 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("netlab.proxy.*", "render"),
     ("netlab.checks", "checks"),
     ("netlab.checks.*", "checks"),
+    # What netlab shows a learner (explainers, trace and conntrack parsers, graphs): pure.
+    ("netlab.explain", "explain"),
+    ("netlab.explain.*", "explain"),
     ("netlab.workloads.spec", "workload-model"),
     ("netlab.workloads.dns.zone", "workload-model"),
     ("netlab.workloads.dns.wire", "workload-model"),
@@ -70,7 +74,7 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("netlab.pytest_plugin.*", "frontend"),
 )
 
-PURE = {"scenario", "cluster", "render", "checks", "workload-model"}
+PURE = {"scenario", "cluster", "render", "checks", "workload-model", "explain"}
 # What each room may import, besides itself and the foundation.
 ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
@@ -79,6 +83,7 @@ ALLOWED: dict[str, set[str]] = {
     "render": {"scenario", "cluster"},
     "checks": {"scenario", "cluster", "render"},
     "workload-model": {"scenario", "cluster", "render"},
+    "explain": {"scenario", "cluster", "render", "checks"},
     "kernel": PURE,
     "runtime": PURE | {"kernel", "runtime"},
     "frontend": PURE | {"kernel", "runtime", "frontend", "package"},

@@ -315,6 +315,29 @@ class EbpfProxier(Proxier):
 
     # looking -----------------------------------------------------------------------------
 
+    def rendered(self, node: Node) -> list[render.Rendered]:
+        """Every Service port's frontends and backends on ``node``, with the IDs its maps use:
+        this process's, else read back from the pinned maps, else as a first sync would
+        allocate them. Nothing is written, and this process's IDs are left as they are."""
+        ns = self._nodes.get(node.name)
+        pins = datapath.pin_dir(self.root, node.name)
+        if ns is None and os.path.exists(os.path.join(pins, entries.SERVICES)):
+            with datapath.Maps(pins) as maps:
+                ns = self._recover(maps)
+        sids = render.IdAllocator(render.MAX_SERVICE_ID, dict(ns.service_ids.ids) if ns else {})
+        bids = render.IdAllocator(render.MAX_BACKEND_ID, dict(ns.backend_ids.ids) if ns else {})
+        info = render.NodeInfo(node.name, node.ip)
+        by_service = slices_by_service(self.state)
+        out = []
+        for svc in sorted(
+            (s for s in self.state.services if is_proxied(s)),
+            key=lambda s: (s.meta.namespace, s.meta.name),
+        ):
+            slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
+            for ps in service_view(svc, slices, node.name):
+                out.append(render.render_service_port(ps, info, sids, bids))
+        return out
+
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False
     ) -> str:
