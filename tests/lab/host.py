@@ -80,12 +80,14 @@ class HostSnapshot:
     etc_netns: list[str] = field(default_factory=list)
     tagged_processes: list[int] = field(default_factory=list)
     # The ebpf mode's objects: every loaded program and map (by name: IDs change), every bpffs
-    # mount and what is pinned in it, the host's own tc/XDP attachments, and every cgroup of
-    # the cgroup v2 tree with programs attached or named for a lab.
+    # mount and what is pinned in it, the host's own tc/XDP attachments, the BPF tc filters of
+    # every named namespace, and every cgroup of the cgroup v2 tree with programs attached or
+    # named for a lab.
     bpf_programs: list[str] = field(default_factory=list)
     bpf_maps: list[str] = field(default_factory=list)
     bpffs: list[str] = field(default_factory=list)
     host_bpf_attachments: str = ""
+    tc_filters: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
 
     def diff(self, other: HostSnapshot) -> str:
@@ -111,6 +113,23 @@ def _bpffs() -> list[str]:
         found.append(point)
         for root, dirs, files in os.walk(point):
             found += [os.path.join(root, n) for n in dirs + files]
+    return sorted(found)
+
+
+def _tc_filters() -> list[str]:
+    """Every BPF program attached with tc in a named namespace (a lab's node namespaces carry
+    them; a snapshot taken while a lab is up therefore lists them), as NETNS DEVICE/HOOK NAME."""
+    found = []
+    for ns in _listdir("/run/netns"):
+        text = _run(["ip", "netns", "exec", ns, "bpftool", "-j", "net", "show"])
+        try:
+            data = json.loads(text or "[]")
+        except json.JSONDecodeError:
+            found.append(f"{ns}: <bpftool net show failed>")
+            continue
+        for section in data:
+            for f in section.get("tc", []):
+                found.append(f"{ns} {f.get('devname')}/{f.get('kind')} {f.get('name', '')}")
     return sorted(found)
 
 
@@ -146,6 +165,7 @@ def snapshot() -> HostSnapshot:
         bpf_maps=_bpf_names("map"),
         bpffs=_bpffs(),
         host_bpf_attachments=_run(["bpftool", "net", "show"]),
+        tc_filters=_tc_filters(),
         cgroups=_cgroups(),
     )
 

@@ -105,6 +105,8 @@ def test_killed_ebpf_lab_is_cleaned_up(clean_host: HostSnapshot) -> None:
     proc.wait()
     left = snapshot()
     assert left.bpffs and left.bpf_programs and "netlab-ebpf-kill" in left.cgroups
+    assert any(f.endswith("cil_from_netdev") for f in left.tc_filters), left.tc_filters
+    assert any(f.endswith("cil_to_container") for f in left.tc_filters), left.tc_filters
     done = netlab("cleanup", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["labs"] == ["ebpf-kill"]
