@@ -233,3 +233,37 @@ def test_programs_are_attached_to_the_labs_cgroups_only(lab: Lab) -> None:
     attached = cgroup.attached(cgroup.node_dir(LAB, "node-1"))
     assert all(len(ids) == 1 for ids in attached.values()), attached
     assert all(ids == [] for ids in cgroup.attached(root).values())  # never at the root
+
+
+def test_trace_shows_the_map_entries_the_connection_met(lab: Lab) -> None:
+    cip = _web_cluster_ip(lab)
+    out = netlab("trace", LAB, "pod/netlab/client-node-1", "service/web:http", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["outcome"] == "connected"
+    assert data["seen_source"] == data["client"]  # DNAT only: the backend sees the pod
+    client_port = data["client"].rpartition(":")[2]
+    maps = data["maps"]
+    assert any(
+        m.startswith(f"node/node-1: cilium_lb4_services_v2: {cip}:80/TCP") and "(0) [" in m
+        for m in maps
+    ), maps
+    ct = [m for m in maps if m.startswith("node/node-1: cilium_ct4_global: TCP ")]
+    assert ct and any(f":{client_port} -> {cip}:80 " in m for m in ct), ct
+    assert data["backend"] in " ".join(maps)  # the slot the kernel picked
+    # A node's own connection is load-balanced inside connect(): nothing to trace; said so.
+    node = netlab("trace", LAB, "node/node-1", "service/web:http")
+    assert node.returncode == 2 and "socket LB" in node.stderr, node.stderr
+
+
+def test_explain_shows_the_ids_the_maps_hold(lab: Lab) -> None:
+    cip = _web_cluster_ip(lab)
+    out = netlab("explain", LAB, "service/default/web", "--node", "node-1")
+    assert out.returncode == 0, out.stderr
+    found = re.search(
+        rf"\[cilium_lb4_services_v2\] {re.escape(cip)}:80/TCP\s+0\.0\.0\.0:0 \((\d+)\)", out.stdout
+    )
+    assert found, out.stdout
+    rules = netlab("rules", LAB, "node/node-1")
+    assert f"0.0.0.0:0 ({found.group(1)}) (0) [ClusterIP, non-routable]" in rules.stdout
+    assert "cil_from_container" in out.stdout and "cilium_lb4_reverse_nat" in out.stdout

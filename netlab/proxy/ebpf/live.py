@@ -108,6 +108,56 @@ def cilium_view(
     return "".join(f"# {title}\n{body.rstrip() or '(no entries)'}\n" for title, body in parts)
 
 
+def consulted(
+    state: ClusterState,
+    node: Node,
+    pins: str,
+    client: tuple[str, int],
+    dialled: tuple[str, int],
+    protocol: str,
+) -> list[str]:
+    """What one connection met in a node's maps, as ``cilium-dbg`` prints it: the dialled
+    frontend's entries (slot 0 and the backend slots) and the conntrack and NAT entries of the
+    client's address and port."""
+    if not os.path.exists(os.path.join(pins, entries.SERVICES)):
+        return []
+    d = decoded(pins)
+    n = names(state, node)
+    proto = r.IPPROTO.get(protocol.upper(), 0)
+    ids = {
+        view.num(master, "rev_nat_index")
+        for key, (master, _slots) in d.frontends().items()
+        if (view.ip(key[0]), key[1], key[2]) == (dialled[0], dialled[1], proto)
+    }
+
+    def ours(k: view.Entry) -> bool:
+        ends = {
+            (view.ip(k["saddr"]), view.num(k, "sport")),
+            (view.ip(k["daddr"]), view.num(k, "dport")),
+        }
+        return view.num(k, "nexthdr") == proto and client in ends
+
+    mine = view.Decoded(
+        services=d.services,
+        backends=d.backends,
+        revnat=d.revnat,
+        ct=[kv for kv in d.ct if ours(kv[0])],
+        nat=[kv for kv in d.nat if ours(kv[0])],
+    )
+    now = int(time.monotonic())
+    out = []
+    if ids:
+        out += [
+            f"{entries.SERVICES}: {ln.strip()}" for ln in view.lb_list(mine, ids).splitlines()[1:]
+        ]
+    out += [
+        f"{entries.CT_TCP if proto == 6 else entries.CT_ANY}: {ln}"
+        for ln in view.ct_list(mine, n, now).splitlines()
+    ]
+    out += [f"{entries.SNAT}: {ln}" for ln in view.nat_list(mine, n, now).splitlines()]
+    return out
+
+
 def raw(node: Node, pins: str, cgroup_dir: str) -> str:
     """``bpftool`` on the pinned maps, the node's tc attachments and its cgroup."""
     parts = []

@@ -362,5 +362,13 @@ class EbpfProxier(Proxier):
         pins = datapath.pin_dir(self.root, node.name)
         return live_mod.tracked(pins, node.netns, protocol, source_ip)
 
+    def maps_consulted(
+        self, node: Node, client: tuple[str, int], dialled: tuple[str, int], protocol: str
+    ) -> list[str]:
+        """One connection's entries in the node's maps (``netlab trace``): the frontend
+        dialled, and the conntrack and NAT entries of the client's address and port."""
+        pins = datapath.pin_dir(self.root, node.name)
+        return live_mod.consulted(self.state, node, pins, client, dialled, protocol)
+
     def describe(self) -> str:
         return "ebpf (Cilium's kube-proxy replacement: tc and socket LB, maps in bpffs)"
