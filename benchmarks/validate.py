@@ -12,9 +12,12 @@
    LoadBalancers for a /24 pool, more NodePorts than 30000-32767 holds.
 
 No root needed; nothing is built. Times are medians of ``--repeat`` runs, CPU time of this
-process (the machine is shared; CPU time is what the work costs) and wall time. With
-``--before DIR`` (a directory holding another netlab package, e.g. ``git archive COMMIT netlab
-| tar -x -C DIR``) the large file is also validated by that netlab, in the same run.
+process (the machine is shared; CPU time is what the work costs) and wall time. The parts of
+the large file's validation, and PyYAML beside them, are measured with Python's cycle
+collector paused, as ``load_and_validate`` pauses it, so that they add up to the whole.
+With ``--before DIR`` (a directory holding another netlab package, e.g. ``git archive COMMIT
+netlab | tar -x -C DIR``; may be given more than once) the shipped scenario and the large file
+are also validated by that netlab, in the same run, as a command and in-process.
 
     .venv/bin/python benchmarks/validate.py
     .venv/bin/python benchmarks/validate.py --repeat 9 --json -
@@ -36,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from netlab.checks.validate import load_and_validate
+from netlab.checks.validate import collector_paused, load_and_validate
 from netlab.cluster.build import build_cluster
 from netlab.errors import ScenarioError
 from netlab.scenario.load import parse_scenario
@@ -91,6 +94,16 @@ def measure(fn: Callable[[], object], repeat: int) -> dict[str, float]:
     return {"cpu": statistics.median(cpu), "wall": statistics.median(wall)}
 
 
+def paused(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` with the cycle collector paused as ``load_and_validate`` pauses it."""
+
+    def run() -> object:
+        with collector_paused():
+            return fn()
+
+    return run
+
+
 def command(argv: list[str], repeat: int) -> dict[str, float]:
     """Median wall and CPU seconds (user + system, of the child) of running ``argv``."""
     subprocess.run(argv, capture_output=True, check=False)
@@ -112,6 +125,7 @@ _BEFORE = """\
 import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
 from netlab.checks.validate import load_and_validate
+load_and_validate(sys.argv[2])  # warm-up, as measure() does
 cpu, wall = [], []
 for _ in range(int(sys.argv[3])):
     c, w = time.process_time(), time.perf_counter()
@@ -182,7 +196,16 @@ def capacity_cases() -> dict[str, str]:
     }
 
 
-def run(repeat: int, count: int, before_dir: str = "") -> dict[str, Any]:
+def before_command(directory: str, file: Path) -> list[str]:
+    """``netlab validate FILE`` by the netlab in ``directory``, as a command."""
+    main = (
+        f"import sys; sys.path.insert(0, {directory!r}); from netlab.cli.main import main; "
+        f"sys.exit(main(['validate', {str(file)!r}]))"
+    )
+    return [sys.executable, "-c", main]
+
+
+def run(repeat: int, count: int, before_dirs: list[str]) -> dict[str, Any]:
     report: dict[str, Any] = {"python": sys.version.split()[0], "load": os.getloadavg()}
     py = sys.executable
     report["command"] = {
@@ -191,12 +214,10 @@ def run(repeat: int, count: int, before_dir: str = "") -> dict[str, Any]:
         "imports of the command": command([py, "-c", "import netlab.cli.main"], repeat),
         "validation in-process": measure(lambda: load_and_validate(SCENARIO), repeat),
     }
-    if before_dir:
-        main = (
-            f"import sys; sys.path.insert(0, {before_dir!r}); from netlab.cli.main import main; "
-            f"sys.exit(main(['validate', {str(SCENARIO)!r}]))"
+    for directory in before_dirs:
+        report["command"][f"before: the netlab in {directory}"] = command(
+            before_command(directory, SCENARIO), repeat
         )
-        report["command"][f"before: the netlab in {before_dir}"] = command([py, "-c", main], repeat)
     text = services_file(count)
     scenario = parse_scenario(text, "services.yaml")
     report["services"] = {
@@ -205,22 +226,37 @@ def run(repeat: int, count: int, before_dir: str = "") -> dict[str, Any]:
         "netlab: load, validate, cluster model": measure(
             lambda: load_and_validate_text(text), repeat
         ),
-        "  of which YAML with positions": measure(lambda: load_documents(text, "s"), repeat),
-        "  of which manifests (and YAML)": measure(
-            lambda: parse_scenario(text, "services.yaml"), repeat
+        "  of which YAML with positions": measure(
+            paused(lambda: load_documents(text, "s")), repeat
         ),
-        "  of which the cluster model": measure(lambda: build_cluster(scenario), repeat),
+        "  of which manifests (and YAML)": measure(
+            paused(lambda: parse_scenario(text, "services.yaml")), repeat
+        ),
+        "  of which the cluster model": measure(paused(lambda: build_cluster(scenario)), repeat),
         "baseline: PyYAML, libyaml's C loader": measure(
-            lambda: list(yaml.load_all(text, Loader=yaml.CSafeLoader)), repeat
+            paused(lambda: list(yaml.load_all(text, Loader=yaml.CSafeLoader))), repeat
         ),
         "baseline: PyYAML, pure-Python loader": measure(
-            lambda: list(yaml.load_all(text, Loader=yaml.SafeLoader)), max(1, repeat // 3)
+            paused(lambda: list(yaml.load_all(text, Loader=yaml.SafeLoader))),
+            max(1, repeat // 3),
         ),
     }
-    if before_dir:
-        report["services"][f"before: the netlab in {before_dir}"] = before(
-            before_dir, text, max(1, repeat // 3)
+    for directory in before_dirs:
+        report["services"][f"before: the netlab in {directory}"] = before(
+            directory, text, max(1, repeat // 3)
         )
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        report["services command"] = {
+            "netlab validate FILE": command([str(NETLAB), "validate", f.name], repeat),
+        }
+        for directory in before_dirs:
+            report["services command"][f"before: the netlab in {directory}"] = command(
+                before_command(directory, Path(f.name)), max(1, repeat // 3)
+            )
+    finally:
+        os.unlink(f.name)
     report["refusals"] = {
         name: measure(refused(case), repeat) for name, case in capacity_cases().items()
     }
@@ -232,12 +268,18 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     p.add_argument("--services", type=int, default=5000, help="Services in the large file")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON (- = stdout)")
-    p.add_argument("--before", metavar="DIR", default="", help="another netlab to compare with")
+    p.add_argument(
+        "--before",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="another netlab to compare with (repeatable)",
+    )
     args = p.parse_args()
     report = run(args.repeat, args.services, args.before)
     load = ", ".join(f"{x:.2f}" for x in report["load"])
     print(f"python {report['python']}, load average {load}; medians of {args.repeat} runs")
-    for section in ("command", "services", "refusals"):
+    for section in ("command", "services", "services command", "refusals"):
         print(f"\n{section}")
         for name, value in report[section].items():
             if isinstance(value, dict):

@@ -8,6 +8,9 @@ inputs with the same diagnostics.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,5 +74,34 @@ def located_problem(scenario: Scenario, problem: Problem) -> Diagnostic:
 def load_and_validate(
     file: str | Path, *, name: str | None = None
 ) -> tuple[Scenario, ClusterState]:
-    scenario = load_scenario(file, name=name)
-    return scenario, validate(scenario)
+    with collector_paused():
+        scenario = load_scenario(file, name=name)
+        return scenario, validate(scenario)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a file is turned into its model.
+
+    Reading a file allocates hundreds of thousands of small dicts, lists and tuples that all
+    live on (the documents, their positions, the objects): the collector, run every 700 of
+    them, finds nothing to free and costs a tenth of the time on a file of 5,000 Services.
+    Nothing built here holds a cycle; reference counting frees what is dropped.
+
+    At the end, what was allocated meanwhile is moved to the oldest generation (``freeze`` then
+    ``unfreeze``), where a collection would have put what survives; resuming otherwise starts
+    with a collection that scans all of it once more, for another 7 %. Cyclic garbage, if any,
+    is still found by the next full collection.
+    """
+    enabled = gc.isenabled()
+    # a process that froze objects of its own (before forking) keeps them frozen
+    promote = gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        yield
+    finally:
+        if promote:
+            gc.freeze()
+            gc.unfreeze()
+        if enabled:
+            gc.enable()

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
+from typing import TYPE_CHECKING
 
 from netlab.cli.args import DATA_FORMATS, AddCommand, add_lab, add_output, machine
 from netlab.cli.output import Out
 from netlab.errors import EXIT_OK, UsageError
-from netlab.explain.trace.tree import TreeNode, report_tree
 from netlab.serial import to_data
+
+# rich and the trace's tree are imported by the commands that print them: every other
+# command (validate on a CI runner) starts without them.
+if TYPE_CHECKING:
+    from netlab.explain.trace.tree import TreeNode
 
 
 def print_tree(out: Out, root: TreeNode) -> None:
@@ -27,6 +28,8 @@ def print_tree(out: Out, root: TreeNode) -> None:
         for line in root.lines():
             out.line(line)
         return
+    from rich.markup import escape
+    from rich.tree import Tree
 
     def grow(tree: Tree, node: TreeNode) -> None:
         for child in node.children:
@@ -51,6 +54,8 @@ def cmd_trace(args: argparse.Namespace, out: Out) -> int:
     if fmt:
         out.data(to_data(report), fmt)
     else:
+        from netlab.explain.trace.tree import report_tree
+
         print_tree(out, report_tree(report))
     return EXIT_OK
 
@@ -67,6 +72,9 @@ def cmd_explain(args: argparse.Namespace, out: Out) -> int:
         for line in exp.lines():
             out.line(line)
         return EXIT_OK
+    from rich.markup import escape
+    from rich.table import Table
+
     out.console.print(f"[bold]{escape(exp.title)}[/bold]")
     for section in exp.sections:
         if not section.items:
@@ -95,6 +103,9 @@ def cmd_conntrack(args: argparse.Namespace, out: Out) -> int:
         for line in table.text():
             out.line(line)
         return EXIT_OK
+    from rich.markup import escape
+    from rich.table import Table
+
     rich = Table(title=f"node/{table.node}: NATed flows", title_justify="left")
     for col in ("proto", "original (as the client sent it)", "reply (as the answer comes back)"):
         rich.add_column(col)

@@ -6,6 +6,7 @@ renderers see EndpointSlices shaped like the ones kube-proxy watches.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -42,10 +43,14 @@ def pod_template_hash(deploy: Deployment) -> str:
     return safe_encode(str(_fnv32a(blob)))
 
 
+# byte b -> _ALPHANUMS[b % 27], for bytes.translate
+_SAFE_BYTES = bytes(ord(_ALPHANUMS[b % len(_ALPHANUMS)]) for b in range(256))
+
+
 def random_suffix(key: str, n: int = 5) -> str:
     """A deterministic stand-in for rand.String(n): same alphabet, seeded by ``key``."""
     digest = hashlib.sha256(key.encode()).digest()
-    return "".join(_ALPHANUMS[b % len(_ALPHANUMS)] for b in digest[:n])
+    return digest[:n].translate(_SAFE_BYTES).decode("ascii")
 
 
 def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
@@ -140,7 +145,8 @@ def schedule_host_network(
 
 
 def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
+    """Every ``key: value`` of the selector is among the labels (an empty one matches all)."""
+    return selector.items() <= labels.items()
 
 
 def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
@@ -152,6 +158,16 @@ def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
         if cp.name == port.target_port and cp.protocol == port.protocol:
             return cp.container_port
     return None
+
+
+# EndpointPort is immutable: one instance per (name, port, protocol) serves every slice
+_endpoint_port = functools.lru_cache(maxsize=1024)(EndpointPort)
+
+
+@functools.lru_cache(maxsize=256)
+def _text(ports: tuple[EndpointPort, ...]) -> str:
+    """``str(ports)``, which seeds a slice's name: most Services of a file share a port set."""
+    return str(ports)
 
 
 def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[EndpointSlice]:
@@ -173,7 +189,7 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
         for sp in service.ports:
             resolved = resolve_target_port(sp, pod)
             if resolved is not None:
-                ports.append(EndpointPort(sp.name, resolved, sp.protocol))
+                ports.append(_endpoint_port(sp.name, resolved, sp.protocol))
         hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
         groups.setdefault(tuple(ports), []).append(
             Endpoint(
@@ -189,7 +205,9 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
     slices = []
     for ports_key, endpoints in groups.items():
         name = (
-            service.meta.name + "-" + random_suffix(f"{lab}/{ns}/{service.meta.name}/{ports_key}")
+            service.meta.name
+            + "-"
+            + random_suffix(f"{lab}/{ns}/{service.meta.name}/{_text(ports_key)}")
         )
         slices.append(
             EndpointSlice(

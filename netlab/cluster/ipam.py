@@ -20,6 +20,10 @@ def _seed(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
+def _dotted(a: int) -> str:
+    return f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}"
+
+
 def node_subnets(pod_cidr: str, mask: int, count: int) -> list[ipaddress.IPv4Network]:
     """Per-node pod CIDRs: node-i gets slice i (slice 0 stays unused, as in the design drawing)."""
     net = ipaddress.IPv4Network(pod_cidr)
@@ -78,13 +82,17 @@ class ServiceIPAM:
     def allocate(self, key: str) -> str:
         dynamic = self.size - self.offset
         start = _seed(key) % dynamic
-        # Prefer the dynamic band (hosts offset+1..size); fall back to the static band.
-        # Lazily: a /12 has a million hosts, and the first candidate is almost always free.
-        hosts = (self.offset + 1 + (start + i) % dynamic for i in range(dynamic))
         base = int(self.net.network_address)
+        # The first candidate is almost always free: tried before building the walk.
+        ip = _dotted(base + self.offset + 1 + start)
+        if ip not in self.used:
+            self.used.add(ip)
+            return ip
+        # Prefer the dynamic band (hosts offset+1..size); fall back to the static band.
+        # Lazily: a /12 has a million hosts.
+        hosts = (self.offset + 1 + (start + i) % dynamic for i in range(1, dynamic))
         for n in itertools.chain(hosts, range(1, self.offset + 1)):
-            a = base + n
-            ip = f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}"
+            ip = _dotted(base + n)
             if ip not in self.used:
                 self.used.add(ip)
                 return ip

@@ -118,13 +118,8 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Diagnosti
         return [], diags
     builder = _Builder(file, text)
     parser = _PARSER(text)
-    handlers = _Builder._handlers
-    get_event = parser.get_event
     try:
-        while (event := get_event()) is not None:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(builder, event)
+        _read(builder, parser.get_event)
     except yaml.MarkedYAMLError as exc:
         builder.diags.append(_syntax_error(exc, file, text))
     except _Stop:
@@ -210,6 +205,14 @@ _MERGE = object()  # the next value is merged into the mapping (``<<``)
 _BUILDING = object()  # an anchor whose node is still being read
 _UNREAD = object()  # an alias that could not be followed (reported); null in the data
 _TYPED_STARTS = frozenset("0123456789+-.~<yYnNtTfFoO") | {""}
+_GENERAL = object()  # an event the fast loop leaves to the handlers
+# A plain scalar starting with one of these letters is text unless it is one of YAML 1.1's
+# null or boolean words (numbers, timestamps and "<<" start otherwise): yamlscalar's patterns.
+_LETTER_STARTS = frozenset("yYnNtTfFoO")
+_WORDS = frozenset(
+    {"null", "Null", "NULL", "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE"}
+    | {"false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"}
+)
 
 
 class _Frame:
@@ -265,11 +268,6 @@ class _Builder:
         self.decoded = 0
         self.aliased = 0
 
-    def feed(self, event: Any) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(self, event)
-
     def _document_start(self, event: Any) -> None:
         self.doc = Document(file=self.file, index=len(self.docs), data=None, line=_pos(event)[0])
         self.anchors, self.stack, self.decoded, self.aliased = {}, [], 0, 0
@@ -297,33 +295,6 @@ class _Builder:
         mark = event.start_mark
         pos = (mark.line + 1, mark.column + 1)
         value = event.value
-        stack = self.stack
-        # Most scalars are plain names or quoted text inside a mapping: take them without
-        # the general path. Only a few first characters can start a number, a boolean, null,
-        # a timestamp or "<<" (PyYAML's resolver keys on them too).
-        if (
-            stack
-            and event.tag is None
-            and not event.anchor
-            and not (event.implicit[0] and value[:1] in _TYPED_STARTS)
-        ):
-            top = stack[-1]
-            if not top.is_list:
-                key = top.key
-                if key is _EXPECT_KEY:
-                    top.key, top.key_mark = value, pos
-                    top.size += 1
-                    return
-                if isinstance(key, str):
-                    child = (*top.path, key)
-                    self.doc.values[child] = pos
-                    top.size += 1
-                    top.key = _EXPECT_KEY
-                    if key in top.value:
-                        self._duplicate(top, child)
-                    top.value[key] = value
-                    self.doc.keys[child] = top.key_mark
-                    return
         path = self._path()
         merge = False
         if event.tag is not None or (event.implicit[0] and value[:1] in _TYPED_STARTS):
@@ -526,6 +497,110 @@ _Builder._handlers = {
     events.MappingEndEvent: _Builder._end,
     events.SequenceEndEvent: _Builder._end,
 }
+
+
+_SCALAR = events.ScalarEvent
+_MAPPING_START, _MAPPING_END = events.MappingStartEvent, events.MappingEndEvent
+_SEQUENCE_START, _SEQUENCE_END = events.SequenceStartEvent, events.SequenceEndEvent
+
+
+def _read(b: _Builder, get_event: Callable[[], Any]) -> None:
+    """Feed every event of the stream to ``b``.
+
+    Nearly every event of a manifest is a plain name, text or decimal number inside a mapping or
+    a sequence, or the start or end of one without an anchor. Those are handled here, in one
+    loop over local variables, doing exactly what the builder's handlers would do; everything
+    else (documents, the root node, tags, anchors, aliases, merge keys, typed scalars, keys that
+    are not plain, too deep a nesting) goes to the handlers. The loop costs about as much as
+    libyaml producing the events.
+    """
+    handlers = _Builder._handlers
+    stack = b.stack
+    top: _Frame | None = None
+    values, keys = b.doc.values, b.doc.keys
+    while (event := get_event()) is not None:
+        cls = type(event)
+        if top is not None:
+            if cls is _SCALAR:
+                value: Any = event.value
+                if event.tag is None and not event.anchor:
+                    if event.implicit[0] and value[:1] in _TYPED_STARTS:
+                        if value[:1] in _LETTER_STARTS:
+                            # a name such as "name" or "targetPort": text unless a YAML word
+                            if value in _WORDS:
+                                value = _GENERAL
+                        elif (
+                            value.isdigit()
+                            and value.isascii()
+                            and value[0] != "0"
+                            and len(value) < 4000
+                            and (top.is_list or top.key is not _EXPECT_KEY)
+                        ):
+                            value = int(value)  # a decimal port or count (not octal 0755)
+                        else:
+                            value = _GENERAL
+                    if value is not _GENERAL:
+                        mark = event.start_mark
+                        pos = (mark.line + 1, mark.column + 1)
+                        key = top.key
+                        if top.is_list:
+                            values[(*top.path, len(top.value))] = pos
+                            top.value.append(value)
+                        elif key is _EXPECT_KEY:
+                            top.key, top.key_mark = value, pos
+                        elif type(key) is str:
+                            child = (*top.path, key)
+                            values[child] = pos
+                            top.key = _EXPECT_KEY
+                            if key in top.value:
+                                b._duplicate(top, child)
+                            top.value[key] = value
+                            keys[child] = top.key_mark
+                        else:  # the value of a merge key or of a key that was refused
+                            b._scalar(event)
+                            continue
+                        top.size += 1
+                        b.decoded += 1
+                        continue
+            elif cls is _MAPPING_END or cls is _SEQUENCE_END:
+                if len(stack) > 1 and not top.merges and not top.anchor:
+                    parent = stack[-2]
+                    key = parent.key
+                    if parent.is_list or type(key) is str:
+                        stack.pop()
+                        frame, top = top, parent
+                        top.size += frame.size
+                        if top.is_list:
+                            top.value.append(frame.value)
+                            continue
+                        child = (*top.path, key)
+                        top.key = _EXPECT_KEY
+                        if key in top.value:
+                            b._duplicate(top, child)
+                        top.value[key] = frame.value
+                        keys[child] = top.key_mark
+                        continue
+            elif cls is _MAPPING_START or cls is _SEQUENCE_START:
+                key = top.key
+                if (
+                    not event.anchor
+                    and len(stack) < MAX_DEPTH
+                    and (top.is_list or type(key) is str)
+                ):
+                    path = (*top.path, len(top.value) if top.is_list else key)
+                    mark = event.start_mark
+                    pos = (mark.line + 1, mark.column + 1)
+                    values[path] = pos
+                    top = _Frame({} if cls is _MAPPING_START else [], path, None, pos)
+                    stack.append(top)
+                    b.decoded += 1
+                    continue
+        handler = handlers.get(cls)
+        if handler is not None:
+            handler(b, event)
+            stack = b.stack
+            top = stack[-1] if stack else None
+            values, keys = b.doc.values, b.doc.keys
 
 
 def _allowed_alias_ratio(decoded: int) -> float:

@@ -196,3 +196,17 @@ def test_tab_completes_a_labs_targets(fake_lab: str, tmp_path: Path) -> None:
         "kube-system/kube-dns"
     ]
     assert complete(f"netlab get svc {fake_lab} -n kube-") == ["kube-system"]
+
+
+def test_validate_in_a_pipe_starts_without_rich_or_the_explain_layer() -> None:
+    """rich is imported to print to a terminal, the trace and explain code for their commands:
+    a validation in CI pays neither at start-up."""
+    code = (
+        "import sys; from netlab.cli.main import main; main(['validate', sys.argv[1]]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('rich')} | "
+        "{m for m in sys.modules if m.startswith('netlab.explain')}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, SCENARIO], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.splitlines()[-1] == "[]", proc.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from netlab.errors import Diagnostic
+from netlab.scenario import yamlpos
 from netlab.scenario.yamlpos import Document, dotted, load_documents
 
 TWO_DOCS = """\
@@ -198,3 +199,45 @@ def test_merge_keys_are_flattened() -> None:
     assert diags == []
     assert docs[0].data == {"a": {"b": 1}, "c": {"b": 1, "d": 2}}
     assert docs[0].where(("c", "d")) == (4, 6)
+
+
+def _by_handlers_alone(text: str) -> tuple[list[Document], list[Diagnostic]]:
+    """The documents as the builder's handlers make them, every event through its handler."""
+    builder = yamlpos._Builder("f.yaml", text)
+    parser = yamlpos._PARSER(text)
+    while (event := parser.get_event()) is not None:
+        handler = builder._handlers.get(type(event))
+        if handler is not None:
+            handler(builder, event)
+    return builder.docs, builder.diags
+
+
+TRICKY = [
+    # names and words that look typed, as keys, values and list items
+    "name: n\ntargetPort: t\nnull: x\ntrue: y\non: off\nyes: No\nn: y\nfalse: ~\nt: ''\n",
+    "a: [1, 0755, 0x1f, +2, -3, 1_000, 1.5, .inf, 2024-01-02, y, n, null, '', x]\n",
+    "1: a\n0755: b\n-1: c\n1.5: d\n'2': e\n",
+    "p: 80\nq: 0\nr: '80'\ns: !!str 80\nt: !!int '7'\nu: 99999999999999999999\n",
+    # duplicates, merges, anchors, aliases, refused keys, empty values
+    "a: 1\na: 2\nb: {c: 1, c: 2}\n",
+    "base: &b {x: 1, y: [1, 2]}\nother:\n  <<: *b\n  y: 3\nlist: [*b, *b]\n",
+    "a: &s text\nb: *s\nc: &m [1, {d: e}]\nd: *m\n",
+    "? [a, b]\n: 1\n? {c: d}\n: 2\nok: 3\n",
+    "<<: 5\na:\n  <<: [x]\n  b:\n",
+    "a:\nb: ~\nc: [~, null]\nd: {e: }\n",
+    "- 1\n- [2, [3, [4]]]\n- {a: [b, {c: d}]}\n- !!bool yes\n- !!int x\n",
+    "---\na: 1\n---\n- x\n---\nplain\n---\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_the_fast_loop_does_what_the_handlers_do(text: str) -> None:
+    """load_documents handles the common events in a loop of its own, for speed; everything it
+    builds (data, positions of keys and values, unreadable values, diagnostics) must be what the
+    builder's handlers build from the same events."""
+    fast_docs, fast_diags = load_documents(text, "f.yaml")
+    docs, diags = _by_handlers_alone(text)
+    assert fast_diags == diags
+    assert [(d.index, d.line, d.data, d.values, d.keys, d.bad) for d in fast_docs] == [
+        (d.index, d.line, d.data, d.values, d.keys, d.bad) for d in docs
+    ]

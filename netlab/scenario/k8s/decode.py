@@ -78,9 +78,24 @@ def _decode_struct(
     """Check every key of ``raw`` against the struct's fields; return the well-typed ones."""
     owner, fields = _STRUCTS[name]
     out: dict[str, Any] = {}
+    unread = ctx.doc.bad  # values the YAML loader could not read (rarely any)
     for key, value in raw.items():
-        kloc = (*loc, key)
         spec = fields.get(key)
+        # Most fields are a string or an in-range integer: taken as they are, without the
+        # general path (which would accept them unchanged).
+        if spec is not None and not unread:
+            kind = type(value)
+            shape = spec.shape
+            if kind is str:
+                if shape == "string" or shape == "intstr":
+                    out[key] = value
+                    continue
+            elif kind is int and (shape in _INT_RANGE or shape == "intstr"):
+                lo, hi = _INT_RANGE["int32" if shape == "intstr" else shape]
+                if lo <= value <= hi:
+                    out[key] = value
+                    continue
+        kloc = (*loc, key)
         if spec is None:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f'did you mean "{close[0]}"? ' if close else ""

@@ -44,6 +44,16 @@ _IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 _CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
 
 
+# compiled once: every name, label key and label value of a file goes through them
+_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL_FMT)
+_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
+_DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL_FMT)
+_QNAME_RE = re.compile(_QNAME_FMT)
+_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
+_PORT_NAME_RE = re.compile("[-a-z0-9]+")
+_LETTER_RE = re.compile("[a-z]")
+
+
 def _regex_error(msg: str, fmt: str, *examples: str) -> str:
     """``RegexError``, including its double space before ``or`` when there are two examples."""
     if not examples:
@@ -67,8 +77,8 @@ def _blen(s: str) -> int:
 
 def _dns1123_label(value: str) -> list[str]:
     errs = [_max_len(63)] if _blen(value) > 63 else []
-    if not re.fullmatch(_DNS1123_LABEL_FMT, value):
-        if re.fullmatch(_DNS1123_SUBDOMAIN_FMT, value):
+    if not _DNS1123_LABEL_RE.fullmatch(value):
+        if _DNS1123_SUBDOMAIN_RE.fullmatch(value):
             errs.append("must not contain dots")
         else:
             errs.append(_regex_error(_DNS1123_LABEL_MSG, _DNS1123_LABEL_FMT, "my-name", "123-abc"))
@@ -77,14 +87,14 @@ def _dns1123_label(value: str) -> list[str]:
 
 def _dns1123_subdomain(value: str) -> list[str]:
     errs = [_max_len(253)] if _blen(value) > 253 else []
-    if not re.fullmatch(_DNS1123_SUBDOMAIN_FMT, value):
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errs.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
     return errs
 
 
 def _dns1035_label(value: str) -> list[str]:
     errs = [_max_len(63)] if _blen(value) > 63 else []
-    if not re.fullmatch(_DNS1035_LABEL_FMT, value):
+    if not _DNS1035_LABEL_RE.fullmatch(value):
         errs.append(_regex_error(_DNS1035_LABEL_MSG, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
     return errs
 
@@ -98,9 +108,9 @@ def _port_name(port: str) -> list[str]:
     errs = []
     if _blen(port) > 15:
         errs.append(_max_len(15))
-    if not re.fullmatch("[-a-z0-9]+", port):
+    if not _PORT_NAME_RE.fullmatch(port):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search("[a-z]", port):
+    if not _LETTER_RE.search(port):
         errs.append("must contain at least one letter (a-z)")
     if "--" in port:
         errs.append("must not contain consecutive hyphens")
@@ -131,7 +141,7 @@ def _qualified_name(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif _blen(name) > 63:
         errs.append("name part " + _max_len(63))
-    if not re.fullmatch(_QNAME_FMT, name):
+    if not _QNAME_RE.fullmatch(name):
         errs.append(
             "name part " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc")
         )
@@ -140,7 +150,7 @@ def _qualified_name(value: str) -> list[str]:
 
 def _label_value(value: str) -> list[str]:
     errs = [_max_len(63)] if _blen(value) > 63 else []
-    if not re.fullmatch(_LABEL_VALUE_FMT, value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(
             _regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
         )

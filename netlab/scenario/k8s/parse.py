@@ -23,6 +23,7 @@ that of released Kubernetes; the main branch has since reworded a few helpers ("
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,14 @@ def _category(kind: str, data: dict[str, Any]) -> str:
         return f"Namespace {name}"
     ns = meta.get("namespace") if isinstance(meta, dict) else None
     return f"{kind} {ns if isinstance(ns, str) and ns else 'default'}/{name}"
+
+
+@functools.lru_cache(maxsize=64)
+def _decode_prefix(kind: str, version: str) -> str:
+    """What the API server puts before a decoding error; one per kind and version."""
+    return (
+        f"{kind} in version {_go_quote(version.rpartition('/')[2])} cannot be handled as a {kind}: "
+    )
 
 
 def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
@@ -109,10 +118,7 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
             _HINT_KINDS,
         )
         return None
-    ctx.decode_prefix = (
-        f"{kind_s} in version {_go_quote(version.rpartition('/')[2])} cannot be handled as a "
-        f"{kind_s}: "
-    )
+    ctx.decode_prefix = _decode_prefix(kind_s, version)
     decoded = _decode_struct(ctx, data, (), [], kind_s)
     obj = _VALIDATORS[kind_s](ctx, decoded)
     return None if ctx.failed else obj
