@@ -173,6 +173,11 @@ def test_rules_for_one_service_with_conntrack_counters(lab: Lab) -> None:
     assert svc_lines and all(f"-> {cip}:80" in ln for ln in svc_lines), out.stdout
     assert re.search(r"TCP OUT \S+ -> \S+ .*Packets=[1-9]\d* Bytes=[1-9]", out.stdout), out.stdout
     assert "# pod/netlab/client-node-1 -> pod/default/web-" in out.stdout
+    # netlab conntrack: netfilter never saw that DNAT; Cilium's conntrack map holds it.
+    flows = netlab("conntrack", LAB, "node/node-1", "--service", "default/web")
+    assert flows.returncode == 0, flows.stderr
+    dnat = [ln for ln in flows.stdout.splitlines() if "[cilium_ct4_global]" in ln]
+    assert dnat and any(f"{cip}:80" in ln and "pod/web-" in ln for ln in dnat), flows.stdout
 
 
 def test_rules_raw_dumps_the_pinned_maps_and_attachments(lab: Lab) -> None:

@@ -24,7 +24,7 @@ from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.cluster.topology import veth_name
 from netlab.kernel import bpffs, cgroup
 from netlab.proxy.base import Proxier, SyncResult
-from netlab.proxy.ebpf import datapath, entries, render
+from netlab.proxy.ebpf import datapath, entries, render, view
 from netlab.proxy.ebpf import live as live_mod
 from netlab.proxy.servicemap import is_proxied, service_view, slices_by_service
 from netlab.scenario.k8s import Service
@@ -361,6 +361,16 @@ class EbpfProxier(Proxier):
         reply (so a DNAT shows as in netfilter's table), the others from netfilter's."""
         pins = datapath.pin_dir(self.root, node.name)
         return live_mod.tracked(pins, node.netns, protocol, source_ip)
+
+    def lb_connections(
+        self, node: Node
+    ) -> list[tuple[str, view.Endpoint, view.Endpoint, view.Endpoint]]:
+        """The connections the node's programs load-balanced, from Cilium's conntrack map:
+        (protocol, client, frontend, backend) each (``netlab conntrack``)."""
+        pins = datapath.pin_dir(self.root, node.name)
+        if not os.path.exists(os.path.join(pins, entries.SERVICES)):
+            return []
+        return view.service_connections(live_mod.decoded(pins))
 
     def maps_consulted(
         self, node: Node, client: tuple[str, int], dialled: tuple[str, int], protocol: str

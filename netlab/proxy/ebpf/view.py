@@ -224,6 +224,31 @@ def ct_list(
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+Endpoint = tuple[str, int]  # address, port
+
+
+def service_connections(d: Decoded) -> list[tuple[str, Endpoint, Endpoint, Endpoint]]:
+    """Cilium's load-balanced connections, one per ``TUPLE_F_SERVICE`` conntrack entry:
+    (protocol, the client, the frontend it dialled, the backend the entry points at)."""
+    out = []
+    for k, v in d.ct:
+        if not num(k, "flags") & TUPLE_F_SERVICE:
+            continue
+        be = d.backends.get(num(v, "backend_id"))
+        if be is None:
+            continue
+        proto = r.PROTO_NAME.get(num(k, "nexthdr"), str(num(k, "nexthdr")))
+        out.append(
+            (
+                proto,
+                (ip(k["saddr"]), num(k, "sport")),
+                (ip(k["daddr"]), num(k, "dport")),
+                (ip(be["address"]), num(be, "port")),
+            )
+        )
+    return sorted(out)
+
+
 def nat_list(d: Decoded, names: Names, now: int, backends: set[str] | None = None) -> str:
     """``cilium-dbg bpf nat list``."""
     lines = []
