@@ -14,13 +14,14 @@ and whether the backends saw the client's own address or a masqueraded one.
 """
 
 from netlab.checks.derive import derive
-from netlab.checks.judge import evaluate, evaluate_dns
+from netlab.checks.judge import evaluate, evaluate_dns, evaluate_http
 from netlab.checks.model import (
     Backend,
     CheckResult,
     ResolvedCheck,
     ResolvedConnect,
     ResolvedDns,
+    ResolvedHttp,
     ResolveError,
 )
 from netlab.checks.reach import find_pod
@@ -33,10 +34,12 @@ __all__ = [
     "ResolvedCheck",
     "ResolvedConnect",
     "ResolvedDns",
+    "ResolvedHttp",
     "default_connections",
     "derive",
     "evaluate",
     "evaluate_dns",
+    "evaluate_http",
     "find_pod",
     "resolve",
     "resolve_all",

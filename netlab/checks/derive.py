@@ -7,9 +7,10 @@ from dataclasses import replace
 
 from netlab.checks.reach import reachable, reachable_via_load_balancer, ready_endpoints
 from netlab.cluster.build import SYSTEM_SERVICES
-from netlab.cluster.state import ClusterState
-from netlab.proxy.servicemap import EndpointInfo
+from netlab.cluster.state import ClusterState, PodInfo
+from netlab.proxy.servicemap import EndpointInfo, is_proxied
 from netlab.scenario.checkspec import (
+    FAILED,
     SNAT_IF_REMOTE,
     CheckSpec,
     ConnectCheck,
@@ -67,6 +68,9 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
             if dns_on and client_src is not None:
                 out += _derived_headless(state, svc, fqdn, client_src)
             continue
+        if not is_proxied(svc):
+            out += _derived_unproxied(state, svc, clients)
+            continue
         for lb_ip in svc.load_balancer_ingress:
             for sp in svc.ports:
                 port = sp.name or sp.port
@@ -109,6 +113,11 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
                     ebpf=ebpf,
                     protocol=sp.protocol,
                 )
+                if mode == "ipvs" and not reach and has_any:
+                    # internalTrafficPolicy Local with no endpoint here: IPVS keeps the virtual
+                    # server without real servers, and ip_vs_leave answers ICMP port unreachable
+                    # (rate-limited per client: after a burst of 6, a timeout). No DROP rule.
+                    expect = ConnectExpect(result=FAILED)
                 if not userspace and _host_network_elsewhere(state, reach, node.name):
                     # A pod reaching another node's own address leaves the cluster network:
                     # the CNI masquerades it (netlab.cluster.cni), so which address the
@@ -185,6 +194,32 @@ def _derived_expect(
     if ebpf:
         return ConnectExpect(result="refused")
     return ConnectExpect(result="timeout" if has_any else "refused")
+
+
+def _derived_unproxied(
+    state: ClusterState, svc: Service, clients: dict[str, PodInfo]
+) -> list[CheckSpec]:
+    """A Service labelled for another proxy (service.kubernetes.io/service-proxy-name) or as
+    headless (service.kubernetes.io/headless): no mode programs it, so its ClusterIP and
+    NodePorts lead nowhere. How that fails differs by mode (no route, a drop, a reset)."""
+    out: list[CheckSpec] = []
+    ns, name = svc.meta.namespace, svc.meta.name
+    for sp in svc.ports:
+        port = sp.name or sp.port
+        for node in state.nodes:
+            client = clients.get(node.name)
+            if client is not None:
+                out.append(
+                    ConnectCheck(
+                        name=f"{ns}/{name}:{port} clusterIP from {node.name} is not proxied",
+                        source=Source("pod", client.name, CLIENT_NAMESPACE),
+                        destination=Destination(name, ns, port),
+                        protocol=sp.protocol,
+                        expect=ConnectExpect(result=FAILED),
+                        derived=True,
+                    )
+                )
+    return out
 
 
 def _derived_external_name(

@@ -5,9 +5,22 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from netlab.checks.model import CheckResult, ResolvedConnect, ResolvedDns, norm
-from netlab.checks.observations import CapturedPacket, ConntrackEntry, DNSResult, Observation
-from netlab.scenario.checkspec import NAMED_SOURCES, SNAT_IF_REMOTE
+from netlab.checks.model import (
+    CheckResult,
+    ResolvedConnect,
+    ResolvedDns,
+    ResolvedHttp,
+    norm,
+    outcome_matches,
+)
+from netlab.checks.observations import (
+    CapturedPacket,
+    ConntrackEntry,
+    DNSResult,
+    HttpObservation,
+    Observation,
+)
+from netlab.scenario.checkspec import FAILED, NAMED_SOURCES, SNAT_IF_REMOTE
 
 
 def evaluate(
@@ -25,23 +38,26 @@ def evaluate(
     reached = Counter(o.hostname for o in answered)
     sources = sorted({o.client_ip for o in answered})
 
-    if outcomes.get(expect.result, 0) != len(observations):
-        wrong = {k: v for k, v in outcomes.items() if k != expect.result}
-        errors = sorted({o.error for o in observations if o.outcome != expect.result and o.error})
-        failures.append(
-            f"expected every connection to be {expect.result}, got "
-            + ", ".join(f"{v} {k}" for k, v in sorted(wrong.items()))
-            + (f" ({'; '.join(errors[:3])})" if errors else "")
-        )
+    failures += _judge_outcomes(expect.result, [(o.outcome, o.error) for o in observations])
+    got = set(reached)
     if check.expected is not None and expect.result == "connected":
         want = {b.pod for b in check.expected}
-        got = set(reached)
         if got - want:
             failures.append(f"reached unexpected endpoints: {', '.join(sorted(got - want))}")
-        if want - got:
+        if not check.sticky and check.max_endpoints is None and want - got:
             failures.append(
                 f"never reached: {', '.join(sorted(want - got))} in {len(observations)} connections"
             )
+    if check.sticky and len(got) > 1:
+        failures.append(
+            "expected one endpoint for every connection (session affinity), reached "
+            + ", ".join(f"{k} x{v}" for k, v in sorted(reached.items()))
+        )
+    if check.max_endpoints is not None and len(got) > check.max_endpoints:
+        failures.append(
+            f"expected at most {check.max_endpoints} endpoints (one per node the load balancer "
+            f"uses, each remembering the client), reached {len(got)}: {', '.join(sorted(got))}"
+        )
     if expect.source and answered:
         kept = [o for o in answered if not o.translated]
         if expect.source == "client" and len(kept) != len(answered):
@@ -78,6 +94,10 @@ def evaluate(
     expected: dict[str, Any] = {"result": expect.result}
     if check.expected is not None:
         expected["endpoints"] = sorted(b.pod for b in check.expected)
+    if check.sticky:
+        expected["sticky"] = True
+    if check.max_endpoints is not None:
+        expected["max_endpoints"] = check.max_endpoints
     if expect.source:
         expected["source"] = expect.source
     if expect.dnat is not None:
@@ -137,6 +157,75 @@ def _judge_snat_if_remote(check: ResolvedConnect, answered: list[Observation]) -
         "expected the client's own address at backends on the node that took the connection "
         f"and that node's address elsewhere: {'; '.join(wrong[:3])}{more}"
     ]
+
+
+def _judge_outcomes(result: str, seen: list[tuple[str, str]]) -> list[str]:
+    """Every connection must have the expected outcome (``failed``: any failure)."""
+    wrong = Counter(o for o, _ in seen if not outcome_matches(o, result))
+    if not wrong:
+        return []
+    errors = sorted({e for o, e in seen if not outcome_matches(o, result) and e})
+    what = "a failure" if result == FAILED else result
+    return [
+        f"expected every connection to be {what}, got "
+        + ", ".join(f"{v} {k}" for k, v in sorted(wrong.items()))
+        + (f" ({'; '.join(errors[:3])})" if errors else "")
+    ]
+
+
+def evaluate_http(
+    check: ResolvedHttp, observations: list[HttpObservation], seconds: float = 0.0
+) -> CheckResult:
+    """Each GET's outcome, and for answered ones their status code and body."""
+    expect = check.spec.expect
+    failures = _judge_outcomes(expect.result, [(o.outcome, o.error) for o in observations])
+    answered = [o for o in observations if o.outcome == "connected"]
+    statuses = Counter(o.status for o in answered)
+    if expect.result == "connected":
+        wrong = {k: v for k, v in statuses.items() if k != check.status}
+        if wrong:
+            failures.append(
+                f"expected HTTP {check.status}, got "
+                + ", ".join(f"{k} x{v}" for k, v in sorted(wrong.items()))
+            )
+        if check.body is not None:
+            missing = [o for o in answered if check.body not in o.body]
+            if missing:
+                failures.append(
+                    f"expected the body to contain {check.body!r}, {len(missing)} did not: "
+                    f"{_excerpt(missing[0].body)!r}"
+                )
+    expected: dict[str, Any] = {"result": expect.result}
+    if expect.result == "connected":
+        expected["status"] = check.status
+        if check.body is not None:
+            expected["body"] = check.body
+    observed: dict[str, Any] = {
+        "outcomes": dict(sorted(Counter(o.outcome for o in observations).items())),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+    if answered:
+        observed["body"] = _excerpt(answered[0].body)
+    return CheckResult(
+        name=check.name,
+        passed=not failures,
+        summary=check.summary,
+        source=str(check.spec.source),
+        destination=f"{check.dest_ip or check.dial_name}:{check.dest_port}{check.path}",
+        protocol="HTTP",
+        connections=len(observations),
+        expected=expected,
+        observed=observed,
+        failures=failures,
+        seconds=seconds,
+        derived=check.spec.derived,
+        kind="http",
+        description=check.spec.description,
+    )
+
+
+def _excerpt(body: str, size: int = 200) -> str:
+    return body if len(body) <= size else body[:size] + "…"
 
 
 def _judge_dnat(
@@ -224,6 +313,9 @@ def _judge_capture(
         for pod, pkts in captures.items()
     }
     by_source = {pod: {(p.src, p.sport): p for p in pkts} for pod, pkts in syns.items()}
+    answered_by: dict[str, set[tuple[str, int]]] = {}
+    for o in answered:
+        answered_by.setdefault(o.hostname, set()).add((o.client_ip, o.client_port))
     problems: list[str] = []
     seen = 0
     example = ""
@@ -243,7 +335,14 @@ def _judge_capture(
                 f"not its own {backend.ip}:{backend.port}"
             )
             continue
-        elsewhere = [pod for pod, table in by_source.items() if pod != backend.pod and key in table]
+        # A SYN with the same source elsewhere is only suspect if that pod did not itself answer
+        # a connection from that address and port: a node dialling pods (the userspace proxy)
+        # may use one source port towards two different pods.
+        elsewhere = [
+            pod
+            for pod, table in by_source.items()
+            if pod != backend.pod and key in table and key not in answered_by.get(pod, set())
+        ]
         if elsewhere:
             problems.append(f"the SYN from {key[0]}:{key[1]} also reached {', '.join(elsewhere)}")
             continue

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab.cluster.podfiles import HostsFile
 from netlab.cluster.resolvconf import ResolvConf
-from netlab.scenario.checkspec import ConnectCheck, DnsCheck
+from netlab.scenario.checkspec import FAILED, ConnectCheck, DnsCheck
 
 MISS_PROBABILITY = 1e-6  # chance that "all endpoints" misses one by bad luck, per check
 DEFAULT_FAILURE_CONNECTIONS = 3
@@ -70,9 +71,15 @@ class ResolvedConnect:
     summary: str
     dial_name: str = ""  # a DNS name resolved (as the source's resolver would) per connection
     resolv: ResolvConf | None = None  # the source's resolver configuration
+    hosts: HostsFile | None = None  # the source's hosts file, read before DNS
     conntrack_netns: str = ""  # where the source's connections are tracked (its node)
     entry_node: str = ""  # the node a NodePort (or nodeIP:port) connection was dialled on
     node_ips: tuple[tuple[str, str], ...] = ()  # every node's name and address
+    # Session affinity: every connection reaches one endpoint (sticky); or, through several
+    # nodes that each remember the client on their own, at most ``max_endpoints`` of them.
+    # Otherwise the connections must spread over every expected endpoint.
+    sticky: bool = False
+    max_endpoints: int | None = None
 
     @property
     def name(self) -> str:
@@ -82,6 +89,16 @@ class ResolvedConnect:
     def captures(self) -> bool:
         """A capture check: the backends capture the SYNs they receive."""
         return self.spec.kind == "capture"
+
+
+@dataclass(frozen=True)
+class ResolvedHttp(ResolvedConnect):
+    """An http check made concrete: a connect check's source and destination, a path to GET,
+    and the status and body every answer must have."""
+
+    path: str = "/"
+    status: int = 200
+    body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,7 @@ class ResolvedDns:
         return self.spec.name
 
 
-ResolvedCheck = ResolvedConnect | ResolvedDns
+ResolvedCheck = ResolvedConnect | ResolvedHttp | ResolvedDns
 
 
 @dataclass
@@ -137,6 +154,11 @@ class CheckResult:
         """The endpoints (pod names) that answered, with how many connections each."""
         endpoints: dict[str, int] = self.observed.get("endpoints", {})
         return endpoints
+
+
+def outcome_matches(outcome: str, result: str) -> bool:
+    """An observed outcome against an expected result: ``failed`` takes any failure."""
+    return outcome == result or (result == FAILED and outcome != "connected")
 
 
 def norm(text: str) -> str:

@@ -34,6 +34,17 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class HttpObservation:
+    """One HTTP GET: its outcome (as a connection's) and, when answered, the status and body."""
+
+    outcome: str  # "connected" | "refused" | "timeout" | "unreachable" | "closed" | "error"...
+    status: int = 0  # 0 when nothing answered
+    body: str = ""
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class CapturedPacket:
     src: str
     dst: str
@@ -99,7 +110,10 @@ class DNSResult:
         return self.cname_chain[-1] if self.cname_chain else self.name
 
     def data(self, rtype: str | None = None) -> list[str]:
-        """The answers' data owned by the canonical name (of ``rtype``, default: the query's)."""
+        """The answers' data owned by the canonical name (of ``rtype``, default: the query's).
+
+        A CNAME is owned by the name asked, not by the end of the chain: a ``CNAME`` question's
+        answer is that name's CNAME target."""
         want = (rtype or self.qtype).upper()
-        owner = self.canonical.lower()
+        owner = (self.name if want == "CNAME" else self.canonical).lower()
         return [d for n, t, _, d in self.answers if t == want and n.lower() == owner]

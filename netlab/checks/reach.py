@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from netlab.checks.model import Backend, ResolveError
 from netlab.cluster.state import ClusterState, PodInfo
-from netlab.proxy.servicemap import EndpointInfo, ProxiedService, categorize, node_view
+from netlab.proxy.servicemap import EndpointInfo, ProxiedService, node_view
 from netlab.scenario.checkspec import Source
 from netlab.scenario.k8s import Service, ServicePort
 from netlab.scenario.labcheck import did_you_mean
@@ -133,19 +133,39 @@ def reachable(
     node: str,
     external: bool,
     mode: str = "iptables",
+    *,
+    from_node: bool = False,
 ) -> tuple[tuple[EndpointInfo, ...], bool]:
     """The endpoints Kubernetes says a connection through ``node`` may reach, and whether the
-    Service has usable endpoints anywhere (to tell DROP from REJECT). The userspace proxy knew
-    no traffic policies: every ready endpoint, from everywhere."""
+    Service has usable endpoints anywhere (to tell DROP from REJECT).
+
+    ``external``: the connection is to an external address (NodePort, load-balancer IP,
+    externalIP), else to the ClusterIP. ``from_node``: it starts on ``node`` itself, from a
+    process of the node or from one of its pods. externalTrafficPolicy Local constrains only
+    traffic from outside: kube-proxy's iptables and nftables modes send a pod's or the node's
+    own traffic to an external address of such a Service to every endpoint (KUBE-EXT's "pod
+    traffic for ... external destinations" and "route LOCAL traffic for ... external
+    destinations"; nftables' "short-circuit pod traffic" / "short-circuit local traffic"). The
+    IPVS mode has no such rules: its external virtual servers hold the node's own endpoints,
+    or every endpoint when it has none (syncEndpoint, kubernetes#97081), whoever the client.
+    The userspace proxy knew no traffic policies: every ready endpoint, from everywhere.
+    """
     ps = proxied(state, svc, sp, node)
     if ps is None:
         return (), False
     if mode == "userspace":
         ready = tuple(e for e in ps.endpoints if e.ready)
         return ready, bool(ready)
-    cat = categorize(ps.info, ps.endpoints)
-    local = ps.info.external_policy_local if external else ps.info.internal_policy_local
-    return (cat.local if local else cat.cluster), cat.has_any
+    cat = ps.categorize()
+    if not external:
+        return (cat.local if ps.info.internal_policy_local else cat.cluster), cat.has_any
+    if not ps.info.external_policy_local:
+        return cat.cluster, cat.has_any
+    if mode == "ipvs":
+        # Outside traffic to a node without local endpoints is DNATed to a remote pod without
+        # masquerade, so the reply goes astray: only a client on the node gets the fallback.
+        return (cat.local or (cat.cluster if from_node else ())), cat.has_any
+    return (cat.cluster if from_node else cat.local), cat.has_any
 
 
 def reachable_via_load_balancer(
@@ -160,6 +180,19 @@ def reachable_via_load_balancer(
         has_any = has_any or any_here
         found.update((str(e), e) for e in eps)
     return tuple(found.values()), has_any
+
+
+def load_balancer_nodes(state: ClusterState, svc: Service) -> list[str]:
+    """The nodes the cloud load balancer sends a Service's traffic to: every node, or with
+    externalTrafficPolicy Local those whose health check passes (kube-proxy's health server
+    counts the Service's ready endpoints on the node, in every mode)."""
+    if svc.external_traffic_policy != "Local":
+        return [n.name for n in state.nodes]
+    key = f"{svc.meta.namespace}/{svc.meta.name}"
+    ready = {
+        ep.node_name for sl in state.slices if sl.service == key for ep in sl.endpoints if ep.ready
+    }
+    return [n.name for n in state.nodes if n.name in ready]
 
 
 def ready_endpoints(state: ClusterState, svc: Service, port: ServicePort | None) -> list[Backend]:

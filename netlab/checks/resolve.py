@@ -3,6 +3,7 @@ endpoints, how many connections), or a located error when it names something the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +17,7 @@ from netlab.checks.model import (
     ResolvedCheck,
     ResolvedConnect,
     ResolvedDns,
+    ResolvedHttp,
     ResolveError,
     ResolveErrors,
     norm,
@@ -25,22 +27,26 @@ from netlab.checks.reach import (
     choices_hint,
     external_backends,
     find_pod,
+    load_balancer_nodes,
     reachable,
     reachable_via_load_balancer,
     ready_endpoints,
     service_endpoints,
     service_port,
 )
+from netlab.cluster.podfiles import HostsFile, node_resolver, pod_resolver, source_hosts
 from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import Diagnostic
-from netlab.proxy.servicemap import EndpointInfo
+from netlab.proxy.nodeports import local_addresses
+from netlab.proxy.servicemap import EndpointInfo, is_proxied
 from netlab.scenario.checkspec import (
     CheckSpec,
     ConnectCheck,
     ConnectExpect,
     Destination,
     DnsCheck,
+    HttpCheck,
     Source,
 )
 from netlab.scenario.k8s import Service, ServicePort
@@ -68,21 +74,16 @@ def resolve_source(state: ClusterState, src: Source) -> tuple[str, str, str | No
 
 
 def resolver_config(state: ClusterState, src: Source) -> ResolvConf:
-    """What the source's resolver uses: a pod's ClusterFirst config, else the outside world's
-    DNS server (nodes and external clients)."""
-    dns_ip = next(
-        (
-            s.cluster_ip
-            for s in state.services
-            if (s.meta.namespace, s.meta.name) == ("kube-system", "kube-dns")
-        ),
-        "",
-    )
-    if src.kind == "pod" and dns_ip:
-        pod = find_pod(state, src)
-        if not pod.host_network:
-            return ResolvConf.for_pod(pod.namespace, dns_ip, state.lab.dns.domain)
-    return ResolvConf((state.external.router_ip,))
+    """What the source's resolver uses: a pod's resolv.conf as kubelet writes it for its
+    dnsPolicy, else the outside world's DNS server (nodes and external clients)."""
+    if src.kind == "pod":
+        return pod_resolver(state, find_pod(state, src))
+    return node_resolver(state)
+
+
+def hosts_file(state: ClusterState, src: Source) -> HostsFile:
+    """The hosts file the source's libc reads before DNS (nsswitch ``hosts: files dns``)."""
+    return source_hosts(state, find_pod(state, src) if src.kind == "pod" else None)
 
 
 def _conntrack_netns(state: ClusterState, src: Source) -> str:
@@ -107,6 +108,8 @@ def _default_namespace(state: ClusterState, src: Source, service: str) -> str:
 @overload
 def resolve(state: ClusterState, spec: DnsCheck, mode: str = ...) -> ResolvedDns: ...
 @overload
+def resolve(state: ClusterState, spec: HttpCheck, mode: str = ...) -> ResolvedHttp: ...
+@overload
 def resolve(state: ClusterState, spec: ConnectCheck, mode: str = ...) -> ResolvedConnect: ...
 @overload
 def resolve(state: ClusterState, spec: CheckSpec, mode: str = ...) -> ResolvedCheck: ...
@@ -117,7 +120,42 @@ def resolve(state: ClusterState, spec: CheckSpec, mode: str = "iptables") -> Res
     when it names something the lab does not have."""
     if isinstance(spec, DnsCheck):
         return _resolve_dns(state, spec)
+    if isinstance(spec, HttpCheck):
+        return _resolve_http(state, spec, mode)
     return _resolve_connect(state, spec, mode)
+
+
+def _resolve_http(state: ClusterState, spec: HttpCheck, mode: str) -> ResolvedHttp:
+    """An http check dials as a connect check does; any server may answer, so only the
+    outcome, the status and the body are judged (one GET unless told otherwise)."""
+    as_connect = ConnectCheck(
+        name=spec.name,
+        source=spec.source,
+        destination=spec.destination,
+        protocol="TCP",
+        connections=spec.connections,
+        timeout=spec.timeout,
+        expect=ConnectExpect(spec.expect.result),
+        description=spec.description,
+        derived=spec.derived,
+        origin=spec.origin,
+    )
+    connect = _resolve_connect(state, as_connect, mode)
+    expect = spec.expect
+    connections = spec.connections or 1
+    fields = {f.name: getattr(connect, f.name) for f in dataclasses.fields(connect)}
+    fields.update(
+        spec=spec,
+        connections=connections,
+        expected=None,
+        sticky=False,
+        max_endpoints=None,
+        summary=connect.summary.replace(f"/{connect.protocol}", "", 1) + f" GET {spec.path}",
+        path=spec.path,
+        status=expect.status if expect.status is not None else 200,
+        body=expect.body,
+    )
+    return ResolvedHttp(**fields)
 
 
 def _resolve_dns(state: ClusterState, spec: DnsCheck) -> ResolvedDns:
@@ -148,6 +186,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         expected=None,
         summary="",
         resolv=resolver_config(state, spec.source),
+        hosts=hosts_file(state, spec.source),
         conntrack_netns=_conntrack_netns(state, spec.source),
         node_ips=tuple((n.name, n.ip) for n in state.nodes),
     )
@@ -159,12 +198,15 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
     reach: tuple[EndpointInfo, ...] = ()
     dial_name = ""
     is_service = False
+    svc: Service | None = None
+    nodes_used = 1
     if dest.service and dest.via == "name":
         ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
         svc = find_service(state, ns, dest.service)
         dial_name, dest_port, protocol, backends, expected = _by_service_name(
             state, spec, svc, source_namespace=_source_namespace(state, spec.source), mode=mode
         )
+        sticky, max_endpoints = _affinity(expect, svc, nodes_used)
         return replace(
             base,
             dest_ip="",
@@ -175,6 +217,8 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
             expected=expected,
             dial_name=dial_name,
             summary=f"{spec.source} -> {dial_name}:{dest_port}/{protocol} (by name)",
+            sticky=sticky,
+            max_endpoints=max_endpoints,
         )
     if dest.service:
         ns = dest.namespace or _default_namespace(state, spec.source, dest.service)
@@ -185,10 +229,14 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         backends = tuple(backend_of(state, e) for e in all_eps.values())
         dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
         entry_node = via_node if dest.via == "nodePort" else ""
-        if dest.via == "loadBalancer":
+        # A pod or process on the node whose rules catch the connection: for a load-balancer
+        # IP or externalIP that is the client's own node; for a NodePort, the node dialled.
+        from_node = spec.source.kind != "external" and via_node == client_node
+        if dest.via == "loadBalancer" and spec.source.kind == "external":
             reach, _ = reachable_via_load_balancer(state, svc, sp, mode)
+            nodes_used = len(load_balancer_nodes(state, svc))
         else:
-            reach, _ = reachable(state, svc, sp, via_node, external, mode)
+            reach, _ = reachable(state, svc, sp, via_node, external, mode, from_node=from_node)
         target = f"{ns}/{svc.meta.name}:{sp.name or sp.port}"
         how = "" if dest.via == "clusterIP" else f" via {dest.via}"
         summary = f"{spec.source} -> {target}{how} ({dest_ip}:{dest_port}/{protocol})"
@@ -209,8 +257,9 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         assert isinstance(dest.port, int)
         dest_port = dest.port
         summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
-        backends = _backends_for_address(state, dest_ip, dest_port, protocol)
+        svc, backends = _backends_for_address(state, dest_ip, dest_port, protocol)
     expected = _expected(state, expect, backends, reach, is_service)
+    sticky, max_endpoints = _affinity(expect, svc, nodes_used)
     return replace(
         base,
         dest_ip=dest_ip,
@@ -222,7 +271,29 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         summary=summary,
         dial_name=dial_name,
         entry_node=entry_node,
+        sticky=sticky,
+        max_endpoints=max_endpoints,
     )
+
+
+def _affinity(expect: ConnectExpect, svc: Service | None, nodes: int) -> tuple[bool, int | None]:
+    """(sticky, max_endpoints) for connections to ``svc`` through ``nodes`` nodes.
+
+    sessionAffinity ClientIP promises one client one endpoint, the same on every connection
+    through the same node until the timeout: every kube-proxy mode keeps that memory per node
+    (``recent`` lists, nftables affinity sets, IPVS persistence templates, the userspace
+    proxy's table). A client spread over several nodes by a load balancer may meet one
+    endpoint per node. A check's own ``sticky`` wins.
+    """
+    if expect.result != "connected":
+        return False, None
+    if expect.sticky is not None:
+        return expect.sticky, None
+    if svc is None or svc.session_affinity != "ClientIP" or not is_proxied(svc):
+        return False, None
+    if nodes > 1:
+        return False, nodes
+    return True, None
 
 
 def find_service(
@@ -378,23 +449,23 @@ def _answer_token(state: ClusterState, spec: DnsCheck, token: str) -> set[str]:
 
 def _backends_for_address(
     state: ClusterState, ip: str, port: int, protocol: str
-) -> tuple[Backend, ...]:
-    """For a raw ClusterIP:port or nodeIP:nodePort destination, the Service's endpoints."""
+) -> tuple[Service | None, tuple[Backend, ...]]:
+    """For a raw ClusterIP:port or nodeIP:nodePort destination, the Service and its endpoints."""
     for svc in state.services:
         for sp in svc.ports:
             if sp.protocol != protocol:
                 continue
-            local = ip.startswith("127.") or any(n.ip == ip for n in state.nodes)
+            local = ip.startswith("127.") or any(ip in local_addresses(n) for n in state.nodes)
             node_hit = sp.node_port == port and local
             if (
                 (svc.cluster_ip == ip and sp.port == port)
                 or node_hit
                 or (ip in svc.load_balancer_ingress and sp.port == port)
             ):
-                return tuple(
+                return svc, tuple(
                     backend_of(state, e) for e in service_endpoints(state, svc, sp).values()
                 )
-    return ()
+    return None, ()
 
 
 def _service_address(

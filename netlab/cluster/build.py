@@ -91,7 +91,8 @@ def system_pods(first_node: str) -> list[Pod]:
 
 
 def dns_deployment(replicas: int) -> Deployment:
-    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153."""
+    """kubeadm's CoreDNS Deployment: two replicas labelled k8s-app=kube-dns, ports 53 and 9153,
+    ``dnsPolicy: Default``."""
     labels = {"k8s-app": "kube-dns"}
     ports = [
         ContainerPort(53, "UDP", "dns"),
@@ -103,7 +104,10 @@ def dns_deployment(replicas: int) -> Deployment:
         replicas=replicas,
         selector=labels,
         template_meta=ObjectMeta(name="", namespace="kube-system", labels=labels),
-        template_spec=PodSpec(containers=[Container("coredns", COREDNS_IMAGE, ports)]),
+        # kubeadm's CoreDNS uses the node's resolver (it must not ask itself): dnsPolicy Default.
+        template_spec=PodSpec(
+            containers=[Container("coredns", COREDNS_IMAGE, ports)], dns_policy="Default"
+        ),
     )
 
 
@@ -173,6 +177,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             pod_cidr=str(subnets[i - 1]),
             gateway=str(subnets[i - 1].network_address + 1),
             netns=node_netns(name, n),
+            labels=dict(lab.node_labels.get(n, {})),
         )
         for i, n in enumerate(lab.nodes, start=1)
     ]
@@ -226,6 +231,8 @@ def build_cluster(scenario: Scenario) -> ClusterState:
                     owner=pod.owner,
                     role=role,
                     runs=_runs(pod),
+                    dns_policy=pod.spec.dns_policy,
+                    dns_config=pod.spec.dns_config,
                     containers=list(pod.spec.containers),
                 )
             )
@@ -235,7 +242,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
         raise ClusterError(problems, scenario.file)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
-        slices.extend(endpoint_slices(svc, pods, name))
+        slices.extend(endpoint_slices(svc, pods, name, _zones(nodes)))
 
     first = lab.external_clients[0]
     return ClusterState(
@@ -250,6 +257,7 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             router_ip=first.address,
             clients={c.name: c.address for c in lab.external_clients},
         ),
+        namespaces=[n.meta.name for n in scenario.namespaces],
     )
 
 
@@ -291,7 +299,12 @@ def recompute_slices(state: ClusterState) -> None:
     """Run the EndpointSlice controller again, after pods changed (readiness, say)."""
     state.slices = [_kubernetes_slice(state.nodes[0])]
     for svc in state.services[1:]:
-        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name))
+        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name, _zones(state.nodes)))
+
+
+def _zones(nodes: list[Node]) -> dict[str, str]:
+    """The zone label of each node that has one (what endpoints carry as their zone)."""
+    return {n.name: n.zone for n in nodes if n.zone}
 
 
 def _runs(pod: Pod) -> str:

@@ -72,6 +72,8 @@ def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
             hostname=deploy.template_spec.hostname,
             subdomain=deploy.template_spec.subdomain,
             host_network=deploy.template_spec.host_network,
+            dns_policy=deploy.template_spec.dns_policy,
+            dns_config=deploy.template_spec.dns_config,
         )
         pods.append(
             Pod(
@@ -98,8 +100,9 @@ def schedule(pods: Iterable[Pod], nodes: list[str], counts: dict[str, int]) -> d
 
 
 # Ports every node's own network namespace already serves: kube-proxy's health server (its
-# --healthz-bind-address default, 0.0.0.0:10256).
-NODE_PORTS_IN_USE = {10256: "kube-proxy's health server"}
+# --healthz-bind-address default, 0.0.0.0:10256) and its metrics server (--metrics-bind-address,
+# 127.0.0.1:10249, which a pod's listener on every address of the node would clash with).
+NODE_PORTS_IN_USE = {10256: "kube-proxy's health server", 10249: "kube-proxy's metrics server"}
 
 
 def schedule_host_network(
@@ -160,6 +163,9 @@ def resolve_target_port(port: ServicePort, pod: PodInfo) -> int | None:
     return None
 
 
+# The trafficDistribution values whose hints the controller writes (trafficdist.go).
+CLOSE_TRAFFIC_DISTRIBUTION = ("PreferClose", "PreferSameZone", "PreferSameNode")
+
 # EndpointPort is immutable: one instance per (name, port, protocol) serves every slice
 _endpoint_port = functools.lru_cache(maxsize=1024)(EndpointPort)
 
@@ -170,12 +176,17 @@ def _text(ports: tuple[EndpointPort, ...]) -> str:
     return str(ports)
 
 
-def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[EndpointSlice]:
+def endpoint_slices(
+    service: Service, pods: list[PodInfo], lab: str, zones: dict[str, str] | None = None
+) -> list[EndpointSlice]:
     """The EndpointSlices the EndpointSlice controller writes for ``service``.
 
     Pods whose named target ports resolve differently land in different slices, exactly as
-    upstream groups endpoints by their resolved port set.
+    upstream groups endpoints by their resolved port set. ``zones`` maps node names to their
+    ``topology.kubernetes.io/zone`` label: each endpoint gets its node's zone, and with a
+    ``trafficDistribution`` the hints of trafficdist.ReconcileHints.
     """
+    zones = zones or {}
     if service.type == "ExternalName" or not service.selector:
         return []
     ns = service.meta.namespace
@@ -191,17 +202,18 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
             if resolved is not None:
                 ports.append(_endpoint_port(sp.name, resolved, sp.protocol))
         hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
-        groups.setdefault(tuple(ports), []).append(
-            Endpoint(
-                address=pod.ip,
-                node_name=pod.node,
-                pod=pod.key,
-                hostname=hostname,
-                ready=pod.ready or service.publish_not_ready_addresses,
-                serving=pod.ready,
-                terminating=False,
-            )
+        endpoint = Endpoint(
+            address=pod.ip,
+            node_name=pod.node,
+            pod=pod.key,
+            hostname=hostname,
+            ready=pod.ready or service.publish_not_ready_addresses,
+            serving=pod.ready,
+            terminating=False,
+            zone=zones.get(pod.node, ""),
         )
+        set_hints(endpoint, service.traffic_distribution)
+        groups.setdefault(tuple(ports), []).append(endpoint)
     slices = []
     for ports_key, endpoints in groups.items():
         name = (
@@ -219,3 +231,16 @@ def endpoint_slices(service: Service, pods: list[PodInfo], lab: str) -> list[End
             )
         )
     return slices
+
+
+def set_hints(endpoint: Endpoint, traffic_distribution: str) -> None:
+    """trafficdist's preferCloseHeuristic.update (defaultHeuristic without a distribution):
+    a ready endpoint is hinted for its own zone, and for PreferSameNode also for its own node;
+    an unready one keeps no hints."""
+    endpoint.for_zones, endpoint.for_nodes = [], []
+    if traffic_distribution not in CLOSE_TRAFFIC_DISTRIBUTION or not endpoint.ready:
+        return
+    if endpoint.zone:
+        endpoint.for_zones = [endpoint.zone]
+    if endpoint.node_name and traffic_distribution == "PreferSameNode":
+        endpoint.for_nodes = [endpoint.node_name]

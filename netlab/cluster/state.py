@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.scenario.k8s import Container, ContainerPort, Service
+from netlab.scenario.k8s import Container, ContainerPort, PodDNSConfig, Service
 from netlab.scenario.labspec import LabSpec
+
+ZONE_LABEL = "topology.kubernetes.io/zone"  # v1.LabelTopologyZone
 
 
 @dataclass
@@ -20,6 +22,11 @@ class Node:
     pod_cidr: str
     gateway: str  # cni0's address: the first host of pod_cidr
     netns: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> str:
+        return self.labels.get(ZONE_LABEL, "")
 
 
 @dataclass
@@ -39,6 +46,8 @@ class PodInfo:
     role: str = "workload"  # "workload" | "client" | "system"
     runs: str = "netexec"  # what the agent serves in it: "netexec" | "coredns" | "apiserver"
     containers: list[Container] = field(default_factory=list)  # as the pod spec lists them
+    dns_policy: str = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
 
     @property
     def key(self) -> str:
@@ -61,6 +70,10 @@ class Endpoint:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    zone: str = ""  # its node's topology.kubernetes.io/zone label
+    # hints.forZones / hints.forNodes, written for trafficDistribution (ready endpoints only)
+    for_zones: list[str] = field(default_factory=list)
+    for_nodes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -92,6 +105,7 @@ class ClusterState:
     services: list[Service]
     slices: list[EndpointSlice]
     external: ExternalWorld
+    namespaces: list[str] = field(default_factory=list)  # declared Namespace objects
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

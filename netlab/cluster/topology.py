@@ -10,7 +10,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from netlab.cluster.resolvconf import ResolvConf
+from netlab.cluster.podfiles import node_resolver, pod_hosts, pod_resolver
 from netlab.cluster.state import ClusterState, PodInfo
 from netlab.scenario.labschema import lab_name_problem
 
@@ -171,7 +171,7 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
         p.addresses.append(AddressPlan(ext.netns, "lo", f"{server.address}/32"))
     # The stand-in load balancer spreads flows over its next hops by ports too (L4 hash).
     p.sysctls.append(SysctlPlan(ext.netns, "net.ipv4.fib_multipath_hash_policy", "1"))
-    upstream = ResolvConf((ext.router_ip,)).render()
+    upstream = node_resolver(state).render()
     p.files.append(FilePlan(ext.netns, "resolv.conf", upstream))
 
     nodes = {n.name: n for n in state.nodes}
@@ -201,31 +201,8 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
 
 
 def pod_files(state: ClusterState, pod: PodInfo) -> list[FilePlan]:
-    """A pod's resolv.conf (dnsPolicy ClusterFirst) and its kubelet-managed hosts file."""
-    zone = state.lab.dns.domain
-    dns_ip = next(
-        (
-            s.cluster_ip
-            for s in state.services
-            if (s.meta.namespace, s.meta.name) == ("kube-system", "kube-dns")
-        ),
-        "",
-    )
-    if dns_ip:
-        resolv = ResolvConf.for_pod(pod.namespace, dns_ip, zone).render()
-    else:  # no cluster DNS: ClusterFirst falls back to the node's resolver
-        resolv = ResolvConf((state.external.router_ip,)).render()
-    names = pod.hostname or pod.name
-    if pod.hostname and pod.subdomain:
-        names = f"{pod.hostname}.{pod.subdomain}.{pod.namespace}.svc.{zone}\t{pod.hostname}"
-    hosts = (
-        "# Kubernetes-managed hosts file.\n"
-        "127.0.0.1\tlocalhost\n"
-        "::1\tlocalhost ip6-localhost ip6-loopback\n"
-        "fe00::0\tip6-localnet\n"
-        "fe00::0\tip6-mcastprefix\n"
-        "fe00::1\tip6-allnodes\n"
-        "fe00::2\tip6-allrouters\n"
-        f"{pod.ip}\t{names}\n"
-    )
-    return [FilePlan(pod.netns, "resolv.conf", resolv), FilePlan(pod.netns, "hosts", hosts)]
+    """A pod's resolv.conf (for its dnsPolicy) and its kubelet-managed hosts file."""
+    return [
+        FilePlan(pod.netns, "resolv.conf", pod_resolver(state, pod).render()),
+        FilePlan(pod.netns, "hosts", pod_hosts(state, pod).render()),
+    ]

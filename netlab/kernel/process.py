@@ -71,9 +71,15 @@ def start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def spawn(lab: str, name: str, argv: list[str], log_path: str, ready_timeout: float = 60) -> Daemon:
+def spawn(
+    lab: str, name: str, argv: list[str], log_path: str, ready_timeout: float = 240
+) -> Daemon:
     """Start a lab daemon in its own session (Ctrl-C at the terminal does not reach it) and wait
-    until it writes ``ready`` on the pipe it is given as its last argument."""
+    until it writes ``ready`` on the pipe it is given as its last argument.
+
+    A daemon that dies is seen at once (its end of the pipe closes), so the timeout only bounds a
+    live daemon that is slow: generous, because in the emulated VM on a loaded host the agent has
+    been measured taking 81 s to serve its pods."""
     read_fd, write_fd = os.pipe()
     env = {**os.environ, LAB_ENV: lab, DAEMON_ENV: lab, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab") as log:

@@ -10,7 +10,13 @@ import time
 from typing import Protocol, runtime_checkable
 
 from netlab import checks
-from netlab.checks.model import CheckResult, ResolvedCheck, ResolvedConnect, ResolvedDns
+from netlab.checks.model import (
+    CheckResult,
+    ResolvedCheck,
+    ResolvedConnect,
+    ResolvedDns,
+    ResolvedHttp,
+)
 from netlab.checks.observations import CapturedPacket, ConntrackEntry, DNSResult, Observation
 from netlab.cluster.state import Node
 from netlab.kernel import conntrack, threads
@@ -40,19 +46,26 @@ def run_check(
 ) -> CheckResult:
     """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
     ``cgroup``: where a node-sourced probe must run (the mode's :meth:`Proxier.node_cgroup`).
-    With ``pcap_dir``, a connect check is also recorded with tcpdump at both ends (the client
-    and every backend); the pcaps are kept, under a folder named after the check, if it fails."""
+    With ``pcap_dir``, a connect or http check is also recorded with tcpdump at both ends (the
+    client and every backend); the pcaps are kept, under a folder named after the check, if it
+    fails."""
     if isinstance(check, ResolvedDns):
         t0 = time.perf_counter()
         answer = threads.call(_lookup, check, netns_name=check.source_netns)
         return checks.evaluate_dns(check, answer, time.perf_counter() - t0)
-    if pcap_dir is None:
+
+    def run() -> CheckResult:
+        if isinstance(check, ResolvedHttp):
+            return _run_http(lab, check, cgroup)
         return _run_connect(lab, check, proxier, cgroup)
+
+    if pcap_dir is None:
+        return run()
     folder = os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", check.name))
     os.makedirs(folder, exist_ok=True)
     dumps = _start_pcaps(lab, check, folder)
     try:
-        result = _run_connect(lab, check, proxier, cgroup)
+        result = run()
     finally:
         for d in dumps:
             d.stop()
@@ -91,6 +104,52 @@ def _tracked(check: ResolvedConnect, proxier: Proxier | None) -> list[ConntrackE
     return conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
 
 
+def _targets(check: ResolvedConnect) -> list[str | Observation]:
+    """What each connection dials: the destination, or a fresh resolution of the name."""
+    if check.dial_name:
+        return threads.call(_resolve_each, check, netns_name=check.source_netns)
+    return [check.dest_ip] * check.connections
+
+
+def _run_http(lab: str, check: ResolvedHttp, cgroup: str | None) -> CheckResult:
+    t0 = time.perf_counter()
+    answers = probe.http_each(
+        check.source_netns,
+        _targets(check),
+        check.dest_port,
+        check.path,
+        check.spec.timeout,
+        check.bind,
+        cgroup_path=cgroup,
+        lab=lab,
+    )
+    return checks.evaluate_http(check, answers, time.perf_counter() - t0)
+
+
+def _probe(
+    lab: str, check: ResolvedConnect, targets: list[str | Observation], cgroup: str | None
+) -> list[Observation]:
+    """The connections, all at once; with session affinity the first one alone before the
+    rest, as a client's first request precedes its next ones (and so the proxy's memory of
+    the client exists before they arrive)."""
+
+    def run(batch: list[str | Observation]) -> list[Observation]:
+        return probe.probe_each(
+            check.source_netns,
+            batch,
+            check.dest_port,
+            check.protocol,
+            check.spec.timeout,
+            check.bind,
+            cgroup_path=cgroup,
+            lab=lab,
+        )
+
+    if (check.sticky or check.max_endpoints is not None) and len(targets) > 1:
+        return run(targets[:1]) + run(targets[1:])
+    return run(targets)
+
+
 def _run_connect(
     lab: str, check: ResolvedConnect, proxier: Proxier | None, cgroup: str | None
 ) -> CheckResult:
@@ -102,19 +161,7 @@ def _run_connect(
             for b in check.backends:
                 bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
                 captures[b.pod] = Capture(lab, b.netns, "eth0", bpf)
-        targets: list[str | Observation] = [check.dest_ip] * check.connections
-        if check.dial_name:
-            targets = threads.call(_resolve_each, check, netns_name=check.source_netns)
-        observations = probe.probe_each(
-            check.source_netns,
-            targets,
-            check.dest_port,
-            check.protocol,
-            check.spec.timeout,
-            check.bind,
-            cgroup_path=cgroup,
-            lab=lab,
-        )
+        observations = _probe(lab, check, _targets(check), cgroup)
         if captures:
             captured = {pod: c.stop() for pod, c in captures.items()}
     finally:
@@ -138,8 +185,13 @@ def _lookup(check: ResolvedDns) -> DNSResult:
 
 def _resolve_each(check: ResolvedConnect) -> list[str | Observation]:
     """Resolve the name once per connection, as a client resolving before each connect does
-    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does)."""
+    (the cluster DNS shuffles addresses, as CoreDNS's loadbalance plugin does). The hosts file
+    comes first, as nsswitch's ``hosts: files dns`` has it: a pod's own hostname and FQDN
+    resolve there, as for getent and curl."""
     assert check.resolv is not None
+    local = check.hosts.lookup(check.dial_name) if check.hosts is not None else None
+    if local is not None:
+        return [local] * check.connections
     out: list[str | Observation] = []
     for _ in range(check.connections):
         result = dnsquery.resolve(check.resolv, check.dial_name, "A", timeout=check.spec.timeout)

@@ -14,6 +14,9 @@ from netlab.scenario.k8s import Service
 
 # Services carrying this label belong to another proxy (KEP-2241); kube-proxy ignores them.
 SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
+# v1.IsHeadlessService: the EndpointSlice controller puts it on a headless Service's slices; a
+# Service that carries it itself is left alone by kube-proxy as if it were headless.
+HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class EndpointInfo:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    zone_hints: tuple[str, ...] = ()  # ZoneHints(): the slice's hints.forZones
+    node_hints: tuple[str, ...] = ()  # NodeHints(): hints.forNodes
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port}"
@@ -74,13 +79,23 @@ class ServicePortInfo:
 class ProxiedService:
     info: ServicePortInfo
     endpoints: tuple[EndpointInfo, ...]
+    node: str = ""  # the node whose view this is (what topology hints are matched against)
+    zone: str = ""  # that node's topology.kubernetes.io/zone label
+
+    def categorize(self) -> Categorized:
+        """CategorizeEndpoints for this node: its name and zone decide topology hints."""
+        return categorize(self.info, self.endpoints, node=self.node, zone=self.zone)
 
 
 def is_proxied(service: Service) -> bool:
-    """kube-proxy skips headless and ExternalName Services and those of another proxy."""
+    """kube-proxy skips headless and ExternalName Services, and those labelled for another
+    proxy or as headless: its informers watch Services and EndpointSlices with the selector
+    ``!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless``
+    (cmd/kube-proxy/app/server.go), in every mode."""
     if service.type == "ExternalName" or service.headless or not service.cluster_ip:
         return False
-    return SERVICE_PROXY_NAME_LABEL not in service.meta.labels
+    labels = service.meta.labels
+    return SERVICE_PROXY_NAME_LABEL not in labels and HEADLESS_LABEL not in labels
 
 
 def service_ports(service: Service) -> list[ServicePortInfo]:
@@ -114,9 +129,17 @@ def _ip_key(ep: EndpointInfo) -> str:
     return str(ep)
 
 
-def service_view(svc: Service, slices: list[EndpointSlice], node: str) -> list[ProxiedService]:
+def node_zone(state: ClusterState, node: str) -> str:
+    """The node's topology.kubernetes.io/zone label ("" for none, or an unknown node)."""
+    return next((n.zone for n in state.nodes if n.name == node), "")
+
+
+def service_view(
+    svc: Service, slices: list[EndpointSlice], node: str, zone: str = ""
+) -> list[ProxiedService]:
     """One Service's ports with their endpoints (from its EndpointSlices), marked local or not
-    for ``node``; in the order :func:`node_view` lists them."""
+    for ``node`` (in ``zone``, which topology hints are matched against); in the order
+    :func:`node_view` lists them."""
     out: list[ProxiedService] = []
     for info in service_ports(svc):
         seen: dict[str, EndpointInfo] = {}
@@ -137,8 +160,10 @@ def service_view(svc: Service, slices: list[EndpointSlice], node: str) -> list[P
                         ready=ep.ready,
                         serving=ep.serving,
                         terminating=ep.terminating,
+                        zone_hints=tuple(ep.for_zones),
+                        node_hints=tuple(ep.for_nodes),
                     )
-        out.append(ProxiedService(info, tuple(seen[k] for k in sorted(seen))))
+        out.append(ProxiedService(info, tuple(seen[k] for k in sorted(seen)), node, zone))
     out.sort(key=lambda s: (s.info.spn.port, s.info.spn.protocol))
     return out
 
@@ -158,12 +183,13 @@ def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     order comes from a Go map and is random).
     """
     out: list[ProxiedService] = []
+    zone = node_zone(state, node)
     by_service = slices_by_service(state)
     for svc in state.services:
         if not is_proxied(svc):
             continue
         slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
-        out += service_view(svc, slices, node)
+        out += service_view(svc, slices, node, zone)
     out.sort(
         key=lambda s: (s.info.spn.namespace, s.info.spn.name, s.info.spn.port, s.info.spn.protocol)
     )
@@ -178,16 +204,48 @@ class Categorized:
     has_any: bool
 
 
-def categorize(svc: ServicePortInfo, endpoints: tuple[EndpointInfo, ...]) -> Categorized:
-    """proxy.CategorizeEndpoints without topology hints: ready endpoints, else serving+terminating.
+def topology_mode(endpoints: tuple[EndpointInfo, ...], node: str, zone: str) -> str:
+    """topologyModeFromHints (pkg/proxy/topology.go, PreferSameTrafficDistribution on):
+    PreferSameNode if every ready endpoint has a node hint and one is for this node; else
+    PreferSameZone if every ready endpoint has a zone hint and one is for this node's zone;
+    else "" (every endpoint). No fallback happens after this choice."""
+    ready = [e for e in endpoints if e.ready]
+    if not ready:
+        return ""
+    if all(e.node_hints for e in ready) and any(node in e.node_hints for e in ready):
+        return "PreferSameNode"
+    if all(e.zone_hints for e in ready) and any(zone in e.zone_hints for e in ready):
+        return "PreferSameZone"
+    return ""
+
+
+def available_for_topology(ep: EndpointInfo, mode: str, node: str, zone: str) -> bool:
+    """availableForTopology."""
+    if mode == "PreferSameNode":
+        return node in ep.node_hints
+    if mode == "PreferSameZone":
+        return zone in ep.zone_hints
+    return mode == ""
+
+
+def categorize(
+    svc: ServicePortInfo, endpoints: tuple[EndpointInfo, ...], *, node: str = "", zone: str = ""
+) -> Categorized:
+    """proxy.CategorizeEndpoints: ready endpoints, else serving+terminating; the Cluster ones
+    narrowed by topology hints for this ``node`` and its ``zone`` when every ready endpoint
+    carries them (trafficDistribution).
 
     Cluster and Local policies fall back to serving-terminating endpoints independently.
     """
     cluster: tuple[EndpointInfo, ...] = ()
     local: tuple[EndpointInfo, ...] = ()
     has_any = False
+    topology = ""
     if svc.uses_cluster_endpoints:
-        cluster = tuple(e for e in endpoints if e.ready)
+        topology = topology_mode(endpoints, node, zone)
+        cluster = tuple(
+            e for e in endpoints if e.ready and available_for_topology(e, topology, node, zone)
+        )
         if not cluster:
             cluster = tuple(e for e in endpoints if e.serving and e.terminating)
         has_any = bool(cluster)
@@ -210,7 +268,7 @@ def categorize(svc: ServicePortInfo, endpoints: tuple[EndpointInfo, ...]) -> Cat
         local = tuple(e for e in endpoints if e.is_local and e.serving and e.terminating)
     if not svc.uses_cluster_endpoints:
         return Categorized((), local, local, has_any)
-    if not serving_terminating:
+    if not topology and not serving_terminating:
         return Categorized(cluster, local, cluster, has_any)
     merged = {str(e): e for e in (*cluster, *local)}
     return Categorized(cluster, local, tuple(sorted(merged.values(), key=_ip_key)), has_any)

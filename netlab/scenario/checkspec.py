@@ -59,6 +59,10 @@ class Destination:
         return f"{self.address}:{self.port}"
 
 
+# "failed": any outcome but connected (refused, timeout, unreachable, unresolved, closed...).
+FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class ConnectExpect:
     """What connections must do: their outcome, who answers, and what the backends saw."""
@@ -68,6 +72,17 @@ class ConnectExpect:
     # client | masqueraded | snat-if-remote | an address every backend must see
     source: str | None = None
     dnat: bool | None = None  # seen in conntrack on the client's node
+    # One endpoint, whichever, for every connection (sessionAffinity ClientIP); None = what
+    # the Service's affinity promises this client.
+    sticky: bool | None = None
+
+
+@dataclass(frozen=True)
+class HttpExpect(ConnectExpect):
+    """What HTTP answers must be: a status code and a piece of the body, from any server."""
+
+    status: int | None = None  # None = 200 when connected
+    body: str | None = None  # a substring every answer's body must contain
 
 
 # What backends may see as the client (ConnectExpect.source), besides a literal address:
@@ -174,8 +189,24 @@ class DnsCheck:
         return replace(self, expect=self.mode_expect[mode])
 
 
-CheckSpec = ConnectCheck | CaptureCheck | DnsCheck
-CHECK_KINDS = ("connect", "capture", "dns")
+@dataclass(frozen=True, kw_only=True)
+class HttpCheck(ConnectCheck):
+    """HTTP GETs from a source to any server (a pod, kube-proxy's health or metrics port, a
+    node's port), judged by the status code and the body of each answer."""
+
+    kind: str = "http"
+    path: str = "/"
+    expect: HttpExpect = field(default_factory=HttpExpect)
+    mode_expect: dict[str, HttpExpect] = field(default_factory=dict)  # type: ignore[assignment]
+
+    def for_mode(self, mode: str) -> HttpCheck:
+        if mode not in self.mode_expect:
+            return self
+        return replace(self, expect=self.mode_expect[mode])
+
+
+CheckSpec = ConnectCheck | CaptureCheck | DnsCheck | HttpCheck
+CHECK_KINDS = ("connect", "capture", "dns", "http")
 
 
 _SERVICE_STRING = re.compile(
@@ -291,7 +322,8 @@ def _check_destination(
 
 
 _DNS_ONLY = ("rcode", "answers", "cname")
-_CONNECT_ONLY = ("result", "endpoints", "source", "dnat")
+_HTTP_ONLY = ("status", "body")
+_CONNECT_ONLY = ("result", "endpoints", "source", "dnat", "sticky", *_HTTP_ONLY)
 
 
 def _parse_connect_expect(
@@ -315,16 +347,43 @@ def _parse_connect_expect(
     if "endpoints" in data:
         endpoints = data["endpoints"]
         values["endpoints"] = tuple(endpoints) if isinstance(endpoints, list) else endpoints
-    for key in ("source", "dnat"):
+    for key in ("source", "dnat", "sticky"):
         if key in data:
             values[key] = data[key]
-    expect = replace(base or ConnectExpect(), **values)
+    if kind == "http":
+        values.update({k: data[k] for k in _HTTP_ONLY if k in data})
+    expect = replace(base or (HttpExpect() if kind == "http" else ConnectExpect()), **values)
     if base is not None and "result" in data and data["result"] != "connected":
         # An override to a failure drops what only a connection can show.
-        expect = replace(expect, endpoints=values.get("endpoints"), source=values.get("source"))
+        expect = replace(
+            expect,
+            endpoints=values.get("endpoints"),
+            source=values.get("source"),
+            sticky=values.get("sticky"),
+        )
+        if isinstance(expect, HttpExpect):
+            expect = replace(expect, status=values.get("status"), body=values.get("body"))
     for key in _DNS_ONLY:
         if key in data:
             diag(key, f"{key} applies to dns checks", "use kind: dns")
+    if kind == "http":
+        for key in ("endpoints", "source", "dnat", "sticky"):
+            if key in data:
+                diag(
+                    key,
+                    f"{key} applies to connect checks",
+                    "an http check expects result, status and body: any server may answer",
+                )
+    else:
+        for key in _HTTP_ONLY:
+            if key in data:
+                diag(key, f"{key} applies to http checks", "use kind: http")
+    if isinstance(expect, HttpExpect) and expect.result != "connected":
+        for key in _HTTP_ONLY:
+            if getattr(expect, key) is not None:
+                diag(key, f"a check expecting {expect.result} gets no HTTP answer", f"drop {key}")
+    if expect.result != "connected" and expect.sticky is not None:
+        diag("sticky", f"a check expecting {expect.result} reaches no endpoint", "drop sticky")
     if expect.result != "connected" and expect.endpoints not in (None, "none"):
         diag(
             "endpoints",
@@ -395,7 +454,7 @@ def parse_check(
                     hint="a dns check looks a name up, e.g. query: web",
                 )
             )
-        for key in ("to", "protocol", "connections"):
+        for key in ("to", "protocol", "connections", "path"):
             if key in data:
                 out.append(
                     doc.diag(
@@ -437,6 +496,15 @@ def parse_check(
                     hint="add kind: dns",
                 )
             )
+    if "path" in data and kind != "http":
+        out.append(
+            doc.diag(
+                (*path, "path"),
+                "path applies to http checks",
+                category=category,
+                hint="add kind: http",
+            )
+        )
     dest = _check_destination(doc, path, data, category, out) or Destination()
     expect = _parse_connect_expect(doc, (*path, "expect"), expect_data, kind, category, out)
     mode_expect = {
@@ -445,8 +513,33 @@ def parse_check(
         )
         for mode, o in modes.items()
     }
+    if kind == "http" and data.get("protocol", "TCP") != "TCP":
+        out.append(
+            doc.diag(
+                (*path, "protocol"),
+                "HTTP runs over TCP",
+                category=category,
+                hint="drop protocol, or use kind: connect for UDP",
+            )
+        )
     if len(out) > before:
         return None
+    if kind == "http":
+        assert isinstance(expect, HttpExpect)
+        return HttpCheck(
+            name=name,
+            source=source,
+            destination=dest,
+            protocol="TCP",
+            connections=data.get("connections"),
+            timeout=float(data.get("timeout", 1.0)),
+            expect=expect,
+            path=data.get("path", "/"),
+            description=data.get("description", ""),
+            origin=origin,
+            mode_expect={m: e for m, e in mode_expect.items() if isinstance(e, HttpExpect)},
+            mode_why=mode_why,
+        )
     cls = CaptureCheck if kind == "capture" else ConnectCheck
     return cls(
         name=name,

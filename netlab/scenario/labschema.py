@@ -129,12 +129,39 @@ _EXPECT = {
     "additionalProperties": False,
     "properties": {
         "result": {
-            "enum": ["connected", "refused", "timeout", "unreachable", "unresolved", "closed"],
+            "enum": [
+                "connected",
+                "refused",
+                "timeout",
+                "unreachable",
+                "unresolved",
+                "closed",
+                "failed",
+            ],
             "description": (
                 "connected; refused (REJECT); timeout (DROP); unreachable (no route); "
                 "unresolved (a name that did not resolve); closed (accepted, then closed "
-                "without an answer: the userspace proxy with no endpoint)."
+                "without an answer: the userspace proxy with no endpoint); failed (any of "
+                "these failures, where modes fail differently)."
             ),
+        },
+        "sticky": {
+            "type": "boolean",
+            "description": (
+                "Every connection reaches one and the same endpoint, whichever it is "
+                "(sessionAffinity: ClientIP, through one node); false: they spread over the "
+                "expected endpoints. Default: what the Service's sessionAffinity promises."
+            ),
+        },
+        "status": {
+            "type": "integer",
+            "minimum": 100,
+            "maximum": 599,
+            "description": "http checks: the HTTP status code of every answer (default 200).",
+        },
+        "body": {
+            "type": "string",
+            "description": "http checks: a piece of text every answer's body must contain.",
         },
         "dnat": {
             "type": "boolean",
@@ -190,13 +217,20 @@ _CHECK = {
     "properties": {
         "name": {**_NAME, "maxLength": 80},
         "kind": {
-            "enum": ["connect", "capture", "dns"],
+            "enum": ["connect", "capture", "dns", "http"],
             "description": (
                 "connect: N real connections, observing who answered and the source address it "
                 "saw. capture: the same, with the SYN captured by scapy inside the backend pods, "
                 "proving the DNAT on the wire. dns: a DNS query from the source, through its "
-                "resolver configuration."
+                "resolver configuration. http: HTTP GETs to any server (a health or metrics "
+                "port, say), judged by status code and body."
             ),
+        },
+        "path": {
+            "type": "string",
+            "pattern": r"^/[^\s]*$",
+            "description": "http checks: the path to GET (default /), e.g. /proxyMode.",
+            "x-hint": "a path starting with /, e.g. /healthz",
         },
         "description": {"type": "string"},
         "from": _SOURCE,
@@ -278,7 +312,19 @@ SCHEMA: dict[str, Any] = {
                                 "type": "object",
                                 "additionalProperties": False,
                                 "required": ["name"],
-                                "properties": {"name": _NAME},
+                                "properties": {
+                                    "name": _NAME,
+                                    "labels": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                        "description": (
+                                            "The Node's labels, e.g. {topology.kubernetes.io/"
+                                            "zone: zone-a}: endpoints take their node's zone, "
+                                            "which trafficDistribution's hints use."
+                                        ),
+                                        "x-hint": "label values are strings: quote numbers",
+                                    },
+                                },
                             },
                         },
                     ],
@@ -319,6 +365,21 @@ SCHEMA: dict[str, Any] = {
                             ),
                         },
                         "masqueradeAll": {"type": "boolean"},
+                        "nodePortAddresses": {
+                            "description": (
+                                "kube-proxy's nodePortAddresses: the node addresses that serve "
+                                "NodePorts, as CIDRs (e.g. [192.168.56.0/24, 127.0.0.1/32]), "
+                                "or primary (the node's own IP). Default: primary in nftables "
+                                "mode, every local address in iptables and ipvs modes "
+                                "(kube-proxy's defaults, also for an empty list); 0.0.0.0/0 is "
+                                "every address. The userspace mode ignores it."
+                            ),
+                            "oneOf": [
+                                {"const": "primary"},
+                                {"type": "array", "items": {"type": "string"}},
+                            ],
+                            "x-hint": "primary, or a list of CIDRs such as [192.168.56.0/24]",
+                        },
                         "nftablesLayout": {
                             "enum": ["kube-proxy", "fast", "auto"],
                             "description": (
@@ -379,6 +440,25 @@ SCHEMA: dict[str, Any] = {
                                 "Servers of the outside world, in the external namespace: the "
                                 "upstream DNS server resolves their names, and each port is "
                                 "served over TCP and UDP like a pod's."
+                            ),
+                        },
+                    },
+                },
+                "featureGates": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "description": (
+                        "Feature gates of the cluster's components, as --feature-gates sets "
+                        "them; each is off by default as in Kubernetes v1.33."
+                    ),
+                    "x-hint": "netlab knows the gate PreferSameTrafficDistribution",
+                    "properties": {
+                        "PreferSameTrafficDistribution": {
+                            "type": "boolean",
+                            "description": (
+                                "Alpha in v1.33: the API server accepts trafficDistribution "
+                                "PreferSameZone and PreferSameNode, the EndpointSlice "
+                                "controller writes node hints and kube-proxy follows them."
                             ),
                         },
                     },

@@ -8,6 +8,8 @@ from typing import Any
 
 from netlab.errors import Diagnostic
 from netlab.scenario.checkspec import CheckSpec, parse_check
+from netlab.scenario.k8s.context import _Ctx
+from netlab.scenario.k8s.objectmeta import _validate_labels
 from netlab.scenario.labaddress import HINT_PRIVATE, node_network_room, on_node_network, special
 from netlab.scenario.labcheck import json_numbers, render, schema_errors
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
@@ -39,6 +41,8 @@ class ProxySpec:
     iptables_backend: str = "auto"
     masquerade_all: bool = False
     nftables_layout: str = "kube-proxy"
+    # kube-proxy's nodePortAddresses: CIDRs or ("primary",); None = the mode's default.
+    node_port_addresses: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class LabSpec:
     external_servers: tuple[ExternalServer, ...] = ()
     dns: DnsSpec = field(default_factory=DnsSpec)
     load_balancer_pool: str = DEFAULT_LB_POOL
+    node_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> its labels
+    feature_gates: tuple[str, ...] = ()  # the gates switched on (off by default, as in v1.33)
 
 
 def default_external_clients(node_network: str) -> tuple[ExternalClient, ...]:
@@ -155,10 +161,17 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         )
 
     nodes_data = spec.get("nodes", 2)
+    node_labels: dict[str, dict[str, str]] = {}
     if isinstance(nodes_data, int):
         nodes = tuple(f"node-{i}" for i in range(1, nodes_data + 1))
     else:
         nodes = tuple(n["name"] for n in nodes_data)
+        ctx = _Ctx(doc, out, category)
+        for i, n in enumerate(nodes_data):
+            labels = n.get("labels") or {}
+            where: Path = ("spec", "nodes", i, "labels")
+            if _validate_labels(ctx, labels, where, dotted(where)) and labels:
+                node_labels[n["name"]] = dict(labels)
         seen: set[str] = set()
         for i, n in enumerate(nodes):
             if n in seen:
@@ -189,11 +202,23 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
             )
 
     proxy_data = spec.get("proxy") or {}
+    npa = proxy_data.get("nodePortAddresses")
+    if isinstance(npa, str):
+        npa = [npa]
+    for i, value, message in node_port_address_problems(npa or []):
+        npa_path: Path = ("spec", "proxy", "nodePortAddresses")
+        diag(
+            (*npa_path, i) if isinstance(proxy_data["nodePortAddresses"], list) else where,
+            f'Invalid value: "{value}": {message}',
+            "nodePortAddresses is the word primary, or a list of CIDRs such as "
+            "[192.168.56.0/24, 127.0.0.1/32]",
+        )
     proxy = ProxySpec(
         mode=proxy_data.get("mode", "iptables"),
         iptables_backend=proxy_data.get("iptablesBackend", "auto"),
         masquerade_all=proxy_data.get("masqueradeAll", False),
         nftables_layout=proxy_data.get("nftablesLayout", "kube-proxy"),
+        node_port_addresses=tuple(npa) if npa else None,  # [] is unset, as in kube-proxy
     )
 
     clients: list[ExternalClient] = []
@@ -357,7 +382,30 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         external_servers=tuple(servers),
         dns=dns,
         load_balancer_pool=pool,
+        node_labels=node_labels,
+        feature_gates=tuple(sorted(g for g, on in (spec.get("featureGates") or {}).items() if on)),
     )
+
+
+def node_port_address_problems(setting: list[str]) -> list[tuple[int, str, str]]:
+    """kube-proxy's validateKubeProxyNodePortAddress: ``(index, value, message)`` per bad entry.
+    netlab labs are IPv4: an IPv6 CIDR matches no node address, so it is refused too."""
+    out: list[tuple[int, str, str]] = []
+    for i, value in enumerate(setting):
+        if value == "primary":
+            if i != 0 or len(setting) != 1:
+                out.append((i, value, "can't use both 'primary' and CIDRs"))
+            break
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            out.append((i, value, "must be a valid CIDR"))
+            continue
+        if "/" not in value:
+            out.append((i, value, "must be a valid CIDR"))
+        elif net.version != 4:
+            out.append((i, value, "must be an IPv4 CIDR: netlab labs are IPv4 only"))
+    return out
 
 
 def _pairs(d: dict[str, ipaddress.IPv4Network]) -> list[tuple[tuple[str, Any], tuple[str, Any]]]:

@@ -28,6 +28,7 @@ from netlab.scenario.source import read_source
 from netlab.scenario.yamlpos import Document, load_documents
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+ZONE_LABEL = "topology.kubernetes.io/zone"
 KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns's
 
 
@@ -93,7 +94,7 @@ def parse_scenario(text: str, file: str, *, name: str | None = None) -> Scenario
                 )
             )
             continue
-        obj = parse_object(doc, out)
+        obj = parse_object(doc, out, scenario.lab.feature_gates)
         if obj is None:
             continue
         origins[id(obj)] = doc
@@ -220,7 +221,29 @@ def _cross_checks(
                 category,
             )
 
+    if lab_known:
+        _zone_warnings(scenario, origins, out)
     _check_service_allocations(scenario, origins, out, check_range=lab_known)
+
+
+def _zone_warnings(scenario: Scenario, origins: dict[int, Document], out: list[Diagnostic]) -> None:
+    """trafficDistribution PreferClose/PreferSameZone needs zone labels on nodes: without any,
+    endpoints carry no zone, the controller writes no hints, and every endpoint is used."""
+    zoned = any(ZONE_LABEL in labels for labels in scenario.lab.node_labels.values())
+    for svc in scenario.services:
+        if zoned or svc.traffic_distribution not in ("PreferClose", "PreferSameZone"):
+            continue
+        out.append(
+            origins[id(svc)].diag(
+                ("spec", "trafficDistribution"),
+                f"no node of the lab has a {ZONE_LABEL} label, so no endpoint has a zone and "
+                "no hints are written: every endpoint is used, from every node",
+                hint="label the nodes in the Lab document, e.g. nodes: [{name: node-1, labels: "
+                f"{{{ZONE_LABEL}: zone-a}}}}, ...]",
+                category=f"Service {svc.meta.namespace}/{svc.meta.name}",
+                severity="warning",
+            )
+        )
 
 
 def _system_objects(lab: LabSpec, lab_known: bool) -> list[tuple[str, str, str]]:

@@ -63,7 +63,9 @@ class Tcpdump:
         count: int | None = None,
         ready_timeout: float = 30.0,
     ):
-        argv = ["tcpdump", "-i", iface, "-n", "-Z", "root"]
+        # --immediate-mode: packets reach tcpdump as they arrive, not when a capture block fills
+        # or its timeout (1 s) passes, so a short capture stopped at once still holds them.
+        argv = ["tcpdump", "-i", iface, "-n", "-Z", "root", "--immediate-mode"]
         argv += ["-U", "-w", path] if path else ["-l"]
         if count:
             argv += ["-c", str(count)]

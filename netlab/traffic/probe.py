@@ -18,9 +18,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from typing import Any
 
-from netlab.checks.observations import Observation
+from netlab.checks.observations import HttpObservation, Observation
 from netlab.errors import LabError
 from netlab.kernel import cgroup, process, threads
 from netlab.serial import from_data, to_data
@@ -179,9 +179,9 @@ def probe_each(
     a node's cgroup), so the probe runs in a short-lived process placed there, tagged with
     ``lab``, instead of on a thread of this one."""
     if cgroup_path is not None:
-        return _probe_in_cgroup(
-            cgroup_path, lab, netns_name, targets, port, protocol, timeout, source
-        )
+        request = {"port": port, "protocol": protocol, "timeout": timeout, "source": source}
+        answers = iter(_probe_in_cgroup(cgroup_path, lab, netns_name, targets, request))
+        return [t if isinstance(t, Observation) else next(answers) for t in targets]
     return threads.call(
         lambda: asyncio.run(_many(targets, port, protocol, timeout, source)),
         netns_name=netns_name,
@@ -221,27 +221,16 @@ def connect_once(
 
 
 def _probe_in_cgroup(
-    path: str,
-    lab: str,
-    netns_name: str,
-    targets: list[str | Observation],
-    port: int,
-    protocol: str,
-    timeout: float,
-    source: str | None,
-) -> list[Observation]:
+    path: str, lab: str, netns_name: str, targets: list[str | Observation], request: dict[str, Any]
+) -> list[Any]:
+    """Run one probe_each or http_each in a short-lived process placed in the cgroup ``path``;
+    ``request`` holds the probe's other arguments. Names that did not resolve stay as they are
+    (the caller turns them into its own failure)."""
     dial = [t for t in targets if isinstance(t, str)]
-    request = {
-        "netns": netns_name,
-        "targets": dial,
-        "port": port,
-        "protocol": protocol,
-        "timeout": timeout,
-        "source": source,
-    }
+    request = {**request, "netns": netns_name, "targets": dial}
     argv = cgroup.wrap(path, process.python_module("netlab.traffic.probe"))
     env = {**os.environ, process.LAB_ENV: lab}
-    budget = 30 + timeout * (1 + len(dial) / CONCURRENCY)
+    budget = 30 + float(request["timeout"]) * (1 + len(dial) / CONCURRENCY)
     try:
         done = subprocess.run(
             argv,
@@ -256,63 +245,162 @@ def _probe_in_cgroup(
         raise LabError(f"the probe in {path} did not finish within {budget:.0f}s") from exc
     if done.returncode != 0:
         raise LabError(f"the probe in {path} failed", detail=(done.stderr or done.stdout).strip())
-    answers = iter(from_data(list[Observation], json.loads(done.stdout)))
-    return [t if isinstance(t, Observation) else next(answers) for t in targets]
+    kind = HttpObservation if request.get("path") is not None else Observation
+    return [from_data(kind, d) for d in json.loads(done.stdout)]
 
 
 def main() -> int:
-    """``python -m netlab.traffic.probe``: one probe_each from a JSON request on stdin, the
-    observations as JSON on stdout (how a probe runs in another cgroup)."""
+    """``python -m netlab.traffic.probe``: one probe_each (or http_each, when the request has a
+    ``path``) from a JSON request on stdin, the observations as JSON on stdout (how a probe runs
+    in another cgroup)."""
     req = json.load(sys.stdin)
-    found = probe_each(
-        req["netns"],
-        list(req["targets"]),
-        int(req["port"]),
-        req["protocol"],
-        float(req["timeout"]),
-        req["source"],
-    )
+    targets: list[str | Observation] = list(req["targets"])
+    found: list[Observation] | list[HttpObservation]
+    if req.get("path") is not None:
+        found = http_each(
+            req["netns"],
+            targets,
+            int(req["port"]),
+            req["path"],
+            float(req["timeout"]),
+            req["source"],
+        )
+    else:
+        found = probe_each(
+            req["netns"],
+            targets,
+            int(req["port"]),
+            req["protocol"],
+            float(req["timeout"]),
+            req["source"],
+        )
     json.dump(to_data(found), sys.stdout)
     return 0
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int  # 0 when nothing answered
-    body: str = ""
-    error: str = ""
+HttpAnswer = HttpObservation  # what a health check or an http check got back
+
+MAX_HTTP_ANSWER = 1 << 20  # bytes read from one answer at most
 
 
-async def _http_get(ip: str, port: int, path: str, timeout: float) -> HttpAnswer:
+def _http_body(head: str, raw: bytes) -> bytes:
+    """The body, de-chunked when the answer says ``Transfer-Encoding: chunked``."""
+    if "transfer-encoding: chunked" not in head.lower():
+        return raw
+    out = b""
+    while raw:
+        size_line, _, rest = raw.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += rest[:size]
+        raw = rest[size + 2 :]
+    return out
+
+
+async def _http_get(
+    ip: str, port: int, path: str, timeout: float, source: str | None = None
+) -> HttpObservation:
+    """One GET over a fresh connection, classified as a connection is (refused, timeout...)."""
+    loop = asyncio.get_running_loop()
+    t0 = time.perf_counter()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout)
+        if source:
+            sock.bind((source, 0))
+        await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), timeout)
     except (OSError, TimeoutError) as exc:
-        return HttpAnswer(0, error=_classify(exc)[1])
+        sock.close()
+        outcome, text = _classify(exc)
+        return HttpObservation(outcome, error=text, seconds=time.perf_counter() - t0)
     try:
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n".encode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nUser-Agent: netlab\r\n"
+            "Accept: */*\r\nConnection: close\r\n\r\n"
         )
-        await writer.drain()
-        data = await asyncio.wait_for(reader.read(65536), timeout)
+        await loop.sock_sendall(sock, request.encode())
+        data = b""
+        while len(data) < MAX_HTTP_ANSWER:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), timeout)
+            if not chunk:
+                break
+            data += chunk
+        if not data:
+            return HttpObservation(
+                "closed", error="closed without an answer", seconds=time.perf_counter() - t0
+            )
+        head, _, body = data.partition(b"\r\n\r\n")
+        text = head.decode("latin-1")
+        parts = text.split(" ", 2)
+        if not parts[0].startswith("HTTP/") or len(parts) < 2 or not parts[1].isdigit():
+            return HttpObservation(
+                "error", error=f"not HTTP: {text[:40]!r}", seconds=time.perf_counter() - t0
+            )
+        return HttpObservation(
+            "connected",
+            int(parts[1]),
+            _http_body(text, body).decode(errors="replace"),
+            seconds=time.perf_counter() - t0,
+        )
+    except ConnectionResetError:
+        return HttpObservation(
+            "closed", error="reset after connecting", seconds=time.perf_counter() - t0
+        )
     except (OSError, TimeoutError) as exc:
-        return HttpAnswer(0, error=_classify(exc)[1])
+        outcome, text = _classify(exc)
+        return HttpObservation(outcome, error=text, seconds=time.perf_counter() - t0)
     finally:
-        writer.close()
-    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
-    try:
-        status = int(head.split(" ", 2)[1])
-    except (IndexError, ValueError):
-        return HttpAnswer(0, error=f"not HTTP: {head[:40]!r}")
-    return HttpAnswer(status, body)
+        sock.close()
 
 
 def http_get(
     netns_name: str, targets: list[tuple[str, int]], path: str = "/", timeout: float = 1.0
-) -> list[HttpAnswer]:
+) -> list[HttpObservation]:
     """GET ``path`` from each ``(ip, port)``, concurrently, from inside ``netns_name``."""
 
-    async def all_of() -> list[HttpAnswer]:
+    async def all_of() -> list[HttpObservation]:
         return list(await asyncio.gather(*(_http_get(ip, p, path, timeout) for ip, p in targets)))
+
+    return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)
+
+
+def http_each(
+    netns_name: str,
+    targets: list[str | Observation],
+    port: int,
+    path: str = "/",
+    timeout: float = 1.0,
+    source: str | None = None,
+    *,
+    cgroup_path: str | None = None,
+    lab: str = "",
+) -> list[HttpObservation]:
+    """One GET from inside ``netns_name`` to each target address (a name that did not resolve
+    passes through as its failure). ``cgroup_path``: run in that cgroup, as
+    :func:`probe_each` does (a node's GET through the ebpf mode's socket LB)."""
+    if cgroup_path is not None:
+        request = {"port": port, "path": path, "timeout": timeout, "source": source}
+        answers = iter(_probe_in_cgroup(cgroup_path, lab, netns_name, targets, request))
+        return [
+            HttpObservation(t.outcome, error=t.error)
+            if isinstance(t, Observation)
+            else next(answers)
+            for t in targets
+        ]
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(target: str | Observation) -> HttpObservation:
+        if isinstance(target, Observation):
+            return HttpObservation(target.outcome, error=target.error)
+        async with gate:
+            return await _http_get(target, port, path, timeout, source)
+
+    async def all_of() -> list[HttpObservation]:
+        return list(await asyncio.gather(*(one(t) for t in targets)))
 
     return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)
 

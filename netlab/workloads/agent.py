@@ -11,7 +11,7 @@ interpreters. What it serves:
 - the outside world's DNS server and servers in the external namespace;
 - on every node, kube-proxy's health server: ``healthCheckNodePort`` of each LoadBalancer
   Service with externalTrafficPolicy Local (200 with local endpoints, 503 without) and the proxy's
-  own healthz on 10256.
+  own healthz on 10256; and its metrics port, 127.0.0.1:10249, where /proxyMode tells the mode.
 
 Started by the lab as ``python -m netlab.workloads.agent STATE_DIR READY_FD`` in its own session,
 tagged with ``NETLAB_LAB=<lab>`` so ``cleanup`` can find it. It writes ``ready`` to ``READY_FD``
@@ -216,6 +216,27 @@ def health_response(server: HealthServer, state: ClusterState, started: float) -
     return head.encode() + data
 
 
+def metrics_response(server: HealthServer, path: str) -> bytes:
+    """kube-proxy's metrics server (cmd/kube-proxy/app/server.go, serveMetrics): /proxyMode
+    answers the mode, /healthz "ok"; anything else is Go's "404 page not found". (kube-proxy
+    also serves /metrics, /configz and /metrics/slis; netlab's stand-in keeps no counters.)"""
+    path = path.split("?", 1)[0]
+    if path == "/proxyMode":
+        status, body = "200 OK", server.mode
+    elif path == "/healthz":
+        status, body = "200 OK", "ok"
+    else:
+        status, body = "404 Not Found", "404 page not found\n"
+    data = body.encode()
+    now = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"X-Content-Type-Options: nosniff\r\nDate: {now}\r\nContent-Length: {len(data)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + data
+
+
 class Agent:
     def __init__(self, state_dir: str):
         self.state_dir = state_dir
@@ -238,7 +259,7 @@ class Agent:
                 key = _key(server.netns, server.address, server.port, proto)
                 out[key] = functools.partial(self._serve_dns, server, proto)
         for health in self.spec.health:
-            key = _key(health.netns, "", health.port, "TCP")
+            key = _key(health.netns, health.address, health.port, "TCP")
             out[key] = functools.partial(self._serve_health, health)
         for proxy in self.spec.proxies:
             key = _key(proxy.netns, "", proxy.port, proxy.protocol)
@@ -300,9 +321,13 @@ class Agent:
     async def _serve_health(self, health: HealthServer, sock: socket.socket) -> Callable[[], None]:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
-                await asyncio.wait_for(reader.readline(), timeout=30)
+                line = await asyncio.wait_for(reader.readline(), timeout=30)
                 await _skip_headers(reader)
-                writer.write(health_response(health, self.state, self.started))
+                if health.kind == "metrics":
+                    path = line.decode("latin-1", "replace").split(" ")[1:2]
+                    writer.write(metrics_response(health, path[0] if path else "/"))
+                else:
+                    writer.write(health_response(health, self.state, self.started))
                 await writer.drain()
             except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
                 pass

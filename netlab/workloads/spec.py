@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab.cluster.podfiles import pod_resolver
 from netlab.cluster.state import ClusterState
 from netlab.proxy.userspace.render import UserspaceProxy, proxies
 
 HEALTHZ_PORT = 10256  # kube-proxy's --healthz-bind-address default port
+METRICS_ADDRESS, METRICS_PORT = "127.0.0.1", 10249  # kube-proxy's --metrics-bind-address default
+# The modes in which a kube-proxy runs on every node (and serves its ports).
+KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "userspace")
 DNS_PORT = 53
 RELOAD_REQUEST = "reload-request"  # the lab writes a nonce here, then sends the agent SIGHUP
 RELOADED = "reloaded"  # the agent answers {"nonce", "ok", "error"} here
@@ -37,14 +41,16 @@ class DnsServer:
 
 @dataclass(frozen=True)
 class HealthServer:
-    """kube-proxy's health servers on a node."""
+    """kube-proxy's HTTP servers on a node: its health checks and its metrics port."""
 
     netns: str
     node: str
     port: int
-    kind: str  # "service" (a healthCheckNodePort) | "proxy" (healthz)
+    kind: str  # "service" (a healthCheckNodePort) | "proxy" (healthz) | "metrics"
     namespace: str = ""
     name: str = ""
+    address: str = ""  # "" = every address
+    mode: str = ""  # what /proxyMode answers (kind "metrics")
 
 
 @dataclass
@@ -77,9 +83,10 @@ def build_spec(state: ClusterState, mode: str = "iptables") -> AgentSpec:
                     )
                 )
         if pod.runs == "coredns":
-            spec.dns.append(
-                DnsServer(pod.netns, "cluster", upstream=f"{state.external.router_ip}:{DNS_PORT}")
-            )
+            # kubeadm's Corefile: "forward . /etc/resolv.conf", the pod's own (dnsPolicy Default:
+            # the node's resolver).
+            servers = pod_resolver(state, pod).nameservers or (state.external.router_ip,)
+            spec.dns.append(DnsServer(pod.netns, "cluster", upstream=f"{servers[0]}:{DNS_PORT}"))
     ext = state.external
     for server in state.lab.external_servers:
         spec.upstream_records[server.name] = [server.address]
@@ -91,6 +98,17 @@ def build_spec(state: ClusterState, mode: str = "iptables") -> AgentSpec:
     spec.dns.append(DnsServer(ext.netns, "upstream", address=ext.router_ip))
     for node in state.nodes:
         spec.health.append(HealthServer(node.netns, node.name, HEALTHZ_PORT, "proxy"))
+        if mode in KUBE_PROXY_MODES:
+            spec.health.append(
+                HealthServer(
+                    node.netns,
+                    node.name,
+                    METRICS_PORT,
+                    "metrics",
+                    address=METRICS_ADDRESS,
+                    mode=mode,
+                )
+            )
         for svc in state.services:
             if svc.health_check_node_port:
                 spec.health.append(

@@ -120,7 +120,7 @@ def test_rules_for_one_service(live: str) -> None:
 
 def test_check_reruns_the_scenarios_checks(live: str) -> None:
     specs = load_and_validate(scenario("nodeport.yaml"), name=live)[0].lab.checks
-    assert specs is not None and len(specs) == 6
+    assert specs is not None and len(specs) == 11
     out = netlab("check", live, "--json")
     assert out.returncode == 0, out.stdout
     data = json.loads(out.stdout)
@@ -128,7 +128,7 @@ def test_check_reruns_the_scenarios_checks(live: str) -> None:
     assert data["passed"] is True
     assert [c["name"] for c in data["checks"]] == [s.name for s in specs]
     assert [c["name"] for c in data["checks"] if not c["passed"]] == []
-    assert data["summary"] == {"checks": 6, "passed": 6, "failed": 0}
+    assert data["summary"] == {"checks": 11, "passed": 11, "failed": 0}
 
 
 CHECKS_FROM_ANOTHER_FILE = """\
@@ -257,7 +257,7 @@ def test_status_and_check_take_o_yaml_and_wide(live: str) -> None:
     assert checked.returncode == 0, checked.stdout
     header = next(ln for ln in checked.stdout.splitlines() if ln.startswith("RESULT "))
     assert header.split()[:3] == ["RESULT", "CHECK", "FROM"]
-    assert checked.stdout.rstrip().endswith("6/6 checks passed")
+    assert checked.stdout.rstrip().endswith("11/11 checks passed")
 
 
 FAILING_CHECK = """\

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
+import time
 from collections.abc import Iterator
 
+import dnslib
 import pytest
 
+from netlab.kernel import threads
+from netlab.lab.lifecycle import Lab
 from tests.lab.host import netlab, scenario, snapshot
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 LB_LOCAL_ROUTE = "192.0.2.2 via 192.168.56.11 dev eth0 "  # only the healthy node
 LOCAL_HEALTHY = {
@@ -161,3 +169,108 @@ def test_load_balancer_follows_health(lb_lab: str) -> None:
     assert _health(lb_lab, "192.168.56.11") == ("200", LOCAL_HEALTHY)
     routes = _exec(lb_lab, "external", "ip", "route").splitlines()
     assert [ln for ln in routes if ln.startswith("192.0.2.2 ")] == [LB_LOCAL_ROUTE]
+
+
+# A burst of queries --------------------------------------------------------------------------
+
+BURST_PODS = ("pod/toolbox", "pod/netlab/client-node-1", "pod/netlab/client-node-2", "pod/web")
+BURST = 2000
+
+
+def _burst_socket(address: str) -> socket.socket:
+    """A client socket in the pod's namespace (it stays there), with a receive buffer big enough
+    that the client, not the server, would be the one to lose answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+    sock.connect((address, 53))
+    sock.setblocking(False)
+    return sock
+
+
+def test_cluster_dns_holds_a_burst_of_queries(dns_lab: str) -> None:
+    """2,000 queries from 4 pods at once, as fast as the clients can send them, all through
+    kube-dns's ClusterIP: every one is answered (none lost to a full receive buffer)."""
+    lab = Lab.open(dns_lab)
+    netns = [lab.target_netns(t.replace("pod/web", f"pod/{_a_web_pod(lab)}")) for t in BURST_PODS]
+    socks = [threads.call(_burst_socket, "10.96.0.10", netns_name=n) for n in netns]
+    try:
+        per = BURST // len(socks)
+        wanted: set[tuple[int, int]] = set()
+        t0 = time.perf_counter()
+        for i in range(per):
+            for s, sock in enumerate(socks):
+                qid = s * per + i
+                query = dnslib.DNSRecord.question("web.default.svc.cluster.local", "A")
+                query.header.id = qid
+                sock.send(query.pack())
+                wanted.add((s, qid))
+        sent = time.perf_counter() - t0
+        got: set[tuple[int, int]] = set()
+        deadline = time.monotonic() + 20
+        while got != wanted and time.monotonic() < deadline:
+            ready, _, _ = select.select(socks, [], [], 0.5)
+            for sock in ready:
+                s = socks.index(sock)
+                while True:
+                    try:
+                        data = sock.recv(4096)
+                    except BlockingIOError:
+                        break
+                    reply = dnslib.DNSRecord.parse(data)
+                    assert reply.header.rcode == 0 and reply.rr, reply
+                    got.add((s, reply.header.id))
+        lost = len(wanted - got)
+        assert lost == 0, f"{lost} of {len(wanted)} queries unanswered (sent in {sent:.2f}s)"
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _a_web_pod(lab: Lab) -> str:
+    return next(p.name for p in lab.state.pods if p.labels.get("app") == "web")
+
+
+def test_dns_policies_as_kubelet_writes_them(dns_lab: str) -> None:
+    """Default: the node's resolver; None: dnsConfig alone; the CoreDNS pods use Default, as
+    kubeadm installs them, so they forward to the node's upstream and never to themselves."""
+    assert _exec(dns_lab, "pod/hostdns", "cat", "/etc/resolv.conf") == "nameserver 192.168.56.100\n"
+    assert _exec(dns_lab, "pod/owndns", "cat", "/etc/resolv.conf") == (
+        "search svc.cluster.local default.svc.cluster.local\n"
+        "nameserver 10.96.0.10\n"
+        "options ndots:1\n"
+    )
+    lab = Lab.open(dns_lab)
+    coredns = next(p for p in lab.state.pods if p.runs == "coredns")
+    target = f"pod/kube-system/{coredns.name}"
+    assert _exec(dns_lab, target, "cat", "/etc/resolv.conf") == "nameserver 192.168.56.100\n"
+    # getent reads /etc/hosts first (nsswitch files dns): the pod's own name is there.
+    toolbox = lab.state.pod("default", "toolbox")
+    assert _exec(dns_lab, "pod/toolbox", "getent", "hosts", "toolbox").split() == [
+        toolbox.ip,
+        "toolbox",
+    ]
+
+
+def _dig_from_toolbox(lab: str, *args: str) -> str:
+    return _exec(lab, "pod/toolbox", "dig", "+time=2", "+tries=1", *args)
+
+
+def test_what_coredns_refuses_on_the_wire(dns_lab: str) -> None:
+    """Through kube-dns's ClusterIP from a pod: BADVERS for EDNS version 1, REFUSED for class
+    CH, NXDOMAIN for TXT of a name that does not exist, FORMERR for a 64-octet label."""
+    dig = _dig_from_toolbox
+    badvers = dig(dns_lab, "+edns=1", "+noednsnegotiation", "web.default.svc.cluster.local")
+    assert "status: BADVERS" in badvers
+    assert "status: REFUSED" in dig(dns_lab, "-c", "CH", "TXT", "version.bind")
+    assert "status: NXDOMAIN" in dig(dns_lab, "TXT", "nope.default.svc.cluster.local")
+    lab = Lab.open(dns_lab)
+    raw = b"\x4e\x17\x01\x00\x00\x01" + bytes(6) + b"\x40" + b"a" * 64 + b"\x00\x00\x01\x00\x01"
+    reply = threads.call(_ask_raw, raw, netns_name=lab.target_netns("pod/toolbox"))
+    assert reply == b"\x4e\x17\x81\x01" + bytes(8)  # FORMERR, header only: never silence
+
+
+def _ask_raw(data: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(data, ("10.96.0.10", 53))
+        return sock.recv(512)

@@ -110,7 +110,7 @@ def test_host_ports_no_node_can_take_are_the_schedulers_error() -> None:
           hostNetwork: true
           containers: [{name: c, image: i, ports: [{containerPort: 10256}]}]
     """
-    assert problems(text) == [
+    refused = [
         (
             5,
             13,
@@ -119,6 +119,9 @@ def test_host_ports_no_node_can_take_are_the_schedulers_error() -> None:
             "ports.",
         )
     ]
+    assert problems(text) == refused
+    # kube-proxy's metrics port (127.0.0.1:10249) is taken on every node too.
+    assert problems(text.replace("10256", "10249")) == refused
 
 
 def test_merge_keys_with_an_override() -> None:
@@ -277,6 +280,27 @@ def test_traffic_distribution_values_the_server_does_not_know() -> None:
             24,
             "spec.trafficDistribution",
             'Unsupported value: "PreferSameNode": supported values: "PreferClose"',
+        )
+    ]
+    # With the PreferSameTrafficDistribution gate on (alpha in v1.33) the server knows them.
+    gate = (
+        "apiVersion: netlab.dev/v1alpha1\nkind: Lab\nmetadata: {name: g}\n"
+        "spec: {featureGates: {PreferSameTrafficDistribution: true}}\n---\n"
+    )
+    for value in ("PreferSameNode", "PreferSameZone"):
+        ok(
+            gate
+            + service("  - {port: 80}\n", f"  trafficDistribution: {value}\n", kind="ClusterIP")
+        )
+    assert problems(
+        gate + service("  - {port: 80}\n", "  trafficDistribution: Nearby\n", kind="ClusterIP")
+    ) == [
+        (
+            12,
+            24,
+            "spec.trafficDistribution",
+            'Unsupported value: "Nearby": supported values: "PreferClose", "PreferSameZone", '
+            '"PreferSameNode"',
         )
     ]
 

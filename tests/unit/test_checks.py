@@ -20,6 +20,7 @@ from netlab.checks import (
 )
 from netlab.checks.observations import CapturedPacket, Observation
 from netlab.cluster.build import build_cluster
+from netlab.cluster.podfiles import pod_hosts
 from netlab.cluster.resolvconf import ResolvConf
 from netlab.cluster.state import ClusterState
 from netlab.errors import Diagnostic
@@ -209,6 +210,13 @@ def test_derive_internal_traffic_policy_local() -> None:
         ("default/ilocal:80 clusterIP from node-1", ConnectExpect("connected", "all", "client")),
         ("default/ilocal:80 clusterIP from node-2", ConnectExpect("timeout")),
     ]
+    # IPVS has no DROP for it: a virtual server without real servers, whose ICMP port
+    # unreachable the kernel rate-limits per client (refused, or after a burst a timeout).
+    ipvs = {c.name: c.expect for c in derive(STATE, "ipvs") if c.name.startswith("default/ilocal:")}
+    assert ipvs["default/ilocal:80 clusterIP from node-2"] == ConnectExpect("failed")
+    assert ipvs["default/ilocal:80 clusterIP from node-1"] == ConnectExpect(
+        "connected", "all", "client"
+    )
 
 
 def test_derive_external_traffic_policy_local() -> None:
@@ -377,6 +385,7 @@ def test_resolve_cluster_ip_by_port_name() -> None:
         expected=(WEB_A, WEB_B),
         summary=f"pod/netlab/client-node-1 -> default/web:http ({WEB_IP}:80/TCP)",
         resolv=ResolvConf.for_pod("netlab"),
+        hosts=pod_hosts(STATE, CLIENT_1),
         conntrack_netns="checks-node-1",
         node_ips=(("node-1", "192.168.56.11"), ("node-2", "192.168.56.12")),
     )
@@ -930,6 +939,16 @@ def test_capture_syn_seen_in_two_pods() -> None:
     result = evaluate(capture_check(), OBSERVED, captures=captures)
     assert result.failures == [f"the SYN from {CLIENT}:40000 also reached web-b"]
     assert result.observed["dnat_seen"] == "2/3"
+
+
+def test_capture_one_source_port_towards_two_pods() -> None:
+    """A node dialling pods (the userspace proxy) may use one source port towards two pods:
+    two answered connections, each SYN in the pod that answered it, is no duplicate."""
+    observed = [answer("web-a", 40000), answer("web-b", 40000)]
+    captures = {"web-a": [syn(40000, WEB_A.ip)], "web-b": [syn(40000, WEB_B.ip)]}
+    result = evaluate(capture_check(), observed, captures=captures)
+    assert result.failures == []
+    assert result.observed["dnat_seen"] == "2/2"
 
 
 def test_capture_answer_from_a_non_endpoint_and_nothing_answered() -> None:

@@ -48,6 +48,10 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: other}
 ---
+apiVersion: v1
+kind: Namespace
+metadata: {name: quiet}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -267,9 +271,30 @@ def test_nodata_for_names_that_only_hold_others(dns: ClusterDNS) -> None:
         r = ask(dns, name)
         assert (r.rcode, r.answers) == ("NOERROR", ()), name
         assert r.authority == (("cluster.local.", "SOA", 30, SOA),)
-    # CoreDNS quirks kept: TXT and SOA below the apex are NODATA whether or not the name exists.
-    assert ask(dns, "nope.default.svc.cluster.local", "TXT").rcode == "NOERROR"
+    # A CoreDNS quirk kept: SOA below the apex is NODATA whether or not the name exists.
     assert ask(dns, "nope.default.svc.cluster.local", "SOA").rcode == "NOERROR"
+
+
+def test_txt_is_nxdomain_for_a_name_that_does_not_exist(dns: ClusterDNS) -> None:
+    """Kubernetes.Services for TXT: NODATA only where records of another type exist."""
+    for name in (
+        "nope.default.svc.cluster.local",
+        "web.nosuchns.svc.cluster.local",
+        "cluster.local",  # the apex and <ns>.svc hold no records themselves
+        "default.svc.cluster.local",
+    ):
+        r = ask(dns, name, "TXT")
+        assert (r.rcode, r.answers) == ("NXDOMAIN", ()), name
+        assert r.authority == (("cluster.local.", "SOA", 30, SOA),)
+    for name in ("web.default.svc.cluster.local", "_http._tcp.web.default.svc.cluster.local"):
+        assert ask(dns, name, "TXT").rcode == "NOERROR", name
+
+
+def test_a_declared_namespace_with_nothing_in_it_exists(dns: ClusterDNS) -> None:
+    r = ask(dns, "quiet.svc.cluster.local")
+    assert (r.rcode, r.answers) == ("NOERROR", ())
+    assert ask(dns, "nothing.quiet.svc.cluster.local").rcode == "NXDOMAIN"
+    assert ask(dns, "undeclared.svc.cluster.local").rcode == "NXDOMAIN"
 
 
 def test_srv_named_port(dns: ClusterDNS, state: ClusterState) -> None:
@@ -466,6 +491,19 @@ def test_externalname_other_types(dns: ClusterDNS) -> None:
     for qtype in ("SRV", "TXT"):
         r = ask(dns, "db.default.svc.cluster.local", qtype)
         assert (r.rcode, r.answers) == ("NOERROR", ()), qtype
+
+
+def test_nothing_lives_below_an_externalname(dns: ClusterDNS) -> None:
+    """findServices skips an ExternalName when the name carries an endpoint, a port or a
+    protocol: a.<svc>, a.b.<svc> and _p._tcp.<svc> do not exist."""
+    for name in (
+        "a.db.default.svc.cluster.local",
+        "a.b.db.default.svc.cluster.local",
+        "_http._tcp.db.default.svc.cluster.local",
+    ):
+        for qtype in ("A", "CNAME", "SRV"):
+            r = ask(dns, name, qtype)
+            assert (r.rcode, r.answers) == ("NXDOMAIN", ()), (name, qtype)
 
 
 def test_externalname_ipv4_looking_is_nxdomain(dns: ClusterDNS) -> None:
@@ -967,3 +1005,94 @@ def test_query_timeout_and_garbage(loop: Loop, dns: ClusterDNS) -> None:
     handler = ClusterDNSHandler(dns, ("127.0.0.1", 9))
     assert loop.run(handler.udp(b"\x12\x34\x01\x00garbage-after-header"))[:4] == b"\x12\x34\x81\x01"
     assert loop.run(handler.udp(b"\x00")) == b""
+
+
+def _raw_query(name_wire: bytes, qtype: int = 1, qclass: int = 1, flags: int = 0x0100) -> bytes:
+    return (
+        b"\xab\xcd"
+        + flags.to_bytes(2, "big")
+        + b"\x00\x01"
+        + bytes(6)
+        + name_wire
+        + (qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big"))
+    )
+
+
+def test_what_coredns_answers_before_any_plugin(loop: Loop, dns: ClusterDNS) -> None:
+    """core/dnsserver ServeDNS and miekg/dns's serveDNS: REFUSED for a class other than IN,
+    BADVERS for an EDNS version above 0, FORMERR (never silence) for what does not unpack."""
+    handler = ClusterDNSHandler(dns, ("127.0.0.1", 9))
+
+    def reply(data: bytes) -> bytes:
+        out: bytes = loop.run(handler.udp(data))
+        return out
+
+    chaos = dnslib.DNSRecord(
+        dnslib.DNSHeader(id=7, rd=1), q=dnslib.DNSQuestion("version.bind", 16, 3)
+    )
+    r = dnslib.DNSRecord.parse(reply(chaos.pack()))
+    assert (dnslib.RCODE[r.header.rcode], r.header.aa, r.header.rd, r.q.qclass) == (
+        "REFUSED",
+        0,
+        1,
+        3,
+    )
+    for qclass in (4, 255):  # HS, ANY
+        raw = _raw_query(b"\x03web\x07default\x03svc\x07cluster\x05local\x00", qclass=qclass)
+        assert dnslib.DNSRecord.parse(reply(raw)).header.rcode == dnslib.RCODE.REFUSED
+
+    v1 = dnslib.DNSRecord.question("web.default.svc.cluster.local", "A")
+    v1.add_ar(dnslib.EDNS0(udp_len=1232, version=1))
+    r = dnslib.DNSRecord.parse(reply(v1.pack()))
+    opt = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT]
+    assert r.header.rcode == 0 and r.rr == [] and len(opt) == 1
+    assert (opt[0].ttl >> 24, (opt[0].ttl >> 16) & 0xFF, opt[0].rclass) == (1, 0, 0)  # BADVERS
+    assert str(r.q.qname) == "web.default.svc.cluster.local."
+    v0 = dnslib.DNSRecord.question("web.default.svc.cluster.local", "A")
+    v0.add_ar(dnslib.EDNS0(udp_len=1232))
+    assert dnslib.DNSRecord.parse(reply(v0.pack())).rr  # version 0 is answered
+
+    # A label of 64 octets: length byte 0x40, a reserved label type. FORMERR, header only.
+    long_label = _raw_query(b"\x40" + b"a" * 64 + b"\x00")
+    out = reply(long_label)
+    assert out == b"\xab\xcd\x81\x01" + bytes(8)
+    # A name over 255 octets, a pointer loop, a cut-off question: FORMERR too.
+    too_long = _raw_query(b"".join(b"\x3f" + b"b" * 63 for _ in range(4)) + b"\x00")
+    loop_ptr = _raw_query(b"\xc0\x0c")
+    for bad in (too_long, loop_ptr, long_label[:20]):
+        assert reply(bad)[:4] == b"\xab\xcd\x81\x01", bad
+    # Two questions: FORMERR; an opcode other than QUERY/NOTIFY: NOTIMP with that opcode;
+    # a response: ignored.
+    two = bytearray(_raw_query(b"\x00"))
+    two[5] = 2
+    assert reply(bytes(two)) == b"\xab\xcd\x81\x01" + bytes(8)
+    update = _raw_query(b"\x00", flags=(5 << 11) | 0x0100)
+    assert reply(update) == b"\xab\xcd" + ((1 << 15) | (5 << 11) | 0x0100 | 4).to_bytes(
+        2, "big"
+    ) + (bytes(8))
+    assert reply(_raw_query(b"\x00", flags=0x8100)) == b""
+    # The upstream stand-in refuses the same malformed input the same way, and still answers.
+    assert UpstreamDNS(OUTSIDE).handle(long_label) == b"\xab\xcd\x81\x01" + bytes(8)
+    assert UpstreamDNS(OUTSIDE).handle(dnslib.DNSRecord.question("db.example.com", "A").pack())
+
+
+def test_dig_sees_badvers_and_refused(loop: Loop, dns: ClusterDNS) -> None:
+    if shutil.which("dig") is None:
+        pytest.skip("dig is not installed")
+    handler = ClusterDNSHandler(dns, ("127.0.0.1", 9))
+    port = loop.serve(handler, handler.tcp)
+
+    def dig(*args: str) -> str:
+        return subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+
+    assert "status: BADVERS" in dig(
+        "+edns=1", "+noednsnegotiation", "web.default.svc.cluster.local"
+    )
+    assert "status: REFUSED" in dig("-c", "CH", "TXT", "version.bind")
+    assert "status: NXDOMAIN" in dig("TXT", "nope.default.svc.cluster.local")

@@ -111,3 +111,15 @@ def test_no_endpoints_rules_are_the_reject_and_the_drop() -> None:
     local = explain(lab, "node-local", "node-1", "en")
     drops = [i.why for s in local.sections for i in s.items if i.text.endswith("-j DROP")]
     assert drops and drops[0].startswith("Drops new TCP connections to ")
+
+
+def test_nftables_nodeports_are_explained_by_the_addresses_that_serve_them() -> None:
+    """nftables mode's default nodePortAddresses is the node's primary IP: the dispatch rule
+    matches @nodeport-ips, not every local address, and is explained so."""
+    lab = lab_for(str(ROOT / "scenarios" / "nodeport.yaml"), "nftables")
+    exp = explain(lab, "web", "node-1", "en")
+    rules = [i for s in exp.sections for i in s.items if "@service-nodeports" in i.text]
+    assert [i.text.split("] ", 1)[-1] for i in rules] == [
+        "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports"
+    ]
+    assert "primary IP" in rules[0].why

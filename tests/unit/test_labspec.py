@@ -14,6 +14,8 @@ from netlab.scenario.checkspec import (
     ConnectCheck,
     ConnectExpect,
     Destination,
+    HttpCheck,
+    HttpExpect,
     Origin,
     Source,
     parse_destination,
@@ -170,8 +172,8 @@ def test_unknown_field_at_its_key_with_the_allowed_fields() -> None:
             col=3,
             path="spec.bogus",
             hint=(
-                "fields allowed here: checks, clientPods, dns, external, loadBalancer, network, "
-                "nodes, proxy"
+                "fields allowed here: checks, clientPods, dns, external, featureGates, "
+                "loadBalancer, network, nodes, proxy"
             ),
             category="Lab",
         )
@@ -205,7 +207,7 @@ def test_misspelt_field_and_value_get_did_you_mean() -> None:
             "spec.nodse",
             'unknown field "spec.nodse"',
             'did you mean "nodes"?; fields allowed here: checks, clientPods, dns, external, '
-            "loadBalancer, network, nodes, proxy",
+            "featureGates, loadBalancer, network, nodes, proxy",
         ),
         (
             5,
@@ -342,10 +344,11 @@ def test_schema_errors_in_checks() -> None:
             22,
             "spec.checks[3].expect.result",
             'Unsupported value: "maybe": supported values: "connected", "refused", "timeout", '
-            '"unreachable", "unresolved", "closed"',
+            '"unreachable", "unresolved", "closed", "failed"',
             "connected; refused (REJECT); timeout (DROP); unreachable (no route); unresolved "
             "(a name that did not resolve); closed (accepted, then closed without an answer: "
-            "the userspace proxy with no endpoint).",
+            "the userspace proxy with no endpoint); failed (any of these failures, where modes "
+            "fail differently).",
         ),
         (
             12,
@@ -813,4 +816,51 @@ def test_expect_rules() -> None:
             "a check expecting refused reaches no endpoints",
             "drop endpoints or use endpoints: none",
         ),
+    ]
+
+
+def test_http_checks_and_new_expectations() -> None:
+    http, sticky, failed = checks("""
+    - name: mode
+      kind: http
+      from: node/node-1
+      to: 127.0.0.1:10249
+      path: /proxyMode
+      expect: {status: 200, body: iptables}
+      modes:
+        nftables: {expect: {body: nftables}}
+        userspace: {expect: {result: refused}}
+    - {name: s, from: pod/a, to: service/web, expect: {sticky: true}}
+    - {name: f, from: pod/a, to: service/web, expect: {result: failed}}
+    """)
+    assert isinstance(http, HttpCheck)
+    assert (http.kind, http.path, http.protocol) == ("http", "/proxyMode", "TCP")
+    assert http.expect == HttpExpect(status=200, body="iptables")
+    assert http.for_mode("nftables").expect == HttpExpect(status=200, body="nftables")
+    # An override to a failure drops what only an answer can show.
+    assert http.for_mode("userspace").expect == HttpExpect(result="refused")
+    assert isinstance(sticky, ConnectCheck) and sticky.expect.sticky is True
+    assert failed.expect == ConnectExpect(result="failed")
+
+
+def test_http_and_sticky_rules() -> None:
+    body = """
+    spec:
+      checks:
+      - {from: pod/a, to: service/web, kind: http, expect: {endpoints: all}}
+      - {from: pod/a, to: service/web, expect: {status: 200}}
+      - {from: pod/a, to: service/web, path: /x}
+      - {from: pod/a, to: service/web, kind: http, expect: {result: refused, status: 503}}
+      - {from: pod/a, to: service/web, expect: {result: failed, sticky: true}}
+      - {from: pod/a, to: service/web, kind: http, protocol: UDP}
+      - {from: pod/a, kind: dns, query: web, path: /}
+    """
+    assert [(path, message) for _, _, path, message, _ in errs(body)] == [
+        ("spec.checks[0].expect.endpoints", "endpoints applies to connect checks"),
+        ("spec.checks[1].expect.status", "status applies to http checks"),
+        ("spec.checks[2].path", "path applies to http checks"),
+        ("spec.checks[3].expect.status", "a check expecting refused gets no HTTP answer"),
+        ("spec.checks[4].expect.sticky", "a check expecting failed reaches no endpoint"),
+        ("spec.checks[5].protocol", "HTTP runs over TCP"),
+        ("spec.checks[6].path", "path does not apply to dns checks"),
     ]

@@ -89,7 +89,7 @@ def test_services_columns_and_cells() -> None:
     assert table.header() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     assert table.header(wide=True)[-1] == "SELECTOR"
     rows = {row[0]: row for row in table.cells()}
-    assert sorted(rows) == ["kubernetes", "local", "web"]  # the API lists by name
+    assert sorted(rows) == ["both", "kubernetes", "local", "web"]  # the API lists by name
     assert rows["kubernetes"] == ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP", "5m"]
     web = st.service("default", "web")
     assert rows["web"][1:] == ["NodePort", web.cluster_ip, "<none>", "80:30080/TCP", "5m"]

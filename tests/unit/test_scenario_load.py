@@ -171,6 +171,8 @@ def test_the_shipped_scenarios_are_there() -> None:
     assert [p.name for p in SCENARIOS] == [
         "clusterip.yaml",
         "dns.yaml",
+        "e2e.yaml",
+        "endpoint-choice.yaml",
         "externalname.yaml",
         "headless.yaml",
         "loadbalancer.yaml",

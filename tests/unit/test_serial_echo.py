@@ -18,6 +18,8 @@ from netlab.scenario.checkspec import (
     Destination,
     DnsCheck,
     DnsExpect,
+    HttpCheck,
+    HttpExpect,
     Source,
 )
 from netlab.scenario.labspec import LabSpec
@@ -129,6 +131,7 @@ def test_to_data_is_plain_json_data() -> None:
         "endpoints": None,
         "source": None,
         "dnat": None,
+        "sticky": None,
     }
     assert data["kind"] == "connect"
     assert data["origin"] is None
@@ -143,11 +146,20 @@ def test_check_kinds_round_trip_through_a_union() -> None:
         DnsCheck(name="d", source=src, query="web", expect=DnsExpect(rcode="NXDOMAIN")),
         CaptureCheck(name="c", source=src, destination=Destination("web", port=80)),
         ConnectCheck(name="n", source=src, destination=Destination("web", port=80)),
+        HttpCheck(
+            name="h",
+            source=src,
+            destination=Destination(address="127.0.0.1", port=10249, via=""),
+            path="/proxyMode",
+            expect=HttpExpect(status=200, body="iptables"),
+            mode_expect={"nftables": HttpExpect(status=200, body="nftables")},
+        ),
     )
     lab = LabSpec(name="kinds", checks=checks)
     back = from_data(LabSpec, json.loads(json.dumps(to_data(lab))))
     assert back == lab
-    assert [type(c) for c in back.checks or ()] == [DnsCheck, CaptureCheck, ConnectCheck]
+    kinds = [type(c) for c in back.checks or ()]
+    assert kinds == [DnsCheck, CaptureCheck, ConnectCheck, HttpCheck]
 
 
 @dataclass

@@ -138,7 +138,7 @@ def test_reference_errors_come_with_the_lab_documents_own_errors() -> None:
             "spec.nodse",
             'unknown field "spec.nodse"',
             'did you mean "nodes"?; fields allowed here: checks, clientPods, dns, external, '
-            "loadBalancer, network, nodes, proxy",
+            "featureGates, loadBalancer, network, nodes, proxy",
         )
     ]
 

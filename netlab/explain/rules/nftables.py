@@ -40,6 +40,12 @@ T: dict[str, Text] = {
         "@service-nodeports: that is what a NodePort is.",
         "发往本机地址(127.0.0.0/8 除外)的数据包按(协议、端口)在 @service-nodeports 中查找:"
         "这就是 NodePort。"),
+    "dispatch-nodeport-ips": (
+        "Packets to an address in @nodeport-ips (kube-proxy's nodePortAddresses; nftables "
+        "mode's default is the node's primary IP alone) are looked up by (protocol, port) in "
+        "@service-nodeports: that is what a NodePort is.",
+        "发往 @nodeport-ips 中地址(kube-proxy 的 nodePortAddresses;nftables 模式默认只有节点的"
+        "主 IP)的数据包按(协议、端口)在 @service-nodeports 中查找:这就是 NodePort。"),
     "no-endpoints-check": (
         "New connections are looked up in @no-endpoint-services: a Service without endpoints "
         "gets its reject or drop verdict here, in a filter chain, before any NAT.",
@@ -199,7 +205,9 @@ def classify(chain: str, rule: str) -> tuple[str, dict[str, object]]:
             "new_zh": "对新连接," if new else "",
         }
     if chain == "services":
-        return ("dispatch-nodeports" if "@service-nodeports" in rule else "dispatch"), {}
+        if "@service-nodeports" not in rule:
+            return "dispatch", {}
+        return ("dispatch-nodeport-ips" if "@nodeport-ips" in rule else "dispatch-nodeports"), {}
     if chain == "service-endpoints-check":
         return "no-endpoints-check", {}
     if chain == "nodeport-endpoints-check":

@@ -115,7 +115,7 @@ class EbpfProxier(Proxier):
         frontends = []
         backends: dict[render.BackendKey, tuple[bytes, bytes]] = {}
         frontend, backend = self.encoder.frontend, self.encoder.backend
-        for ps in service_view(svc, slices, info.name):
+        for ps in service_view(svc, slices, info.name, info.zone):
             rendered = render.render_service_port(ps, info, ns.service_ids, ns.backend_ids)
             for f in rendered.frontends:
                 frontend(f, contents)
@@ -141,7 +141,7 @@ class EbpfProxier(Proxier):
             key=lambda s: (s.meta.namespace, s.meta.name),
         )
         fresh = not ns.cache and not recovered
-        info = render.NodeInfo(node.name, node.ip)
+        info = render.NodeInfo(node.name, node.ip, node.zone)
         for svc in services:
             key = f"{svc.meta.namespace}/{svc.meta.name}"
             seen.add(key)
@@ -326,7 +326,7 @@ class EbpfProxier(Proxier):
                 ns = self._recover(maps)
         sids = render.IdAllocator(render.MAX_SERVICE_ID, dict(ns.service_ids.ids) if ns else {})
         bids = render.IdAllocator(render.MAX_BACKEND_ID, dict(ns.backend_ids.ids) if ns else {})
-        info = render.NodeInfo(node.name, node.ip)
+        info = render.NodeInfo(node.name, node.ip, node.zone)
         by_service = slices_by_service(self.state)
         out = []
         for svc in sorted(
@@ -334,7 +334,7 @@ class EbpfProxier(Proxier):
             key=lambda s: (s.meta.namespace, s.meta.name),
         ):
             slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
-            for ps in service_view(svc, slices, node.name):
+            for ps in service_view(svc, slices, node.name, node.zone):
                 out.append(render.render_service_port(ps, info, sids, bids))
         return out
 

@@ -26,7 +26,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from netlab.proxy.servicemap import EndpointInfo, ProxiedService, categorize
+from netlab.proxy.servicemap import EndpointInfo, ProxiedService
 
 IPPROTO = {"TCP": 6, "UDP": 17, "SCTP": 132}
 PROTO_NAME = {v: k for k, v in IPPROTO.items()}
@@ -134,6 +134,7 @@ class IdAllocator:
 class NodeInfo:
     name: str
     ip: str
+    zone: str = ""  # topology.kubernetes.io/zone: what zone hints are matched against
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def render_service_port(
     """The frontends of one Service port as ``node`` programs them."""
     info = ps.info
     proto = IPPROTO[info.spn.protocol]
-    cat = categorize(info, ps.endpoints)
+    cat = ps.categorize()  # topology hints for this node and zone, as kube-proxy's modes
     service = f"{info.spn.namespace}/{info.spn.name}"
     common_flags = SVC_FLAG_AFFINITY if info.session_affinity_client_ip else 0
     timeout = info.sticky_max_age_seconds if info.session_affinity_client_ip else 0

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.kernel import rules
+from netlab.proxy import nodeports
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.iptables.render import (
     IptablesOptions,
@@ -45,14 +46,23 @@ class IptablesProxier(Proxier):
         self._applied: dict[str, RenderedIptables] = {}  # node -> what its kernel holds
 
     def options(self, node: Node) -> IptablesOptions:
+        addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
         return IptablesOptions(
             node_ip=node.ip,
             cluster_cidr=self.state.lab.network.pod_cidr,
             masquerade_all=self.state.lab.proxy.masquerade_all,
+            # localhostNodePorts is on unless nodePortAddresses leaves out 127.0.0.1.
+            localhost_nodeports=nodeports.contains_loopback(node, addresses),
+            nodeport_ips=nodeports.node_port_ips(node, addresses),
         )
 
     def node_sysctls(self) -> dict[str, str]:
-        # localhostNodePorts (the default) needs route_localnet; kube-proxy sets it.
+        # localhostNodePorts (the default) needs route_localnet; kube-proxy sets it, unless
+        # nodePortAddresses leaves out 127.0.0.1 (the same on every node: a lab's nodes differ
+        # only in their own addresses, which never hold the loopback's).
+        addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
+        if self.state.nodes and not nodeports.contains_loopback(self.state.nodes[0], addresses):
+            return {}
         return {"net.ipv4.conf.all.route_localnet": "1"}
 
     def render_text(self, node: Node, *, first: bool, existing: Iterable[str] = ()) -> str:

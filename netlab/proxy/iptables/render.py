@@ -24,7 +24,6 @@ from netlab.proxy.servicemap import (
     EndpointInfo,
     ProxiedService,
     ServicePortInfo,
-    categorize,
     policy_reach,
 )
 from netlab.scenario.k8s import Service
@@ -73,6 +72,8 @@ class IptablesOptions:
     masquerade_all: bool = False
     masquerade_bit: int = 14
     localhost_nodeports: bool = True
+    # nodePortAddresses.GetNodeIPs; None = MatchAll (every local address: addrtype LOCAL).
+    nodeport_ips: tuple[str, ...] | None = None
     random_fully: bool = True
     conntrack_tcp_liberal: bool = False
 
@@ -294,17 +295,29 @@ def render(services: list[ProxiedService], opts: IptablesOptions) -> RenderedIpt
         _sync_service(proxier, svc)
 
     # Finally, tail-call to the nodePorts chain, after all other service portal rules.
-    # (nodePortAddresses.MatchAll(): netlab has no --nodeport-addresses.)
-    destinations = ["-m", "addrtype", "--dst-type", "LOCAL"]
-    # Block localhost nodePorts if they are not supported.
-    if not opts.localhost_nodeports:
-        destinations += ["!", "-d", "127.0.0.0/8"]
-    proxier.nat_rules.write(
-        "-A", KUBE_SERVICES,
-        "-m", "comment", "--comment",
-        '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"',
-        destinations,
-        "-j", KUBE_NODEPORTS)
+    if opts.nodeport_ips is None:  # nodePortAddresses.MatchAll()
+        destinations = ["-m", "addrtype", "--dst-type", "LOCAL"]
+        # Block localhost nodePorts if they are not supported.
+        if not opts.localhost_nodeports:
+            destinations += ["!", "-d", "127.0.0.0/8"]
+        proxier.nat_rules.write(
+            "-A", KUBE_SERVICES,
+            "-m", "comment", "--comment",
+            '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"',
+            destinations,
+            "-j", KUBE_NODEPORTS)
+    else:
+        for ip in opts.nodeport_ips:
+            # --nodeport-addresses includes localhost but localhost NodePorts are off: skipped.
+            if ipaddress.ip_address(ip).is_loopback and not opts.localhost_nodeports:
+                continue
+            # create nodeport rules for each IP one by one
+            proxier.nat_rules.write(
+                "-A", KUBE_SERVICES,
+                "-m", "comment", "--comment",
+                '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"',
+                "-d", ip,
+                "-j", KUBE_NODEPORTS)
 
     # Drop packets in INVALID state (unexpected resets unless nf_conntrack_tcp_be_liberal).
     # Upstream adds an nfacct match when its counter exists; netlab keeps no nfacct counters.
@@ -350,7 +363,7 @@ def _sync_service(proxier: _Proxier, svc: ProxiedService) -> None:
     svc_port_name_string = str(info.spn)
 
     # Figure out the endpoints for Cluster and Local traffic policy.
-    cat = categorize(info, svc.endpoints)
+    cat = svc.categorize()
     has_endpoints = cat.has_any
 
     # clusterPolicyChain contains the endpoints used with "Cluster" traffic policy

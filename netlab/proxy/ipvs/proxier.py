@@ -36,6 +36,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import PrerequisiteError
 from netlab.kernel import netlink, netns, process, rules, threads
+from netlab.proxy import nodeports
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.iptables.proxier import pick_backend
 from netlab.proxy.ipvs import wire
@@ -221,12 +222,18 @@ class IpvsProxier(Proxier):
         return IpvsOptions(
             node_ip=node.ip,
             cluster_cidr=self.state.lab.network.pod_cidr,
-            # The node's addresses outside kube-ipvs0: eth0 and cni0 (upstream's default
-            # NodePort addresses, loopback excluded).
-            node_ips=tuple(dict.fromkeys(ip for ip in (node.ip, node.gateway) if ip)),
+            # The node's addresses outside kube-ipvs0 that nodePortAddresses lets serve
+            # NodePorts (by default eth0 and cni0), loopback excluded as upstream does.
+            node_ips=self._node_port_ips(node),
             masquerade_all=self.state.lab.proxy.masquerade_all,
             scheduler=self.scheduler,
         )
+
+    def _node_port_ips(self, node: Node) -> tuple[str, ...]:
+        addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
+        ips = nodeports.node_port_ips(node, addresses)
+        found = nodeports.local_addresses(node) if ips is None else ips
+        return tuple(ip for ip in found if ip != nodeports.LOOPBACK)
 
     def node_sysctls(self) -> dict[str, str]:
         return ipvs_sysctls(platform.release())

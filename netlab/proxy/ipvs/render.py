@@ -324,7 +324,7 @@ def _render_service(b: _Builder, svc: ProxiedService, node_ips: tuple[str, ...])
         if e.is_local:
             b.entries[LOOP_BACK].add(f"{e.ip},{proto}:{e.port},{e.ip}")
 
-    cat = categorize(info, endpoints)
+    cat = categorize(info, endpoints, node=svc.node, zone=svc.zone)
     internal = endpoints_for(cat, info.internal_policy_local)
     external = endpoints_for(cat, info.external_policy_local)
 

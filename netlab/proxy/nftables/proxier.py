@@ -13,6 +13,7 @@ import time
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import UsageError
 from netlab.kernel import process
+from netlab.proxy import nodeports
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.nftables.render import (
     FAMILY,
@@ -55,11 +56,14 @@ class NftablesProxier(Proxier):
 
     def options(self, node: Node) -> NftablesOptions:
         net = self.state.lab.network
+        addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
         return NftablesOptions(
             node_ip=node.ip,
             cluster_cidr=net.pod_cidr,
             service_cidr=net.service_cidr,
             masquerade_all=self.state.lab.proxy.masquerade_all,
+            # () = MatchAll; kube-proxy's nftables default is "primary": the node IP only.
+            nodeport_ips=nodeports.node_port_ips(node, addresses) or (),
         )
 
     def node_sysctls(self) -> dict[str, str]:

@@ -101,7 +101,6 @@ from netlab.proxy.servicemap import (
     EndpointInfo,
     ProxiedService,
     ServicePortInfo,
-    categorize,
     policy_reach,
 )
 
@@ -340,7 +339,7 @@ def _service(svc: ProxiedService, opts: NftablesOptions, layout: str) -> Service
         return AFFINITY_PREFIX + endpoint_chain_base(info, ep)
 
     # Figure out the endpoints for Cluster and Local traffic policy.
-    cat = categorize(info, svc.endpoints)
+    cat = svc.categorize()
     has_endpoints = cat.has_any
 
     # Note the endpoint chains that will be used

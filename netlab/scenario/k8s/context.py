@@ -60,6 +60,7 @@ class _Ctx:
     # k8s.io/apiserver pkg/endpoints/handlers/rest.go): 'Service in version "v1" cannot be
     # handled as a Service: '.
     decode_prefix: str = ""
+    gates: tuple[str, ...] = ()  # the feature gates switched on
 
     def _suppressed(self, loc: Path) -> bool:
         # A value that failed to decode was dropped, and a misspelled field is missing; checking

@@ -47,6 +47,22 @@ class Container:
     ports: list[ContainerPort] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PodDNSConfigOption:
+    name: str
+    value: str | None = None
+
+
+@dataclass
+class PodDNSConfig:
+    """``spec.dnsConfig``: what kubelet adds to (or, with dnsPolicy None, uses as) the pod's
+    resolver configuration."""
+
+    nameservers: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    options: list[PodDNSConfigOption] = field(default_factory=list)
+
+
 @dataclass
 class PodSpec:
     containers: list[Container]
@@ -54,6 +70,8 @@ class PodSpec:
     hostname: str = ""
     subdomain: str = ""
     host_network: bool = False
+    dns_policy: str = "ClusterFirst"  # SetDefaults_PodSpec
+    dns_config: PodDNSConfig | None = None
 
 
 @dataclass
@@ -110,6 +128,7 @@ class Service:
     allocate_load_balancer_node_ports: bool = True
     health_check_node_port: int = 0
     publish_not_ready_addresses: bool = False
+    traffic_distribution: str = ""  # PreferClose | PreferSameZone | PreferSameNode
     load_balancer_ingress: list[str] = field(default_factory=list)  # status, set by the lab
 
     @property

@@ -69,11 +69,14 @@ def _decode_prefix(kind: str, version: str) -> str:
     )
 
 
-def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
+def parse_object(
+    doc: Document, out: list[Diagnostic], gates: tuple[str, ...] = ()
+) -> K8sObject | None:
     """Validate one Kubernetes manifest as the API server would and return it defaulted.
 
     Every problem found is appended to ``out`` (errors and warnings); the result is ``None`` if
-    any of them is an error.
+    any of them is an error. ``gates`` are the feature gates switched on (the Lab document's
+    ``featureGates``).
     """
     data = doc.data
     if not isinstance(data, dict):
@@ -89,7 +92,7 @@ def parse_object(doc: Document, out: list[Diagnostic]) -> K8sObject | None:
     kind = data.get("kind")
     version = data.get("apiVersion")
     kind_s = kind if isinstance(kind, str) else ""
-    ctx = _Ctx(doc, out, _category(kind_s, data) if kind_s else "object")
+    ctx = _Ctx(doc, out, _category(kind_s, data) if kind_s else "object", gates=gates)
     as_json = (
         ""
         if kind_s and isinstance(version, str) and version

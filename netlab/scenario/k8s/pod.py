@@ -12,6 +12,8 @@ from netlab.scenario.k8s import (
     ContainerPort,
     Namespace,
     Pod,
+    PodDNSConfig,
+    PodDNSConfigOption,
     PodSpec,
 )
 from netlab.scenario.k8s.container import validate_env, validate_probe, validate_resources
@@ -249,6 +251,23 @@ def _pod_spec(ctx: _Ctx, spec: dict[str, Any], loc: Path, *, is_pod: bool) -> Po
         hostname=spec.get("hostname", ""),
         subdomain=spec.get("subdomain", ""),
         host_network=host_network,
+        dns_policy=spec.get("dnsPolicy") or "ClusterFirst",
+        dns_config=_pod_dns_config(spec.get("dnsConfig")),
+    )
+
+
+def _pod_dns_config(raw: dict[str, Any] | None) -> PodDNSConfig | None:
+    """``spec.dnsConfig`` as kubelet reads it (already strictly decoded)."""
+    if raw is None:
+        return None
+    return PodDNSConfig(
+        nameservers=list(raw.get("nameservers") or []),
+        searches=list(raw.get("searches") or []),
+        options=[
+            PodDNSConfigOption(o.get("name", ""), o.get("value"))
+            for o in raw.get("options") or []
+            if isinstance(o, dict)
+        ],
     )
 
 

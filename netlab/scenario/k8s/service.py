@@ -411,16 +411,27 @@ def _traffic_policies(ctx: _Ctx, svc: _Svc) -> None:
         )
 
 
+PREFER_SAME_GATE = "PreferSameTrafficDistribution"
+
+
 def _traffic_distribution(ctx: _Ctx, svc: _Svc) -> None:
-    """``validateServiceTrafficDistribution`` (PreferSameZone and PreferSameNode need the
-    PreferSameTrafficDistribution gate, off by default)."""
+    """``validateServiceTrafficDistribution``: PreferSameZone and PreferSameNode only with the
+    PreferSameTrafficDistribution gate (alpha in v1.33, off by default)."""
     value = svc.spec.get("trafficDistribution")
-    if value is not None and value != "PreferClose":
+    gated = PREFER_SAME_GATE in ctx.gates
+    supported = ("PreferClose", "PreferSameZone", "PreferSameNode") if gated else ("PreferClose",)
+    if value is not None and value not in supported:
         ctx.emit(
             ("spec", "trafficDistribution"),
-            _unsupported(value, ("PreferClose",)),
+            _unsupported(value, supported),
             "trafficDistribution: PreferClose prefers endpoints in the client's zone; omit it "
-            "otherwise",
+            "otherwise"
+            + (
+                ""
+                if gated
+                else f" (PreferSameZone and PreferSameNode need featureGates: "
+                f"{{{PREFER_SAME_GATE}: true}} in the Lab document)"
+            ),
         )
 
 
@@ -516,6 +527,7 @@ def _service(ctx: _Ctx, obj: dict[str, Any]) -> Service:
     if not ctx.failed:  # the allocator runs only on a Service that passed validation
         _ip_families_on_this_cluster(ctx, svc)
     _service_warnings(ctx, svc)
+    _single_stack_warnings(ctx, svc, meta.annotations)
     _status_warning(ctx, obj)
     spec = svc.spec
     return Service(
@@ -545,6 +557,7 @@ def _service(ctx: _Ctx, obj: dict[str, Any]) -> Service:
         allocate_load_balancer_node_ports=spec.get("allocateLoadBalancerNodePorts", True),
         health_check_node_port=spec.get("healthCheckNodePort", 0),
         publish_not_ready_addresses=spec.get("publishNotReadyAddresses", False),
+        traffic_distribution=spec.get("trafficDistribution") or "",
     )
 
 
@@ -583,4 +596,31 @@ def _service_warnings(ctx: _Ctx, svc: _Svc) -> None:
             ("spec", "externalName"),
             'is ignored when spec.type is not "ExternalName"',
             "remove externalName, or set type: ExternalName",
+        )
+
+
+_SINGLE_STACK = "netlab labs are single-stack IPv4"
+_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
+
+
+def _single_stack_warnings(ctx: _Ctx, svc: _Svc, annotations: dict[str, str]) -> None:
+    """What a lab does instead with fields it cannot honour: never taken silently.
+
+    IPv6 families and addresses and RequireDualStack are refused as a single-stack cluster's
+    API server refuses them (``_ip_families_on_this_cluster``); PreferDualStack is accepted
+    there and makes one IPv4 ClusterIP, which is said.
+    """
+    if svc.type != "ExternalName" and svc.spec.get("ipFamilyPolicy") == "PreferDualStack":
+        ctx.warn(
+            ("spec", "ipFamilyPolicy"),
+            f"{_SINGLE_STACK}: the Service is SingleStack with one IPv4 ClusterIP, as a "
+            "single-stack cluster makes it",
+            "use ipFamilyPolicy: SingleStack, or omit it",
+        )
+    if _TOPOLOGY_MODE in annotations:
+        ctx.warn(
+            ("metadata", "annotations", _TOPOLOGY_MODE),
+            "Topology Aware Routing is not modelled: netlab's EndpointSlice controller writes no "
+            "hints for it (they depend on each zone's CPU), so every endpoint is used",
+            "use spec.trafficDistribution: PreferClose, which netlab models",
         )

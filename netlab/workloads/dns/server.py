@@ -16,7 +16,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import dnslib
 
-from netlab.workloads.dns.wire import QTYPE, RCODE, Labels, _reply, fit, formerr, udp_limit
+from netlab.workloads.dns.wire import (
+    EDNS_VERSION,
+    QTYPE,
+    RCODE,
+    Labels,
+    _reply,
+    accept,
+    badvers,
+    edns_version,
+    fit,
+    formerr,
+    udp_limit,
+)
 from netlab.workloads.dns.zone import MAX_CHAIN, ClusterDNS, Lookup, _fqdn, _ip, _labels, _under
 
 log = logging.getLogger(__name__)
@@ -73,6 +85,9 @@ class UpstreamDNS:
 
     def handle(self, data: bytes, *, tcp: bool = False) -> bytes:
         """One query in wire format -> its reply (cut to the client's UDP size unless ``tcp``)."""
+        refused = accept(data)
+        if refused is not None:
+            return refused
         try:
             request = dnslib.DNSRecord.parse(data)
         except dnslib.DNSError:
@@ -138,12 +153,26 @@ class ClusterDNSHandler:
         return await self.udp(data)
 
     async def handle(self, data: bytes, *, tcp: bool = False) -> bytes:
-        """One query in wire format -> its reply in wire format (b"" = no reply)."""
+        """One query in wire format -> its reply in wire format (b"" = no reply).
+
+        First what CoreDNS's server does before any plugin (core/dnsserver ``ServeDNS``, after
+        miekg/dns has accepted and unpacked the message): a class other than IN is REFUSED
+        (kubeadm's Corefile has no chaos plugin), an EDNS version above 0 gets BADVERS.
+        """
+        refused = accept(data)
+        if refused is not None:
+            return refused
         try:
             request = dnslib.DNSRecord.parse(data)
         except dnslib.DNSError:
             return formerr(data)
         limit = 65535 if tcp else udp_limit(request)
+        if request.q.qclass != dnslib.CLASS.IN:
+            return fit(_reply(request, rcode=RCODE.REFUSED).pack(), limit)
+        version = edns_version(request)
+        if version is not None and version > EDNS_VERSION:
+            packed_badvers: bytes = badvers(request).pack()
+            return packed_badvers
         try:
             answer = self.cluster.answer(request)
         except Exception:  # a bug must not cost the client its reply: SERVFAIL, as CoreDNS
@@ -273,8 +302,30 @@ class _DatagramServer(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
+# A DNS server must hold a burst: queries wait in the socket's receive queue while earlier ones
+# are answered, and the kernel's default (net.core.rmem_default, ~208 KiB: some 150 small
+# datagrams) drops the rest. CoreDNS answers each query on its own goroutine; one asyncio loop
+# needs the queue instead. 8 MiB holds several thousand queries; set per socket, no sysctl.
+UDP_BUFFER = 8 << 20
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def enlarge_buffers(sock: socket.socket, size: int = UDP_BUFFER) -> int:
+    """Give ``sock`` ``size`` bytes of receive and send buffer: past net.core.rmem_max with
+    CAP_NET_ADMIN (the lab's agent runs as root), else as much as the sysctl allows. Returns the
+    receive buffer the kernel granted."""
+    for force, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF), (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:  # not privileged: capped by the sysctl
+            sock.setsockopt(socket.SOL_SOCKET, plain, size)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
 async def serve_udp(sock: socket.socket, handler: Handler) -> asyncio.DatagramTransport:
     """Serve DNS over UDP on a bound, non-blocking socket; close the transport to stop."""
+    enlarge_buffers(sock)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(lambda: _DatagramServer(handler), sock=sock)
     return transport

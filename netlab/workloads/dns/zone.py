@@ -191,8 +191,8 @@ class ClusterDNS:
     in-addr.arpa is searched, and a PTR the cluster does not know is forwarded upstream. With
     ``False`` the server is authoritative (NXDOMAIN + SOA) for the reverse zones of the service
     and pod CIDRs only, as ``kubernetes cluster.local 10.96.0.0/12 10.244.0.0/16`` would be.
-    ``namespaces`` adds namespaces that exist but hold no pod or Service (the state does not list
-    them); ``serial`` is the SOA serial (CoreDNS: the time of the last change).
+    ``namespaces`` adds namespaces that exist besides those the state declares or uses;
+    ``serial`` is the SOA serial (CoreDNS: the time of the last change).
     """
 
     def __init__(
@@ -220,7 +220,7 @@ class ClusterDNS:
                 zones += [(tuple(z.split(".")), False) for z in reverse_zones(cidr)]
         self._zones = sorted(zones, key=lambda z: -len(z[0]))
 
-        self._namespaces = {*BUILTIN_NAMESPACES, *namespaces}
+        self._namespaces = {*BUILTIN_NAMESPACES, *namespaces, *state.namespaces}
         self._namespaces |= {s.meta.namespace for s in state.services}
         self._namespaces |= {p.namespace for p in state.pods}
         self._namespaces |= {s.namespace for s in state.slices}
@@ -298,7 +298,7 @@ class ClusterDNS:
         if qtype in (QTYPE.A, QTYPE.AAAA):
             records, lookup = self._addresses(qname, base, zone, qtype, ())
         elif qtype == QTYPE.TXT:
-            records = self._txt(qname, base)
+            records = self._txt(qname, base, zone)
         elif qtype == QTYPE.CNAME:
             records = self._cname(qname, base, zone)
         elif qtype == QTYPE.PTR:
@@ -367,12 +367,16 @@ class ClusterDNS:
                 records.append(self._address_rr(qname, item.host))
         return records, lookup
 
-    def _txt(self, qname: dnslib.DNSLabel, base: Labels) -> list[dnslib.RR]:
-        """Only ``dns-version.<zone>`` has a TXT record; any other TXT query is NODATA."""
-        if base != ("dns-version",):
-            return []
-        txt = dnslib.TXT(SCHEMA_VERSION)
-        return [dnslib.RR(qname, QTYPE.TXT, ttl=SCHEMA_TTL, rdata=txt)]
+    def _txt(self, qname: dnslib.DNSLabel, base: Labels, zone: Labels) -> list[dnslib.RR]:
+        """Kubernetes.Services for TXT: only ``dns-version.<zone>`` has a TXT record. Another
+        name is NODATA if it has records of another type, else NXDOMAIN (so are the apex and
+        ``<ns>.svc``, whose Records are empty)."""
+        if base == ("dns-version",):
+            txt = dnslib.TXT(SCHEMA_VERSION)
+            return [dnslib.RR(qname, QTYPE.TXT, ttl=SCHEMA_TTL, rdata=txt)]
+        if not self._records(base, zone):
+            raise _NameError("no records of another type")
+        return []
 
     def _cname(self, qname: dnslib.DNSLabel, base: Labels, zone: Labels) -> list[dnslib.RR]:
         items = self._services(base, zone, QTYPE.CNAME)
@@ -515,9 +519,11 @@ class ClusterDNS:
         items: list[_Item] = []
         if svc.type == "ExternalName":
             item = _Item(svc.external_name, fqdn)
-            # An ExternalName that parses as an IP address is not a CNAME: the Service is skipped
-            # and the name does not exist (coredns/coredns#2324, "works as intended").
-            if request.endpoint or item.kind != QTYPE.CNAME:
+            # No endpoints, ports or protocols below an ExternalName (a.b.<svc> is NXDOMAIN);
+            # one that parses as an IP address is not a CNAME: the Service is skipped and the
+            # name does not exist (coredns/coredns#2324, "works as intended").
+            below = request.endpoint or request.port or request.protocol
+            if below or item.kind != QTYPE.CNAME:
                 raise _NameError(request.service)
             return [item]
         if svc.headless or request.endpoint:
