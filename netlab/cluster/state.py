@@ -98,6 +98,13 @@ class ExternalWorld:
 
 @dataclass
 class ClusterState:
+    """The cluster as the control plane last decided it.
+
+    A Service or EndpointSlice that changes is replaced by a new object, never edited in place,
+    as every update is a new object in the API server: the proxiers find what changed between
+    syncs by identity (:mod:`netlab.proxy.changes`), as kube-proxy learns of each update.
+    """
+
     lab: LabSpec
     fabric_netns: str
     nodes: list[Node]

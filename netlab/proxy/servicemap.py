@@ -6,6 +6,7 @@ This mirrors kube-proxy's shared tracking (``pkg/proxy``: ServicePortMap, Endpoi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState, EndpointSlice
@@ -134,24 +135,34 @@ def node_zone(state: ClusterState, node: str) -> str:
     return next((n.zone for n in state.nodes if n.name == node), "")
 
 
+def port_key(spn: ServicePortName) -> tuple[str, str, str, str]:
+    """Where a Service port sits in a node's view: ``namespace/name:port/protocol`` order."""
+    return (spn.namespace, spn.name, spn.port, spn.protocol)
+
+
 def service_view(
-    svc: Service, slices: list[EndpointSlice], node: str, zone: str = ""
+    service: Service, slices: Iterable[EndpointSlice], node: str, zone: str = ""
 ) -> list[ProxiedService]:
-    """One Service's ports with their endpoints (from its EndpointSlices), marked local or not
-    for ``node`` (in ``zone``, which topology hints are matched against); in the order
-    :func:`node_view` lists them."""
+    """One Service's ports with their endpoints (from ``slices``, the Service's EndpointSlices),
+    marked local or not for ``node``: the Service's share of :func:`node_view`, in its order.
+
+    An endpoint in several slices counts once (the one in the slice first by name: upstream's
+    endpointSliceCache merges a Service's slices in map order, so any fixed order is as
+    faithful, and a fixed one keeps a node's view independent of the order slices were
+    written in); endpoints sort by ``IP:port``.
+    """
+    if not is_proxied(service):
+        return []
+    slices = sorted(slices, key=lambda sl: sl.name)
     out: list[ProxiedService] = []
-    for info in service_ports(svc):
+    for info in service_ports(service):
         seen: dict[str, EndpointInfo] = {}
         for sl in slices:
             for port in sl.ports:
                 if port.name != info.spn.port or port.protocol != info.spn.protocol:
                     continue
                 for ep in sl.endpoints:
-                    key = f"{ep.address}:{port.port}"  # str(EndpointInfo), the sort key
-                    if key in seen:
-                        continue
-                    seen[key] = EndpointInfo(
+                    e = EndpointInfo(
                         ip=ep.address,
                         port=port.port,
                         node=ep.node_name,
@@ -163,9 +174,15 @@ def service_view(
                         zone_hints=tuple(ep.for_zones),
                         node_hints=tuple(ep.for_nodes),
                     )
-        out.append(ProxiedService(info, tuple(seen[k] for k in sorted(seen)), node, zone))
-    out.sort(key=lambda s: (s.info.spn.port, s.info.spn.protocol))
+                    seen.setdefault(str(e), e)
+        out.append(ProxiedService(info, tuple(sorted(seen.values(), key=_ip_key)), node, zone))
+    out.sort(key=lambda s: port_key(s.info.spn))
     return out
+
+
+def service_key(service: Service) -> str:
+    """``namespace/name``: how EndpointSlices name their Service (``EndpointSlice.service``)."""
+    return f"{service.meta.namespace}/{service.meta.name}"
 
 
 def slices_by_service(state: ClusterState) -> dict[str, list[EndpointSlice]]:
@@ -186,13 +203,8 @@ def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     zone = node_zone(state, node)
     by_service = slices_by_service(state)
     for svc in state.services:
-        if not is_proxied(svc):
-            continue
-        slices = by_service.get(f"{svc.meta.namespace}/{svc.meta.name}", [])
-        out += service_view(svc, slices, node, zone)
-    out.sort(
-        key=lambda s: (s.info.spn.namespace, s.info.spn.name, s.info.spn.port, s.info.spn.protocol)
-    )
+        out += service_view(svc, by_service.get(service_key(svc), ()), node, zone)
+    out.sort(key=lambda s: port_key(s.info.spn))
     return out
 
 

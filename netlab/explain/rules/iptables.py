@@ -10,7 +10,7 @@ from netlab.explain.rules import xtables
 from netlab.explain.rules.lang import TITLES, say
 from netlab.explain.rules.model import Explanation, Item, Section
 from netlab.proxy import naming
-from netlab.proxy.iptables.render import RenderedIptables
+from netlab.proxy.iptables.restore import RenderedIptables
 
 TOP_NAT = ("KUBE-SERVICES", "KUBE-NODEPORTS")
 SHARED_NAT = ("KUBE-MARK-MASQ", "KUBE-POSTROUTING")

@@ -1,22 +1,27 @@
 """iptables mode: apply the rendered rules with one ``iptables-restore`` per node.
 
-As upstream's proxier, the first sync of a proxier is a full one and later syncs are partial
-(:meth:`RenderedIptables.partial_text`) from what this proxier last applied to the node; a
-proxier that has applied nothing yet (a new ``netlab`` process, like a restarted kube-proxy) reads
-the node's chains with ``iptables-save`` and syncs in full.
+As upstream's proxier, the first sync of each node is a full one and later syncs are partial:
+the Services changed since the node's last sync (:attr:`Proxier.changes`, kube-proxy's change
+trackers) are re-rendered into what the proxier remembers of the node
+(:class:`~netlab.proxy.iptables.partial.NodeRules`), and the restore rewrites the top-level chains
+and only the changed Services' own chains. A proxier that has synced nothing yet (a new ``netlab``
+process, like a restarted kube-proxy) reads the node's chains with ``iptables-save`` and syncs in
+full.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.kernel import rules
 from netlab.proxy import nodeports
-from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.base import Applied, PartialProxier
+from netlab.proxy.changes import changed_views
+from netlab.proxy.iptables.partial import NodeRules
 from netlab.proxy.iptables.render import (
     IptablesOptions,
-    RenderedIptables,
     chains_in_save,
     filter_save,
     render,
@@ -35,7 +40,7 @@ def pick_backend(requested: str, service_ports: int) -> str:
     return "legacy" if service_ports > AUTO_LEGACY_THRESHOLD else "nft"
 
 
-class IptablesProxier(Proxier):
+class IptablesProxier(PartialProxier[NodeRules]):
     mode = "iptables"
 
     def __init__(self, state: ClusterState, backend: str | None = None):
@@ -43,7 +48,6 @@ class IptablesProxier(Proxier):
         lab = state.lab
         count = len(node_view(state, state.nodes[0].name)) if state.nodes else 0
         self.backend = backend or pick_backend(lab.proxy.iptables_backend, count)
-        self._applied: dict[str, RenderedIptables] = {}  # node -> what its kernel holds
 
     def options(self, node: Node) -> IptablesOptions:
         addresses = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
@@ -70,23 +74,31 @@ class IptablesProxier(Proxier):
             bootstrap=first, existing_nat_chains=existing
         )
 
-    def sync(self, node: Node, *, first: bool) -> SyncResult:
-        rendered = render(node_view(self.state, node.name), self.options(node))
-        previous = None if first else self._applied.get(node.name)
-        if previous is not None:
-            text, kind = rendered.partial_text(previous), "partial"
-        else:
-            # A fresh node has no stale chains; a full later sync looks, as kube-proxy does.
-            existing = (
-                ()
-                if first
-                else chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
-            )
-            text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
-            kind = "full"
-        seconds = rules.iptables_restore(node.netns, text, self.backend)
-        self._applied[node.name] = rendered
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end, {kind}")
+    def can_build_on(self, node: Node, held: NodeRules) -> bool:
+        return held.opts == self.options(node)
+
+    def sync_full(self, node: Node, *, first: bool) -> tuple[Applied, NodeRules]:
+        opts = self.options(node)
+        view = node_view(self.state, node.name)
+        rendered = render(view, opts)
+        kernel = 0.0
+        existing: set[str] = set()
+        if not first:  # a fresh node has no stale chains; a later full sync looks
+            k0 = time.perf_counter()
+            existing = chains_in_save(rules.iptables_save(node.netns, self.backend, "nat"))
+            kernel += time.perf_counter() - k0
+        text = rendered.restore_text(bootstrap=first, existing_nat_chains=existing)
+        kernel += rules.iptables_restore(node.netns, text, self.backend)
+        note = f"{self.backend} back end, full"
+        return Applied(kernel, text.count("\n"), note), NodeRules(rendered, view, opts)
+
+    def sync_partial(self, node: Node, held: NodeRules, changed: set[str]) -> Applied:
+        rendered, ports, stale = held.update(changed_views(self.changes, changed, node))
+        kernel, text = 0.0, ""
+        if ports or stale:  # else nothing of this node's changed: the kernel holds it all
+            text = rendered.text(bootstrap=False, stale=stale, changed=ports)
+            kernel = rules.iptables_restore(node.netns, text, self.backend)
+        return Applied(kernel, text.count("\n"), f"{self.backend} back end, partial")
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

@@ -16,15 +16,23 @@ upstream's order, and each function names the upstream function or block it foll
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from netlab.proxy import naming
+from netlab.proxy.iptables.restore import (
+    LARGE_CLUSTER_ENDPOINTS_THRESHOLD,
+    Frame,
+    RenderedIptables,
+    ServiceRules,
+    make_chain_line,
+)
 from netlab.proxy.servicemap import (
     EndpointInfo,
     ProxiedService,
     ServicePortInfo,
     policy_reach,
+    port_key,
 )
 from netlab.scenario.k8s import Service
 
@@ -37,8 +45,6 @@ KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
 KUBE_PROXY_CANARY = "KUBE-PROXY-CANARY"
 KUBE_FIREWALL = "KUBE-FIREWALL"  # kubelet's anti-martian chain, duplicated by kube-proxy
-
-LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000
 
 # iptablesJumpChains, in upstream order: (table, kube chain, built-in chain, comment, extra args).
 _NEW = ("-m", "conntrack", "--ctstate", "NEW")
@@ -91,11 +97,6 @@ def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
 
 
-def make_chain_line(chain: str) -> str:
-    """utiliptables.MakeChainLine: the ``:CHAIN - [0:0]`` line that creates (or flushes) it."""
-    return f":{chain} - [0:0]"
-
-
 class LineBuffer:
     """proxyutil.LineBuffer: each ``write`` is one line, its words joined by spaces.
 
@@ -114,76 +115,6 @@ class LineBuffer:
             else:
                 words.extend(arg)
         self.lines.append(" ".join(w for w in words if w != ""))
-
-
-@dataclass
-class RenderedIptables:
-    filter_chains: list[str]
-    filter_rules: list[str]
-    nat_chains: list[str]
-    nat_rules: list[str]
-    bootstrap: dict[str, list[str]]  # table -> chain lines and -I jumps for a node's first sync
-    large_cluster: bool
-
-    def active_nat_chains(self) -> set[str]:
-        return {_chain_of(line) for line in self.nat_chains}
-
-    def restore_text(self, *, bootstrap: bool, existing_nat_chains: Iterable[str] = ()) -> str:
-        """The ``iptables-restore --noflush`` input; with the first-sync jumps if ``bootstrap``.
-
-        Service chains in ``existing_nat_chains`` (what ``iptables-save -t nat`` listed) that
-        this sync no longer writes are flushed and deleted, as syncProxyRules deletes them.
-        """
-        active = self.active_nat_chains()
-        stale = sorted(
-            c for c in existing_nat_chains if naming.is_service_chain(c) and c not in active
-        )
-        return self._text(bootstrap, stale, unchanged=set())
-
-    def partial_text(self, previous: RenderedIptables) -> str:
-        """A partial sync from ``previous`` (what the node holds), as syncProxyRules writes one
-        when no full sync is due: the top-level chains and the filter table are rewritten
-        whole, but a Service chain whose rules did not change is left out (so it keeps its
-        packet counters), and the Service chains ``previous`` had that are gone are deleted."""
-        before, after = _rules_by_chain(previous.nat_rules), _rules_by_chain(self.nat_rules)
-        had, active = previous.active_nat_chains(), self.active_nat_chains()
-        unchanged = {
-            c for c in active & had if naming.is_service_chain(c) and before.get(c) == after.get(c)
-        }
-        stale = sorted(c for c in had - active if naming.is_service_chain(c))
-        return self._text(False, stale, unchanged)
-
-    def _text(self, bootstrap: bool, stale: list[str], unchanged: set[str]) -> str:
-        out: list[str] = []
-        if bootstrap and self.bootstrap.get("mangle"):
-            out += ["*mangle", *self.bootstrap["mangle"], "COMMIT"]
-        out.append("*filter")
-        out += self.filter_chains
-        if bootstrap:
-            out += self.bootstrap.get("filter", [])
-        out += self.filter_rules
-        out.append("COMMIT")
-        out.append("*nat")
-        out += [ln for ln in self.nat_chains if _chain_of(ln) not in unchanged]
-        out += [make_chain_line(c) for c in stale]
-        if bootstrap:
-            out += self.bootstrap.get("nat", [])
-        out += [ln for ln in self.nat_rules if _chain_of(ln) not in unchanged]
-        out += [f"-X {c}" for c in stale]
-        out.append("COMMIT")
-        return "\n".join(out) + "\n"
-
-
-def _chain_of(line: str) -> str:
-    """The chain a ``:CHAIN - [0:0]`` or ``-A CHAIN ...`` line is about."""
-    return line[1:].split(" ", 1)[0] if line.startswith(":") else line.split(" ", 2)[1]
-
-
-def _rules_by_chain(lines: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for line in lines:
-        out.setdefault(_chain_of(line), []).append(line)
-    return out
 
 
 def _bootstrap(opts: IptablesOptions) -> dict[str, list[str]]:
@@ -234,9 +165,35 @@ class _Proxier:
         return [*args, "-m", "comment", "--comment", svc_name]
 
 
-# fmt: off
 def render(services: list[ProxiedService], opts: IptablesOptions) -> RenderedIptables:
-    """syncProxyRules for one node, as a full sync."""
+    """syncProxyRules for one node, as a full sync: each Service port's share in the frame."""
+    # The total number of endpoint chains: how big the cluster is.
+    total_endpoints = sum(len(s.endpoints) for s in services)
+    large_cluster_mode = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
+    return RenderedIptables(
+        frame(opts),
+        [(port_key(s.info.spn), render_service(s, opts, large_cluster_mode)) for s in services],
+        large_cluster_mode,
+    )
+
+
+def render_service(
+    svc: ProxiedService, opts: IptablesOptions, large_cluster_mode: bool
+) -> ServiceRules:
+    """One Service port's share of syncProxyRules' loop "Build rules for each service-port"."""
+    proxier = _Proxier(opts, large_cluster_mode)
+    _sync_service(proxier, svc)
+    return ServiceRules(
+        tuple(proxier.filter_rules.lines),
+        tuple(proxier.nat_chains.lines),
+        tuple(proxier.nat_rules.lines),
+        len(svc.endpoints),
+    )
+
+
+# fmt: off
+def frame(opts: IptablesOptions) -> Frame:
+    """syncProxyRules before and after its loop over Service ports: the same for every sync."""
     proxier = _Proxier(opts)
     mark = opts.masquerade_mark
 
@@ -286,13 +243,9 @@ def render(services: list[ProxiedService], opts: IptablesOptions) -> RenderedIpt
             "-j", "DROP",
         )
 
-    # The total number of endpoint chains: how big the cluster is.
-    total_endpoints = sum(len(s.endpoints) for s in services)
-    proxier.large_cluster_mode = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
-
-    # Build rules for each service-port.
-    for svc in services:
-        _sync_service(proxier, svc)
+    # (Here upstream counts the endpoints and builds the rules for each service-port:
+    # render() and render_service().)
+    head = (len(proxier.filter_rules.lines), len(proxier.nat_rules.lines))
 
     # Finally, tail-call to the nodePorts chain, after all other service portal rules.
     if opts.nodeport_ips is None:  # nodePortAddresses.MatchAll()
@@ -345,13 +298,15 @@ def render(services: list[ProxiedService], opts: IptablesOptions) -> RenderedIpt
         "--ctstate", "RELATED,ESTABLISHED",
         "-j", "ACCEPT",
     )
-    return RenderedIptables(
-        proxier.filter_chains.lines,
-        proxier.filter_rules.lines,
-        proxier.nat_chains.lines,
-        proxier.nat_rules.lines,
-        _bootstrap(opts),
-        proxier.large_cluster_mode,
+    filter_rules, nat_rules = proxier.filter_rules.lines, proxier.nat_rules.lines
+    return Frame(
+        filter_chains=tuple(proxier.filter_chains.lines),
+        filter_head=tuple(filter_rules[: head[0]]),
+        filter_tail=tuple(filter_rules[head[0] :]),
+        nat_chains=tuple(proxier.nat_chains.lines),
+        nat_head=tuple(nat_rules[: head[1]]),
+        nat_tail=tuple(nat_rules[head[1] :]),
+        bootstrap={table: tuple(lines) for table, lines in _bootstrap(opts).items()},
     )
 
 

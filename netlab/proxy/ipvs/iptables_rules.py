@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from netlab.proxy.iptables.render import LineBuffer, make_chain_line
+from netlab.proxy.iptables.render import LineBuffer
+from netlab.proxy.iptables.restore import make_chain_line
 from netlab.proxy.ipvs.ipset import (
     BITMAP_PORT,
     CLUSTER_IP,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netlab.proxy.ipvs import iptables_rules
@@ -101,17 +101,22 @@ __all__ = [
     "IpvsOp",
     "IpvsOptions",
     "IpvsRuleSet",
+    "IpvsShare",
     "RealServer",
     "VirtualServer",
+    "assemble",
     "bind_changes",
     "canonical_entry",
+    "companion_rules",
     "endpoints_for",
+    "entry_key",
     "filter_ipvsadm_list",
     "ipvs_sysctls",
     "ipvsadm_restore_text",
     "parse_ipset_save",
     "reconcile",
     "render",
+    "render_service",
 ]
 
 DUMMY_DEVICE = "kube-ipvs0"  # defaultDummyDevice
@@ -226,15 +231,33 @@ def endpoints_for(cat: Categorized, only_local: bool) -> tuple[EndpointInfo, ...
     return cat.cluster
 
 
+@dataclass(frozen=True)
+class IpvsShare:
+    """One Service port's share of a node's IPVS state: what the body of syncProxyRules' loop
+    "Build IPVS rules for each service" adds for it."""
+
+    entries: tuple[tuple[str, str], ...]  # (ipset, entry)
+    virtual_servers: tuple[VirtualServer, ...]  # the first per key, in the order added
+    bind: tuple[str, ...]  # addresses for kube-ipvs0
+    lb_no_node_access: tuple[tuple[str, str, int], ...]  # (lb ip, proto, port)
+
+
 class _Builder:
-    """The state syncProxyRules accumulates while it walks the Service ports."""
+    """What syncProxyRules accumulates while it walks one Service port."""
 
     def __init__(self, opts: IpvsOptions) -> None:
         self.opts = opts
-        self.entries: dict[str, set[str]] = {name: set() for name, _, _ in IPSET_INFO}
+        self.entries: dict[tuple[str, str], None] = {}
         self.virtual_servers: dict[tuple[str, str, int], VirtualServer] = {}
-        self.bind: set[str] = set()
-        self.lb_no_node_access: list[tuple[str, str, int]] = []  # (lb ip, proto, port)
+        self.bind: dict[str, None] = {}
+        self.lb_no_node_access: list[tuple[str, str, int]] = []
+
+    def entry(self, ipset: str, entry: str) -> None:
+        self.entries[(ipset, entry)] = None
+
+    def bind_address(self, ip: str) -> None:
+        """The address goes on kube-ipvs0."""
+        self.bind[ip] = None
 
     def add_vs(
         self,
@@ -264,30 +287,52 @@ class _Builder:
         # its real servers every sync. Keep the first, as a stable order makes it deterministic.
         self.virtual_servers.setdefault(vs.key, vs)
 
+    def share(self) -> IpvsShare:
+        return IpvsShare(
+            tuple(self.entries),
+            tuple(self.virtual_servers.values()),
+            tuple(self.bind),
+            tuple(self.lb_no_node_access),
+        )
+
 
 def render(services: list[ProxiedService], opts: IpvsOptions) -> IpvsRuleSet:
     """syncProxyRules for one node (a full sync): virtual servers, addresses, ipsets, rules."""
-    b = _Builder(opts)
-    node_ips = tuple(ip for ip in opts.node_ips if _ipv4(ip))
-    for svc in services:
-        _render_service(b, svc, node_ips)
-    b.entries[IPVS_IPS] = set(b.bind)
+    return assemble([render_service(svc, opts) for svc in services], opts)
 
+
+def render_service(svc: ProxiedService, opts: IpvsOptions) -> IpvsShare:
+    """One Service port's share."""
+    b = _Builder(opts)
+    _render_service(b, svc, tuple(ip for ip in opts.node_ips if _ipv4(ip)))
+    return b.share()
+
+
+def assemble(shares: Iterable[IpvsShare], opts: IpvsOptions) -> IpvsRuleSet:
+    """The node's whole state from its Service ports' shares, in view order: the first share
+    claiming a virtual server's key has it."""
+    entries: dict[str, set[str]] = {name: set() for name, _, _ in IPSET_INFO}
+    virtual_servers: dict[tuple[str, str, int], VirtualServer] = {}
+    bind: set[str] = set()
+    lb_no_node_access: list[tuple[str, str, int]] = []
+    for share in shares:
+        for name, entry in share.entries:
+            entries[name].add(entry)
+        for vs in share.virtual_servers:
+            virtual_servers.setdefault(vs.key, vs)
+        bind.update(share.bind)
+        lb_no_node_access += share.lb_no_node_access
+    entries[IPVS_IPS] = set(bind)
     ipsets = tuple(
-        IpSet(name, kind, comment, tuple(sorted(b.entries[name], key=_entry_key)))
+        IpSet(name, kind, comment, tuple(sorted(entries[name], key=entry_key)))
         for name, kind, comment in IPSET_INFO
     )
-    nat_rules, filter_rules = iptables_rules.write_iptables_rules(
-        {s.name: s for s in ipsets},
-        b.lb_no_node_access,
-        masquerade_all=opts.masquerade_all,
-        cluster_cidr=opts.cluster_cidr,
-        masquerade_mark=opts.masquerade_mark,
-        random_fully=opts.random_fully,
+    nat_rules, filter_rules = companion_rules(
+        {s.name: not s.is_empty() for s in ipsets}, lb_no_node_access, opts
     )
     return IpvsRuleSet(
-        addresses=tuple(sorted(b.bind, key=_entry_key)),
-        virtual_servers=tuple(b.virtual_servers.values()),
+        addresses=tuple(sorted(bind, key=entry_key)),
+        virtual_servers=tuple(virtual_servers.values()),
         ipsets=ipsets,
         nat_chains=iptables_rules.chain_lines("nat"),
         nat_rules=tuple(nat_rules),
@@ -297,7 +342,26 @@ def render(services: list[ProxiedService], opts: IpvsOptions) -> IpvsRuleSet:
     )
 
 
-def _entry_key(entry: str) -> tuple[tuple[int, ...], str]:
+def companion_rules(
+    filled: Mapping[str, bool],
+    lb_no_node_access: Sequence[tuple[str, str, int]],
+    opts: IpvsOptions,
+) -> tuple[list[str], list[str]]:
+    """writeIptablesRules for sets that are ``filled`` (name -> holds anything) or not."""
+    return iptables_rules.write_iptables_rules(
+        {
+            name: IpSet(name, kind, comment, ("",) if filled.get(name) else ())
+            for name, kind, comment in IPSET_INFO
+        },
+        lb_no_node_access,
+        masquerade_all=opts.masquerade_all,
+        cluster_cidr=opts.cluster_cidr,
+        masquerade_mark=opts.masquerade_mark,
+        random_fully=opts.random_fully,
+    )
+
+
+def entry_key(entry: str) -> tuple[tuple[int, ...], str]:
     """Sort entries by their leading address/port numerically, then as text (stable output)."""
     lead = re.split(r"[,/]", entry, maxsplit=1)[0]
     try:
@@ -322,52 +386,52 @@ def _render_service(b: _Builder, svc: ProxiedService, node_ips: tuple[str, ...])
     # (whatever its state) may reach itself through the Service.
     for e in endpoints:
         if e.is_local:
-            b.entries[LOOP_BACK].add(f"{e.ip},{proto}:{e.port},{e.ip}")
+            b.entry(LOOP_BACK, f"{e.ip},{proto}:{e.port},{e.ip}")
 
     cat = categorize(info, endpoints, node=svc.node, zone=svc.zone)
     internal = endpoints_for(cat, info.internal_policy_local)
     external = endpoints_for(cat, info.external_policy_local)
 
     # Capture the clusterIP: always bound to kube-ipvs0, iTP decides its real servers.
-    b.entries[CLUSTER_IP].add(f"{info.cluster_ip},{proto}:{port}")
+    b.entry(CLUSTER_IP, f"{info.cluster_ip},{proto}:{port}")
     b.add_vs(info.cluster_ip, port, proto_upper, affinity, internal, spn)
-    b.bind.add(info.cluster_ip)
+    b.bind_address(info.cluster_ip)
 
     # Capture externalIPs.
     for ext_ip in info.external_ips:
         if not _ipv4(ext_ip):
             continue
         entry = f"{ext_ip},{proto}:{port}"
-        b.entries[EXTERNAL_IP_LOCAL if info.external_policy_local else EXTERNAL_IP].add(entry)
+        b.entry(EXTERNAL_IP_LOCAL if info.external_policy_local else EXTERNAL_IP, entry)
         b.add_vs(ext_ip, port, proto_upper, affinity, external, spn)
         # Never bind an address the node already has on another interface.
         if ext_ip not in node_ips:
-            b.bind.add(ext_ip)
+            b.bind_address(ext_ip)
 
     # Capture load-balancer ingress.
     for lb_ip in info.load_balancer_vips:
         if not _ipv4(lb_ip):
             continue
         entry = f"{lb_ip},{proto}:{port}"
-        b.entries[LOAD_BALANCER].add(entry)
+        b.entry(LOAD_BALANCER, entry)
         if info.external_policy_local:
-            b.entries[LOAD_BALANCER_LOCAL].add(entry)
+            b.entry(LOAD_BALANCER_LOCAL, entry)
         if info.load_balancer_source_ranges:
-            b.entries[LOAD_BALANCER_FW].add(entry)
+            b.entry(LOAD_BALANCER_FW, entry)
             allow_from_node = False
             for cidr in info.load_balancer_source_ranges:
                 net = str(ipaddress.ip_network(cidr, strict=False))
-                b.entries[LOAD_BALANCER_SOURCE_CIDR].add(f"{lb_ip},{proto}:{port},{net}")
+                b.entry(LOAD_BALANCER_SOURCE_CIDR, f"{lb_ip},{proto}:{port},{net}")
                 allow_from_node = allow_from_node or _contains(cidr, b.opts.node_ip)
             if allow_from_node:
                 # Traffic to the LB IP from the node itself arrives with the LB IP as source.
-                b.entries[LOAD_BALANCER_SOURCE_IP].add(f"{lb_ip},{proto}:{port},{lb_ip}")
+                b.entry(LOAD_BALANCER_SOURCE_IP, f"{lb_ip},{proto}:{port},{lb_ip}")
             else:
                 # kubernetes#119656: the node is not allowed, so block it in OUTPUT.
                 b.lb_no_node_access.append((lb_ip, proto, port))
         b.add_vs(lb_ip, port, proto_upper, affinity, external, spn)
         if lb_ip not in node_ips:
-            b.bind.add(lb_ip)
+            b.bind_address(lb_ip)
 
     # Capture NodePort.
     if info.node_port:
@@ -376,25 +440,27 @@ def _render_service(b: _Builder, svc: ProxiedService, node_ips: tuple[str, ...])
             return
         if proto == "sctp":
             entries = [f"{ip},sctp:{info.node_port}" for ip in node_ips]
-            b.entries[NODE_PORT_SCTP].update(entries)
+            for entry in entries:
+                b.entry(NODE_PORT_SCTP, entry)
             if info.external_policy_local:
-                b.entries[NODE_PORT_LOCAL_SCTP].update(entries)
+                for entry in entries:
+                    b.entry(NODE_PORT_LOCAL_SCTP, entry)
         else:
             masq, local = (
                 (NODE_PORT_TCP, NODE_PORT_LOCAL_TCP)
                 if proto == "tcp"
                 else (NODE_PORT_UDP, NODE_PORT_LOCAL_UDP)
             )
-            b.entries[masq].add(str(info.node_port))
+            b.entry(masq, str(info.node_port))
             if info.external_policy_local:
-                b.entries[local].add(str(info.node_port))
+                b.entry(local, str(info.node_port))
         # One virtual server per node address; these are never bound to kube-ipvs0.
         for ip in node_ips:
             b.add_vs(ip, info.node_port, proto_upper, affinity, external, spn)
 
     # Capture healthCheckNodePort: only eTP=Local Services have one (NeedsHealthCheck).
     if info.health_check_node_port and info.external_policy_local:
-        b.entries[HEALTH_CHECK_NODE_PORT].add(str(info.health_check_node_port))
+        b.entry(HEALTH_CHECK_NODE_PORT, str(info.health_check_node_port))
 
 
 def ipvsadm_restore_text(ruleset: IpvsRuleSet) -> str:
@@ -409,4 +475,4 @@ def ipvsadm_restore_text(ruleset: IpvsRuleSet) -> str:
 def bind_changes(current: Iterable[str], desired: Iterable[str]) -> tuple[list[str], list[str]]:
     """Addresses to add to and remove from kube-ipvs0: (missing, superfluous)."""
     have, want = set(current), set(desired)
-    return sorted(want - have, key=_entry_key), sorted(have - want, key=_entry_key)
+    return sorted(want - have, key=entry_key), sorted(have - want, key=entry_key)

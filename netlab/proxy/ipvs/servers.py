@@ -164,6 +164,24 @@ def reconcile(current: Sequence[VirtualServer], desired: Sequence[VirtualServer]
     return ops
 
 
+def draining(
+    current: Sequence[VirtualServer], desired: Sequence[VirtualServer]
+) -> set[tuple[str, str, int]]:
+    """The services that :func:`reconcile` leaves holding a real server no longer wanted: a TCP
+    one with connections, quiesced until they are gone (the GracefulTerminationManager's list).
+    A later sync must look at them again."""
+    want = {vs.key: {(rs.ip, rs.port) for rs in vs.real_servers} for vs in desired}
+    out: set[tuple[str, str, int]] = set()
+    for vs in current:
+        wanted = want.get(vs.key)
+        if wanted is None or not graceful_termination_needed(vs.protocol):
+            continue
+        for rs in vs.real_servers:
+            if (rs.ip, rs.port) not in wanted and rs.active_conns + rs.inactive_conns > 0:
+                out.add(vs.key)
+    return out
+
+
 # Reading ipvsadm -Ln output (for one Service's live view).
 
 _VS_LINE = re.compile(r"^(TCP|UDP|SCTP)\s+(\S+):(\d+)\s")

@@ -1,8 +1,10 @@
 """nftables mode: apply the rendered table with one ``nft -f -`` per node and sync.
 
-As upstream's proxier, the first sync of a proxier is a full one, and later syncs are partial
-(:meth:`Ruleset.delta`: only changed Service ports' chains and elements) from what this proxier
-last applied to the node; a proxier that has applied nothing yet (a new ``netlab`` process, like a
+As upstream's proxier, the first sync of each node is a full one, and later syncs are partial:
+the Services changed since the node's last sync (:attr:`Proxier.changes`, kube-proxy's change
+trackers) are re-rendered into what the proxier remembers of the node's table
+(:class:`~netlab.proxy.nftables.partial.NodeTable`), and only their chains and the elements that
+differ are written. A proxier that has synced nothing yet (a new ``netlab`` process, like a
 restarted kube-proxy) lists the table and syncs in full.
 """
 
@@ -14,14 +16,15 @@ from netlab.cluster.state import ClusterState, Node
 from netlab.errors import UsageError
 from netlab.kernel import process
 from netlab.proxy import nodeports
-from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.base import Applied, PartialProxier
+from netlab.proxy.changes import changed_views
+from netlab.proxy.nftables.partial import NodeTable
 from netlab.proxy.nftables.render import (
     FAMILY,
     LAYOUTS,
     TABLE,
     Existing,
     NftablesOptions,
-    Ruleset,
     build,
     filter_listing,
     parse_existing,
@@ -42,7 +45,7 @@ def pick_layout(state: ClusterState) -> str:
     return "fast" if ports > AUTO_FAST_THRESHOLD else DEFAULT_LAYOUT
 
 
-class NftablesProxier(Proxier):
+class NftablesProxier(PartialProxier[NodeTable]):
     mode = "nftables"
 
     def __init__(self, state: ClusterState, layout: str | None = None):
@@ -52,7 +55,6 @@ class NftablesProxier(Proxier):
             raise UsageError(
                 f"unknown nftables layout {self.layout!r}", hint=f"layouts: {', '.join(LAYOUTS)}"
             )
-        self._applied: dict[str, Ruleset] = {}  # node -> the ruleset its kernel holds
 
     def options(self, node: Node) -> NftablesOptions:
         net = self.state.lab.network
@@ -80,24 +82,33 @@ class NftablesProxier(Proxier):
         ruleset = build(node_view(self.state, node.name), self.options(node), self.layout)
         return ruleset.transaction(first=first, existing=existing)
 
-    def sync(self, node: Node, *, first: bool) -> SyncResult:
-        ruleset = build(node_view(self.state, node.name), self.options(node), self.layout)
-        previous = None if first else self._applied.get(node.name)
-        if previous is not None and (previous.opts, previous.layout) == (
-            ruleset.opts,
-            ruleset.layout,
-        ):
-            text, kind = ruleset.delta(previous), "partial"
-        else:
-            # A fresh node has nothing stale; a full later sync looks first, as kube-proxy does.
-            existing = None if first else self.existing(node)
-            text, kind = ruleset.transaction(first=first, existing=existing), "full"
+    def can_build_on(self, node: Node, held: NodeTable) -> bool:
+        return (held.opts, held.layout) == (self.options(node), self.layout)
+
+    def sync_full(self, node: Node, *, first: bool) -> tuple[Applied, NodeTable]:
+        view = node_view(self.state, node.name)
+        ruleset = build(view, self.options(node), self.layout)
         t0 = time.perf_counter()
-        if text:
-            process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
-        seconds = time.perf_counter() - t0
-        self._applied[node.name] = ruleset
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.layout} layout, {kind}")
+        # A fresh node has nothing stale; a later full sync looks first, as kube-proxy does.
+        existing = None if first else self.existing(node)
+        listed = time.perf_counter() - t0
+        text = ruleset.transaction(first=first, existing=existing)
+        kernel = listed + self._apply(node, text)
+        note = f"{self.layout} layout, full"
+        return Applied(kernel, text.count("\n"), note), NodeTable(ruleset, view)
+
+    def sync_partial(self, node: Node, held: NodeTable, changed: set[str]) -> Applied:
+        text = held.update(changed_views(self.changes, changed, node))
+        kernel = self._apply(node, text)
+        return Applied(kernel, text.count("\n"), f"{self.layout} layout, partial")
+
+    def _apply(self, node: Node, text: str) -> float:
+        """One ``nft -f`` (none for an empty transaction); seconds taken."""
+        if not text:
+            return 0.0
+        t0 = time.perf_counter()
+        process.run(node.netns, ["nft", "-f", "-"], input=text, timeout=600)
+        return time.perf_counter() - t0
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

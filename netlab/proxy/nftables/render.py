@@ -118,14 +118,17 @@ __all__ = [
     "build",
     "chain_names",
     "concat",
+    "delete_stale",
     "endpoint_chain_base",
     "filter_listing",
     "is_affinity_set",
     "is_service_chain",
     "parse_existing",
     "render",
+    "render_service",
     "service_chain_base",
     "service_objects",
+    "write_services",
 ]
 
 LAYOUTS = ("kube-proxy", "fast")
@@ -201,13 +204,13 @@ class Ruleset:
             service_cidr=self.opts.service_cidr,
             nodeport_ips=self.opts.nodeport_ips,
         )
-        _write_services(self.services, out)
+        write_services(self.services, out)
         tx = Transaction(out)
         for e in self.elements().values():
             tx.element("add", e)
         if existing is not None:
             active, sticky = self.service_chains(), self.affinity_sets()
-            _delete_stale(
+            delete_stale(
                 sorted(c for c in existing.chains if is_service_chain(c) and c not in active),
                 sorted(s for s in existing.sets if is_affinity_set(s) and s not in sticky),
                 out,
@@ -225,7 +228,7 @@ class Ruleset:
         before = {s.key: s for s in previous.services}
         changed = [s for s in self.services if before.get(s.key) != s]
         out: list[str] = []
-        _write_services(changed, out)
+        write_services(changed, out)
         tx = Transaction(out)
         old_el, new_el = previous.elements(), self.elements()
         for k, e in old_el.items():
@@ -234,7 +237,7 @@ class Ruleset:
         for k, e in new_el.items():
             if old_el.get(k) != e:
                 tx.element("add", e)
-        _delete_stale(
+        delete_stale(
             sorted(previous.service_chains() - self.service_chains()),
             sorted(previous.affinity_sets() - self.affinity_sets()),
             out,
@@ -242,7 +245,7 @@ class Ruleset:
         return "\n".join(out) + ("\n" if out else "")
 
 
-def _write_services(services: Iterable[ServiceObjects], out: list[str]) -> None:
+def write_services(services: Iterable[ServiceObjects], out: list[str]) -> None:
     """Chains first (added and flushed), then affinity sets, then rules, so every jump target
     and set exists when a rule names it."""
     tx = Transaction(out)
@@ -261,7 +264,7 @@ def _write_services(services: Iterable[ServiceObjects], out: list[str]) -> None:
                 tx.add_rule(chain, rule)
 
 
-def _delete_stale(chains: list[str], sets: list[str], out: list[str]) -> None:
+def delete_stale(chains: list[str], sets: list[str], out: list[str]) -> None:
     tx = Transaction(out)
     # Flush them all first: stale chains may jump to each other or update stale sets.
     for c in chains:
@@ -296,7 +299,7 @@ def render(
 def build(services: list[ProxiedService], opts: NftablesOptions, layout: str) -> Ruleset:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown nftables layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
-    return Ruleset(opts, layout, [_service(svc, opts, layout) for svc in services])
+    return Ruleset(opts, layout, [render_service(svc, opts, layout) for svc in services])
 
 
 def service_chain_base(info: ServicePortInfo) -> str:
@@ -315,7 +318,7 @@ def _cidr(text: str) -> str:
 
 
 # fmt: off
-def _service(svc: ProxiedService, opts: NftablesOptions, layout: str) -> ServiceObjects:
+def render_service(svc: ProxiedService, opts: NftablesOptions, layout: str) -> ServiceObjects:
     """syncProxyRules: the body of the loop "Build rules for each service-port"."""
     info = svc.info
     protocol = info.protocol

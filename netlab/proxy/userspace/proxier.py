@@ -4,19 +4,25 @@ The proxy sockets live in the agent (one process for the whole lab, as for the p
 Service port per node, bound to 0.0.0.0:<proxy port> inside the node's namespace, choosing an
 endpoint round-robin (or by client IP with ClientIP affinity) and copying bytes both ways. This
 module only applies the steering rules; ``render.proxies`` tells the agent what to serve.
+
+A node's first sync flushes and refills the portal chains; later ones are partial
+(:mod:`netlab.proxy.userspace.partial`): the changed Service ports' rules are deleted and
+inserted in place, as the userspace proxier opened and closed portals one by one.
 """
 
 from __future__ import annotations
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.kernel import rules
-from netlab.proxy.base import Proxier, SyncResult
+from netlab.proxy.base import Applied, PartialProxier
+from netlab.proxy.changes import changed_views
 from netlab.proxy.iptables.proxier import pick_backend
 from netlab.proxy.servicemap import node_view
+from netlab.proxy.userspace.partial import NodePortals
 from netlab.proxy.userspace.render import portals, render
 
 
-class UserspaceProxier(Proxier):
+class UserspaceProxier(PartialProxier[NodePortals]):
     mode = "userspace"
 
     def __init__(self, state: ClusterState, backend: str | None = None):
@@ -26,10 +32,19 @@ class UserspaceProxier(Proxier):
     def render_text(self, node: Node, *, first: bool) -> str:
         return render(portals(node_view(self.state, node.name)), node.ip, bootstrap=first)
 
-    def sync(self, node: Node, *, first: bool) -> SyncResult:
-        text = self.render_text(node, first=first)
+    def can_build_on(self, node: Node, held: NodePortals) -> bool:
+        return held.node_ip == node.ip
+
+    def sync_full(self, node: Node, *, first: bool) -> tuple[Applied, NodePortals]:
+        held = NodePortals(node.ip, node_view(self.state, node.name))
+        text = held.text(bootstrap=first)
         seconds = rules.iptables_restore(node.netns, text, self.backend)
-        return SyncResult(node.name, seconds, text.count("\n"), f"{self.backend} back end")
+        return Applied(seconds, text.count("\n"), f"{self.backend} back end, full"), held
+
+    def sync_partial(self, node: Node, held: NodePortals, changed: set[str]) -> Applied:
+        text = held.update(changed_views(self.changes, changed, node))
+        seconds = rules.iptables_restore(node.netns, text, self.backend) if text else 0.0
+        return Applied(seconds, text.count("\n"), f"{self.backend} back end, partial")
 
     def live_rules(
         self, node: Node, service: tuple[str, str] | None = None, *, counters: bool = False

@@ -19,10 +19,12 @@ Pure rendering; no traffic policies, no source ranges, no REJECT: none of that e
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netlab.cluster.state import ClusterState
-from netlab.proxy.iptables.render import LineBuffer, make_chain_line
+from netlab.proxy.iptables.render import LineBuffer
+from netlab.proxy.iptables.restore import make_chain_line
 from netlab.proxy.servicemap import ProxiedService, node_view
 
 PORTALS_CONTAINER = "KUBE-PORTALS-CONTAINER"
@@ -30,6 +32,7 @@ PORTALS_HOST = "KUBE-PORTALS-HOST"
 NODEPORT_CONTAINER = "KUBE-NODEPORT-CONTAINER"
 NODEPORT_HOST = "KUBE-NODEPORT-HOST"
 NODEPORT_NON_LOCAL = "KUBE-NODEPORT-NON-LOCAL"
+NAT_CHAINS = (PORTALS_CONTAINER, PORTALS_HOST, NODEPORT_CONTAINER, NODEPORT_HOST)
 
 # The kernel's ephemeral range, where a port bound to 0 lands (what kube-proxy asked for).
 PROXY_PORTS = (32768, 60999)
@@ -48,17 +51,47 @@ class UserspaceProxy:
     affinity_seconds: int = 0  # 0 = round-robin; else ClientIP affinity timeout
 
 
-def proxy_port(service_port: str, used: set[int]) -> int:
-    """A deterministic stand-in for the random port the kernel gave the proxy socket."""
+def port_seed(service_port: str) -> int:
+    """Where a Service port's proxy port is first looked for (a stable hash of its name)."""
+    return int.from_bytes(hashlib.sha256(service_port.encode()).digest()[:4], "big")
+
+
+def _probe(seed: int, used: set[int]) -> int:
+    """A deterministic stand-in for the random port the kernel gave the proxy socket: the
+    first free one from the seed on."""
     lo, hi = PROXY_PORTS
     span = hi - lo + 1
-    seed = int.from_bytes(hashlib.sha256(service_port.encode()).digest()[:4], "big")
     for i in range(span):
         port = lo + (seed + i) % span
         if port not in used:
             used.add(port)
             return port
     raise ValueError("no proxy port left")
+
+
+def assign_ports(seeds: Iterable[int]) -> list[int]:
+    """Each Service port's proxy port, given their seeds in view order (:func:`portals`): what
+    :func:`_probe` gives each in turn, written out because a partial sync redoes it for every
+    Service port (10k: a few milliseconds)."""
+    lo, hi = PROXY_PORTS
+    span = hi - lo + 1
+    used: set[int] = set()
+    out: list[int] = []
+    for seed in seeds:
+        port = lo + seed % span
+        tries = 0
+        while port in used:
+            port = port + 1 if port < hi else lo
+            tries += 1
+            if tries == span:
+                raise ValueError("no proxy port left")
+        used.add(port)
+        out.append(port)
+    return out
+
+
+def portal_name(service: ProxiedService) -> str:
+    return f"{service.info.spn}/{service.info.protocol}"
 
 
 @dataclass(frozen=True)
@@ -70,8 +103,8 @@ class Portal:
 
 
 def portals(services: list[ProxiedService]) -> list[Portal]:
-    used: set[int] = set()
-    return [Portal(s, proxy_port(f"{s.info.spn}/{s.info.protocol}", used)) for s in services]
+    ports = assign_ports(port_seed(portal_name(s)) for s in services)
+    return [Portal(s, port) for s, port in zip(services, ports, strict=True)]
 
 
 # fmt: off
@@ -162,75 +195,97 @@ def _iptables_init() -> dict[str, list[str]]:
     return {"nat": nat.lines, "filter": flt.lines}
 
 
+@dataclass(frozen=True)
+class PortalRules:
+    """One Service port's rules, as (chain, rule) pairs in the order openPortal adds them."""
+
+    nat: tuple[tuple[str, str], ...]
+    filter: tuple[tuple[str, str], ...]
+
+
 def render(ports: list[Portal], node_ip: str, *, bootstrap: bool) -> str:
     """``iptables-restore --noflush`` input: every chain flushed and refilled, and on the first
-    sync the jumps iptablesInit installs (portals prepended, NodePort chains appended last).
+    sync the jumps iptablesInit installs (portals prepended, NodePort chains appended last)."""
+    return restore_text([portal_rules(p, node_ip) for p in ports], bootstrap=bootstrap)
 
-    Each Service port's rules are openPortal's: openOnePortal for the ClusterIP, load-balancer
-    and external IPs, then openNodePort. (openPortal opens external IPs before load-balancer
-    IPs; netlab writes them after. Each rule matches its own destination, so no verdict
-    depends on that order.)
-    """
-    nat_rules, filter_rules = LineBuffer(), LineBuffer()
-    for portal in ports:
-        info = portal.service.info
-        service, protocol, proxy_port = str(info.spn), info.protocol, portal.proxy_port
 
-        # openOnePortal, for portals that are not external: the ClusterIP and LB ingress IPs.
-        for portal_ip in (info.cluster_ip, *info.load_balancer_vips):
-            # Handle traffic from containers.
-            nat_rules.write(
-                "-A", PORTALS_CONTAINER,
-                _container_portal_args(
-                    portal_ip, False, False, info.port, protocol, proxy_port, service))
-            # Handle traffic from the host.
-            nat_rules.write(
-                "-A", PORTALS_HOST,
-                _host_portal_args(
-                    portal_ip, False, info.port, protocol, node_ip, proxy_port, service))
-
-        # openOnePortal, for external IPs (portal.isExternal).
-        for portal_ip in info.external_ips:
-            # Handle traffic from containers (not from a bridge port).
-            nat_rules.write(
-                "-A", PORTALS_CONTAINER,
-                _container_portal_args(
-                    portal_ip, True, False, info.port, protocol, proxy_port, service))
-            # ... and local traffic to it.
-            nat_rules.write(
-                "-A", PORTALS_CONTAINER,
-                _container_portal_args(
-                    portal_ip, False, True, info.port, protocol, proxy_port, service))
-            # Handle traffic from the host to it, if it is a local address.
-            nat_rules.write(
-                "-A", PORTALS_HOST,
-                _host_portal_args(
-                    portal_ip, True, info.port, protocol, node_ip, proxy_port, service))
-
-        # openNodePort
-        if info.node_port:
-            # Handle traffic from containers.
-            nat_rules.write(
-                "-A", NODEPORT_CONTAINER,
-                _container_portal_args(
-                    None, False, False, info.node_port, protocol, proxy_port, service))
-            # Handle traffic from the host (iptablesHostNodePortArgs).
-            nat_rules.write(
-                "-A", NODEPORT_HOST,
-                _host_portal_args(
-                    None, False, info.node_port, protocol, node_ip, proxy_port, service))
-            # Handle traffic not local to the host.
-            filter_rules.write(
-                "-A", NODEPORT_NON_LOCAL,
-                _non_local_node_port_args(proxy_port, protocol, service))
-
+def restore_text(shares: Iterable[PortalRules], *, bootstrap: bool) -> str:
+    """The full sync's input from each Service port's rules, in view order."""
+    nat: list[str] = []
+    filt: list[str] = []
+    for share in shares:
+        nat += [f"-A {chain} {rule}" for chain, rule in share.nat]
+        filt += [f"-A {chain} {rule}" for chain, rule in share.filter]
     init = _iptables_init() if bootstrap else {"nat": [], "filter": []}
-    out = ["*filter", make_chain_line(NODEPORT_NON_LOCAL), *init["filter"]]
-    out += [*filter_rules.lines, "COMMIT", "*nat"]
-    out += [make_chain_line(c)
-            for c in (PORTALS_CONTAINER, PORTALS_HOST, NODEPORT_CONTAINER, NODEPORT_HOST)]
-    out += [*init["nat"], *nat_rules.lines, "COMMIT"]
+    out = ["*filter", make_chain_line(NODEPORT_NON_LOCAL), *init["filter"], *filt, "COMMIT"]
+    out += ["*nat", *(make_chain_line(c) for c in NAT_CHAINS), *init["nat"], *nat, "COMMIT"]
     return "\n".join(out) + "\n"
+
+
+def portal_rules(portal: Portal, node_ip: str) -> PortalRules:
+    """openPortal for one Service port: openOnePortal for the ClusterIP, load-balancer and
+    external IPs, then openNodePort. (openPortal opens external IPs before load-balancer IPs;
+    netlab writes them after. Each rule matches its own destination, so no verdict depends on
+    that order.)"""
+    nat_rules, filter_rules = LineBuffer(), LineBuffer()
+    info = portal.service.info
+    service, protocol, proxy_port = str(info.spn), info.protocol, portal.proxy_port
+
+    # openOnePortal, for portals that are not external: the ClusterIP and LB ingress IPs.
+    for portal_ip in (info.cluster_ip, *info.load_balancer_vips):
+        # Handle traffic from containers.
+        nat_rules.write(
+            "-A", PORTALS_CONTAINER,
+            _container_portal_args(
+                portal_ip, False, False, info.port, protocol, proxy_port, service))
+        # Handle traffic from the host.
+        nat_rules.write(
+            "-A", PORTALS_HOST,
+            _host_portal_args(
+                portal_ip, False, info.port, protocol, node_ip, proxy_port, service))
+
+    # openOnePortal, for external IPs (portal.isExternal).
+    for portal_ip in info.external_ips:
+        # Handle traffic from containers (not from a bridge port).
+        nat_rules.write(
+            "-A", PORTALS_CONTAINER,
+            _container_portal_args(
+                portal_ip, True, False, info.port, protocol, proxy_port, service))
+        # ... and local traffic to it.
+        nat_rules.write(
+            "-A", PORTALS_CONTAINER,
+            _container_portal_args(
+                portal_ip, False, True, info.port, protocol, proxy_port, service))
+        # Handle traffic from the host to it, if it is a local address.
+        nat_rules.write(
+            "-A", PORTALS_HOST,
+            _host_portal_args(
+                portal_ip, True, info.port, protocol, node_ip, proxy_port, service))
+
+    # openNodePort
+    if info.node_port:
+        # Handle traffic from containers.
+        nat_rules.write(
+            "-A", NODEPORT_CONTAINER,
+            _container_portal_args(
+                None, False, False, info.node_port, protocol, proxy_port, service))
+        # Handle traffic from the host (iptablesHostNodePortArgs).
+        nat_rules.write(
+            "-A", NODEPORT_HOST,
+            _host_portal_args(
+                None, False, info.node_port, protocol, node_ip, proxy_port, service))
+        # Handle traffic not local to the host.
+        filter_rules.write(
+            "-A", NODEPORT_NON_LOCAL,
+            _non_local_node_port_args(proxy_port, protocol, service))
+    return PortalRules(_split(nat_rules.lines), _split(filter_rules.lines))
+
+
+def _split(lines: list[str]) -> tuple[tuple[str, str], ...]:
+    """``-A CHAIN RULE`` lines as (chain, rule) pairs."""
+    return tuple((w[1], w[2]) for w in (line.split(" ", 2) for line in lines))
+
+
 # fmt: on
 
 
