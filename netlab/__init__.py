@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "parse_check": "netlab.api.lab",
     "Lab": "netlab.api.lab",
     "DownReport": "netlab.api.lab",
+    "ChangeReport": "netlab.lab.changes",
+    "StepResult": "netlab.lab.timeline",
     "LabStatus": "netlab.api.status",
     "LabSummary": "netlab.api.status",
     "Listing": "netlab.api.listing",
@@ -53,6 +55,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ChangeReport",
     "CheckResult",
     "CheckResults",
     "Diagnostic",
@@ -66,6 +69,7 @@ __all__ = [
     "PrerequisiteError",
     "Scenario",
     "ScenarioError",
+    "StepResult",
     "UsageError",
     "Validation",
     "__version__",
@@ -110,6 +114,8 @@ if TYPE_CHECKING:
         ScenarioError,
         UsageError,
     )
+    from netlab.lab.changes import ChangeReport
+    from netlab.lab.timeline import StepResult
     from netlab.scenario.model import Scenario
 
 

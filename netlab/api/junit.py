@@ -1,7 +1,9 @@
 """Check results as JUnit XML, the report format CI systems read (Jenkins, GitLab, GitHub
 Actions' test reporters).
 
-One ``<testsuite>`` per run (the lab, in its proxy mode), one ``<testcase>`` per check. A failed
+One ``<testsuite>`` per run (the lab, in its proxy mode), one ``<testcase>`` per check; the checks
+of a timeline's steps follow, each step's under its own class name (``LAB.MODE.step-NAME``) with
+the step's change and how long the nodes took to converge on it in its output. A failed
 check has a ``<failure>`` whose text says what was dialled, every mismatch, and the expected and
 observed values; a run that could not happen at all (invalid scenario, missing prerequisite,
 a lab that could not be built) is one ``<testcase>`` with an ``<error>``. The layout follows the
@@ -18,12 +20,15 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from netlab.checks.model import CheckResult
 from netlab.errors import UsageError
+
+if TYPE_CHECKING:
+    from netlab.lab.timeline import StepResult
 
 # XML 1.0 allows tab, newline, carriage return and everything from U+0020 on, except surrogates
 # and U+FFFE/U+FFFF; anything else (terminal escapes in a tool's output) is replaced.
@@ -59,15 +64,22 @@ def junit_xml(
     properties: dict[str, str] | None = None,
     error: BaseException | str | None = None,
     timestamp: float | None = None,
+    steps: Sequence[StepResult] = (),
 ) -> str:
     """The JUnit XML document of one run. ``suite`` names it (the lab); ``mode`` goes into every
     test's class name so the four modes' reports do not collide; ``error`` says why the run
-    produced no results."""
+    produced no results; ``steps`` are the timeline's steps, their checks after ``results``."""
     classname = f"{suite}.{mode}" if mode else suite
-    seconds = sum(r.seconds for r in results)
-    failures = sum(not r.passed for r in results)
+    cases: list[tuple[str, CheckResult, str]] = [(classname, r, "") for r in results]
+    for step in steps:
+        said = f"step {step.name}: {step.change or 'no change'}"
+        if step.report is not None:
+            said += f" (converged in {step.report.seconds:.3f}s)"
+        cases += [(f"{classname}.step-{step.name}", r, said) for r in step.results]
+    seconds = sum(r.seconds for _, r, _ in cases)
+    failures = sum(not r.passed for _, r, _ in cases)
     errors = 1 if error is not None else 0
-    tests = len(results) + errors
+    tests = len(cases) + errors
     root = ET.Element(
         "testsuites",
         name="netlab",
@@ -108,11 +120,11 @@ def junit_xml(
             detail += "\n" + d.format()
         el = ET.SubElement(case, "error", message=_clean(message), type=_clean(kind))
         el.text = _clean(detail)
-    for r in results:
+    for cls, r, said in cases:
         case = ET.SubElement(
             ts,
             "testcase",
-            classname=_clean(classname),
+            classname=_clean(cls),
             name=_clean(r.name),
             time=f"{r.seconds:.3f}",
         )
@@ -121,7 +133,8 @@ def junit_xml(
             el = ET.SubElement(case, "failure", message=_clean(message), type="CheckFailed")
             el.text = _clean(failure_text(r))
         out = ET.SubElement(case, "system-out")
-        out.text = _clean(r.summary + (f"\n{r.description.strip()}" if r.description else ""))
+        text = r.summary + (f"\n{r.description.strip()}" if r.description else "")
+        out.text = _clean(f"{said}\n{text}" if said else text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -41,11 +41,24 @@ from netlab.explain.rules.model import Explanation
 from netlab.explain.trace.report import TraceReport
 from netlab.kernel import cgroup
 from netlab.lab import doctor as doctor_mod
+from netlab.lab.changes import ChangeReport, OnPhase
 from netlab.lab.cleanup import CleanupReport
 from netlab.lab.lifecycle import Lab as LiveLab
+from netlab.lab.timeline import StepResult, run_steps
+from netlab.scenario.changespec import (
+    DELETABLE,
+    ApplyChange,
+    Change,
+    DeleteChange,
+    NodeChange,
+    ScaleChange,
+    parse_ref,
+)
 from netlab.scenario.checkspec import CheckSpec
 from netlab.scenario.labschema import PROXY_MODES
+from netlab.scenario.manifests import load_manifests
 from netlab.scenario.model import Scenario
+from netlab.scenario.stepspec import StepSpec
 
 Progress = Callable[[str], None]
 PathLike = str | os.PathLike[str]
@@ -186,7 +199,9 @@ class Lab:
         apply to its proxy mode; a scenario without checks gets the derived ones. ``on_result``
         is called with each result as it comes."""
         doctor_mod.require_root("run checks in a lab")
-        return self.run_checks(self.checks(scenario), on_result=on_result)
+        specs = self.checks(scenario)
+        self._live.catch_up()  # what time brought since the last change
+        return self.run_checks(specs, on_result=on_result)
 
     def run_checks(
         self,
@@ -338,12 +353,123 @@ class Lab:
         return command, env
 
     # changing it -----------------------------------------------------------------------------
+    #
+    # Each change goes the Kubernetes way: the desired state (refused as the API server would
+    # refuse it, with nothing changed), the controllers, then every reachable node's proxy,
+    # the pods' sandboxes and servers, cluster DNS, stale UDP conntrack and the load balancer.
+    # With ``wait`` (the default) the call also lives through what the change set in motion
+    # (grace periods, a node's grace period, evictions); ``on_phase`` gets each realized phase.
 
     def ready(self, pod: str, ready: bool = True) -> float:
         """Mark a pod ready or not, and let the cluster react (EndpointSlices, every node's
         rules, DNS, the load balancer's health checks). Returns the seconds it took."""
         doctor_mod.require_root("change a lab")
         return self._live.set_ready(self.pod(pod), ready)
+
+    def change(
+        self, what: Change, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """Make a change (a :mod:`netlab.scenario.changespec` object, as a scenario's step
+        holds one) and report what the cluster did and how long every node took."""
+        doctor_mod.require_root("change a lab")
+        return self._live.change(what, wait=wait, on_phase=on_phase)
+
+    def apply(
+        self,
+        manifests: PathLike | ApplyChange,
+        *,
+        prune: bool = False,
+        wait: bool = True,
+        on_phase: OnPhase | None = None,
+    ) -> ChangeReport:
+        """``kubectl apply``: a file of Kubernetes manifests (or an :class:`ApplyChange`)
+        created or updated; a Deployment's new pod template rolls out. ``prune`` also deletes
+        the lab's Services, Deployments and bare Pods the file does not list."""
+        if not isinstance(manifests, ApplyChange):
+            manifests = load_manifests(manifests, prune=prune)
+        return self.change(manifests, wait=wait, on_phase=on_phase)
+
+    def scale(
+        self, deployment: str, replicas: int, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """``kubectl scale``: ``deployment/NAME``, ``NAME`` or ``NAMESPACE/NAME``."""
+        kind, sep, rest = deployment.partition("/")
+        ref = rest if kind == "deployment" and sep else deployment
+        if replicas < 0:
+            raise UsageError(f"replicas must be 0 or more, not {replicas}")
+        ns, name = parse_ref(ref)
+        change = ScaleChange(namespace=ns, name=name, replicas=replicas)
+        return self.change(change, wait=wait, on_phase=on_phase)
+
+    def delete(
+        self,
+        target: str,
+        *,
+        grace: int | None = None,
+        wait: bool = True,
+        on_phase: OnPhase | None = None,
+    ) -> ChangeReport:
+        """``kubectl delete pod/NAME`` (or ``service/NAME``, ``deployment/NAME``; NAME may be
+        NAMESPACE/NAME). A pod terminates for ``grace`` seconds (default: its own
+        terminationGracePeriodSeconds; 0: removed at once) as a serving, terminating endpoint."""
+        kind, _, ref = target.partition("/")
+        if kind not in DELETABLE or not ref:
+            raise UsageError(f"expected pod/NAME, service/NAME or deployment/NAME, got {target!r}")
+        if grace is not None and kind != "pod":
+            raise UsageError("a grace period applies to deleting a pod")
+        if grace is not None and grace < 0:
+            raise UsageError(f"a grace period is 0 or more seconds, not {grace}")
+        ns, name = parse_ref(ref)
+        change = DeleteChange(resource=kind, namespace=ns, name=name, grace=grace)
+        return self.change(change, wait=wait, on_phase=on_phase)
+
+    def node_down(
+        self, node: str, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """The node goes away: cut off from the node network, its kubelet and kube-proxy
+        silent. Its pods are marked not ready after nodeMonitorGracePeriod, then evicted."""
+        return self.change(
+            NodeChange(node=self.node(node).name, up=False), wait=wait, on_phase=on_phase
+        )
+
+    def node_up(
+        self, node: str, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """The node comes back: Ready again, its pods with it; evicted ones finish."""
+        return self.change(
+            NodeChange(node=self.node(node).name, up=True), wait=wait, on_phase=on_phase
+        )
+
+    def catch_up(self, *, on_phase: OnPhase | None = None) -> ChangeReport:
+        """Realize what time brought since the lab last changed (a grace period that ended,
+        a silent node's grace period); the change commands and :meth:`check` do it first."""
+        doctor_mod.require_root("change a lab")
+        return self._live.catch_up(on_phase=on_phase)
+
+    def run_steps(
+        self,
+        scenario: PathLike | Scenario | None = None,
+        *,
+        on_step: Callable[[StepSpec], None] | None = None,
+        on_result: Callable[[CheckResult], None] | None = None,
+        on_phase: OnPhase | None = None,
+        pcap_dir: PathLike | None = None,
+    ) -> list[StepResult]:
+        """Play the timeline (``spec.steps``) of the lab's scenario, or of ``scenario``: each
+        step's change, then its checks. ``on_step`` is called as a step starts, ``on_phase``
+        with each moment its change realized, ``on_result`` with each check's result;
+        ``pcap_dir`` as in :meth:`run_checks`."""
+        doctor_mod.require_root("change a lab")
+        if not isinstance(scenario, Scenario):
+            scenario = load(scenario if scenario is not None else self.scenario, name=self.name)
+        return run_steps(
+            self._live,
+            scenario.lab.steps,
+            on_step=on_step,
+            on_result=on_result,
+            on_phase=on_phase,
+            pcap_dir=os.fspath(pcap_dir) if pcap_dir is not None else None,
+        )
 
     def down(self) -> float:
         """Remove everything the lab made. Returns the seconds it took; a second call does

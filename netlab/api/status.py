@@ -4,6 +4,7 @@ each lab that is up. Both are typed (the cluster's own objects) and turn into th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +67,12 @@ class LabStatus:
     state: ClusterState
     load_balancers: list[Backends] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # what still waits for time, in words
 
     @classmethod
     def of(cls, lab: LiveLab) -> LabStatus:
+        from netlab.lab.changes import pending
+
         r = lab.record
         return cls(
             r.name,
@@ -80,6 +84,7 @@ class LabStatus:
             r.cluster,
             list(r.load_balancers),
             dict(r.timings),
+            pending(lab, time.time()),
         )
 
     @property
@@ -111,7 +116,14 @@ class LabStatus:
             "mode": self.mode,
             "proxy": self.proxy,
             "nodes": [
-                {"name": n.name, "ip": n.ip, "podCIDR": n.pod_cidr, "netns": n.netns}
+                {
+                    "name": n.name,
+                    "ip": n.ip,
+                    "podCIDR": n.pod_cidr,
+                    "netns": n.netns,
+                    "ready": n.ready,
+                    "reachable": n.reachable,
+                }
                 for n in self.nodes
             ],
             "pods": [
@@ -121,6 +133,7 @@ class LabStatus:
                     "node": p.node,
                     "ip": p.ip,
                     "ready": p.ready,
+                    "terminating": p.terminating,
                     "netns": p.netns,
                 }
                 for p in self.pods
@@ -141,6 +154,7 @@ class LabStatus:
                 for b in self.load_balancers
             ],
             "timings": self.timings,
+            "pending": self.pending,
         }
 
 

@@ -198,6 +198,12 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
     reach: tuple[EndpointInfo, ...] = ()
     dial_name = ""
     is_service = False
+    if (spec.hold or spec.connection) and (dest.via == "name" or dest.name):
+        raise ResolveError(
+            "a held connection dials an address, not a name",
+            "to",
+            "dial the Service by its ClusterIP (via: clusterIP) or another address",
+        )
     svc: Service | None = None
     nodes_used = 1
     if dest.service and dest.via == "name":
@@ -259,6 +265,8 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
         svc, backends = _backends_for_address(state, dest_ip, dest_port, protocol)
     expected = _expected(state, expect, backends, reach, is_service)
+    if (spec.hold or spec.connection) and expect.endpoints in (None, "all"):
+        expected = None  # one connection answers from one endpoint: only the outcome counts
     sticky, max_endpoints = _affinity(expect, svc, nodes_used)
     return replace(
         base,

@@ -65,6 +65,27 @@ def nodes(parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
     return [f"node/{n.get('name', '')}" for n in _cluster(parsed_args).get("nodes", [])]
 
 
+def node_names(parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
+    return [str(n.get("name", "")) for n in _cluster(parsed_args).get("nodes", [])]
+
+
+def deployments(parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
+    """``deployment/NAME`` in default, ``deployment/NAMESPACE/NAME`` elsewhere."""
+    out = []
+    for d in _cluster(parsed_args).get("deployments", []):
+        meta = d.get("meta", {})
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        out.append(f"deployment/{name}" if ns == "default" else f"deployment/{ns}/{name}")
+    return out
+
+
+def deletables(parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
+    """What ``delete`` takes: pods, Services and Deployments."""
+    found = [f"service/{ref}" for ref in services(parsed_args)]
+    found = [s.replace("service/default/", "service/", 1) for s in found]
+    return [*pods(parsed_args), *found, *deployments(parsed_args)]
+
+
 def targets(parsed_args: argparse.Namespace | None = None, **kw: Any) -> list[str]:
     """Where ``exec`` can run a command."""
     return [*pods(parsed_args), *nodes(parsed_args), "external", "fabric"]

@@ -22,17 +22,26 @@ def print_status(out: Out, status: LabStatus, *, wide: bool) -> None:
     from netlab.cluster.printers import format_labels, port_string, service_external_ip
 
     out.line(f"lab {status.name} ({status.status}), {status.proxy}, from {status.scenario}")
-    header = ["NAME", "IP", "POD CIDR"] + (["GATEWAY", "NETNS"] if wide else [])
+    header = ["NAME", "STATUS", "IP", "POD CIDR"] + (["GATEWAY", "NETNS"] if wide else [])
     rows = [
-        [n.name, n.ip, n.pod_cidr] + ([n.gateway, n.netns] if wide else []) for n in status.nodes
+        [n.name, _node_status(n.ready, n.reachable), n.ip, n.pod_cidr]
+        + ([n.gateway, n.netns] if wide else [])
+        for n in status.nodes
     ]
     _section(out, "nodes", header, rows)
 
-    header = ["NAMESPACE", "NAME", "READY", "IP", "NODE"] + (
+    header = ["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"] + (
         ["ROLE", "OWNER", "NETNS"] if wide else []
     )
     rows = [
-        [p.namespace, p.name, "true" if p.ready else "false", p.ip, p.node]
+        [
+            p.namespace,
+            p.name,
+            "true" if p.ready else "false",
+            "Terminating" if p.terminating else "Running",
+            p.ip,
+            p.node,
+        ]
         + ([p.role, p.owner or "-", p.netns] if wide else [])
         for p in status.pods
     ]
@@ -60,6 +69,8 @@ def print_status(out: Out, status: LabStatus, *, wide: bool) -> None:
     rows += [[name, addr, "server"] for name, addr in status.external_servers.items()]
     _section(out, f"outside the cluster (netns {ext.netns})", ["NAME", "ADDRESS", "ROLE"], rows)
 
+    for line in status.pending:
+        out.line(f"pending: {line}")
     if status.load_balancers:
         rows = [
             [
@@ -71,6 +82,11 @@ def print_status(out: Out, status: LabStatus, *, wide: bool) -> None:
             for b in status.load_balancers
         ]
         _section(out, "load balancers", ["ADDRESS", "SERVICE", "NODES", "HEALTH CHECKS"], rows)
+
+
+def _node_status(ready: bool, reachable: bool) -> str:
+    """kubectl's STATUS (Unknown shows as NotReady), and whether netlab has cut it off."""
+    return ("Ready" if ready else "NotReady") + ("" if reachable else " (down)")
 
 
 def _section(

@@ -102,9 +102,13 @@ def _run(args: argparse.Namespace) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         builds = args.command in ("run", "up")
+        changes = args.command in ("apply", "scale", "delete", "node")
         err.line(
             "netlab: interrupted; everything this run made has been removed"
             if builds
+            else "netlab: interrupted; the lab keeps what was done so far, and the next "
+            "change catches up with what falls due meanwhile"
+            if changes
             else "netlab: interrupted"
         )
         return EXIT_INTERRUPTED

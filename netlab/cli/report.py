@@ -4,6 +4,7 @@ JSON-ready data on request."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from netlab.checks import CheckResult
+    from netlab.cluster.state import ClusterState
+    from netlab.lab.changes import ChangeReport, Phase
+    from netlab.scenario.stepspec import StepSpec
 
 # What would break a line, move the cursor or reorder text on a terminal: control characters,
 # lone surrogates, line and paragraph separators, bidirectional overrides.
@@ -113,16 +117,28 @@ def _reached(r: CheckResult) -> str:
     return ",".join(f"{k}={v}" for k, v in counts.items()) or "-"
 
 
-def results(out: Out, results: list[CheckResult], *, wide: bool = False) -> None:
-    """The table after a run (on a terminal, or with ``-o wide`` anywhere), then the count."""
+def results(
+    out: Out,
+    results: list[CheckResult],
+    *,
+    wide: bool = False,
+    steps: Sequence[tuple[str, list[CheckResult]]] = (),
+) -> None:
+    """The table after a run (on a terminal, or with ``-o wide`` anywhere), then the count.
+    With ``steps`` (a timeline's step names and results, which follow ``results``), a STEP
+    column says which step each check belongs to."""
     if out.console or wide:
         header = ["RESULT", "CHECK", "FROM", "TO", "PROTO", "CONNS", "REACHED", "SOURCE SEEN"]
+        if steps:
+            header.insert(1, "STEP")
         if wide:
             header += ["SECONDS", "EXPECTED"]
+        step_of = {id(r): name for name, rs in steps for r in rs}
         rows = []
         for r in results:
             row = [
                 "PASS" if r.passed else "FAIL",
+                *([step_of.get(id(r), "-")] if steps else []),
                 r.name,
                 r.source,
                 r.destination,
@@ -154,3 +170,36 @@ def summary(out: Out, results: list[CheckResult]) -> None:
         out.console.print(f"[bold {color}]{text}[/bold {color}]")
     else:
         out.line(text)
+
+
+def change_phase(out: Out, phase: Phase, state: ClusterState, proxy: str) -> None:
+    """One realized moment of a change: what the cluster did, and how long every node took."""
+    stamp = f"+{phase.at:.1f}s"
+    pad = " " * len(stamp)
+    for i, line in enumerate(phase.said or ["nothing changed"]):
+        out.line(f"  {stamp if i == 0 else pad} {line}")
+    synced = ", ".join(f"{s.node} {s.seconds * 1000:.0f} ms" for s in phase.syncs)
+    skipped = [n.name for n in state.nodes if not n.reachable]
+    parts = [f"{proxy} synced on {synced or 'no node'}"]
+    if skipped:
+        parts.append(f"not on {', '.join(skipped)} (down)")
+    if phase.added or phase.removed:
+        parts.append(f"pod sandboxes +{len(phase.added)}/-{len(phase.removed)}")
+    if phase.conntrack_deleted:
+        deleted = ", ".join(f"{n} {c}" for n, c in phase.conntrack_deleted.items())
+        parts.append(f"stale UDP conntrack entries deleted ({deleted})")
+    text = f"  {pad} converged in {phase.seconds:.2f}s: " + "; ".join(parts)
+    out.line(text, style="dim")
+
+
+def change_pending(out: Out, done: ChangeReport) -> None:
+    """What a change left waiting for time."""
+    for line in done.pending:
+        out.line(f"  pending: {line}", style="yellow")
+
+
+def step_title(out: Out, step: StepSpec) -> None:
+    what = step.change.describe() if step.change is not None else "no change"
+    out.line(f"step {step.name}: {printable(what)}", style="bold")
+    if step.description:
+        out.line(f"  {printable(step.description)}", style="dim")

@@ -36,12 +36,18 @@ def cmd_validate(args: argparse.Namespace, out: Out) -> int:
     assert state is not None
     report.diagnostics(out, scenario.warnings)
     specs = scenario.lab.checks
-    what = f"{len(specs)} checks" if specs is not None else "checks derived from the manifests"
+    what = _count(len(specs), "check") if specs is not None else "checks derived from the manifests"
+    if scenario.lab.steps:
+        what += f", {_count(len(scenario.lab.steps), 'step')}"
     out.line(
         f"{args.file}: valid (lab {scenario.lab.name}: {len(scenario.lab.nodes)} nodes, "
         f"{len(state.pods)} pods, {len(state.services)} services, {what})"
     )
     return EXIT_OK
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _up(args: argparse.Namespace, out: Out) -> tuple[Scenario, Lab]:
@@ -58,7 +64,8 @@ def _up(args: argparse.Namespace, out: Out) -> tuple[Scenario, Lab]:
 
 
 def cmd_run(args: argparse.Namespace, out: Out) -> int:
-    from netlab.api.results import CheckResults
+    from netlab.api.results import CheckResults, result_data
+    from netlab.lab.timeline import StepResult
 
     fmt = machine(args)
     try:
@@ -67,23 +74,38 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
         if args.junit:
             _junit_error(args, exc)
         raise
-    results = CheckResults()
+    results = checked = CheckResults()
+    steps: list[StepResult] = []
     timings = lab.timings
+    on_result = None if fmt else (lambda r: report.check_line(out, r))
     try:
         specs = lab.checks(scenario)
         if not fmt:
             kind = "derived " if scenario.lab.checks is None else ""
+            steps_said = _count(len(scenario.lab.steps), "step")
+            more = f", then {steps_said}" if scenario.lab.steps else ""
             out.line(
-                f"lab {lab.name} is up in {timings['up']:.2f}s; running {len(specs)} "
-                f"{kind}checks ({lab.proxy})"
+                f"lab {lab.name} is up in {timings['up']:.2f}s; running "
+                f"{_count(len(specs), kind + 'check')}{more} ({lab.proxy})"
             )
         t0 = time.perf_counter()
-        results = lab.run_checks(
-            specs,
-            on_result=None if fmt else (lambda r: report.check_line(out, r)),
-            pcap_dir=args.pcap,
-        )
+        checked = lab.run_checks(specs, on_result=on_result, pcap_dir=args.pcap)
+        results = checked
         timings["checks"] = time.perf_counter() - t0
+        if scenario.lab.steps:
+            t1 = time.perf_counter()
+            steps = lab.run_steps(
+                scenario,
+                on_step=None if fmt else (lambda step: report.step_title(out, step)),
+                on_result=on_result,
+                on_phase=None
+                if fmt
+                else (lambda phase: report.change_phase(out, phase, lab.state, lab.proxy)),
+                pcap_dir=args.pcap,
+            )
+            timings["steps"] = time.perf_counter() - t1
+            # Every check counts, the steps' included.
+            results = CheckResults([*checked, *(r for step in steps for r in step.results)])
     except NetlabError as exc:
         if args.junit:
             _junit_error(args, exc, lab)
@@ -96,15 +118,25 @@ def cmd_run(args: argparse.Namespace, out: Out) -> int:
 
         write_junit(
             args.junit,
-            results,
+            checked,
             suite=lab.name,
             mode=lab.mode,
             properties={"scenario": lab.scenario, "proxy": lab.proxy},
+            steps=steps,
         )
     if fmt:
-        out.data(_run_data(scenario, lab, results, timings, kept=args.keep), fmt)
+        data = _run_data(scenario, lab, results, timings, kept=args.keep)
+        if scenario.lab.steps:
+            data["checks"] = checked.to_data()
+            data["steps"] = [step.to_data(result_data) for step in steps]
+        out.data(data, fmt)
     else:
-        report.results(out, results, wide=args.output == "wide")
+        report.results(
+            out,
+            results,
+            wide=args.output == "wide",
+            steps=[(step.name, step.results) for step in steps],
+        )
         if args.keep:
             out.line(
                 f"lab {lab.name} kept; try: netlab status {lab.name}; "
@@ -192,7 +224,7 @@ def register(add: AddCommand) -> None:
     s.set_defaults(func=cmd_validate)
 
     for name, help_text, func in (
-        ("run", "build the lab, run its checks, remove it", cmd_run),
+        ("run", "build the lab, run its checks and its timeline, remove it", cmd_run),
         ("up", "build the lab and leave it up", cmd_up),
     ):
         s = add(name, help_text)

@@ -23,6 +23,8 @@ from netlab.cluster.ipam import (
     node_ip,
     node_subnets,
 )
+from netlab.cluster.placement import node_netns, pod_info
+from netlab.cluster.replicas import replica_set_for
 from netlab.cluster.state import (
     ClusterState,
     Endpoint,
@@ -53,18 +55,6 @@ KUBE_DNS_HOST = 10  # kubeadm: the service CIDR's tenth address is kube-dns
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 # Objects netlab itself adds, as every kubeadm cluster has them; derived checks leave them out.
 SYSTEM_SERVICES = {"default/kubernetes", "kube-system/kube-dns"}
-
-
-def pod_netns(lab: str, namespace: str, name: str) -> str:
-    """``<lab>-<pod>`` in the default namespace, ``<lab>-<namespace>.<pod>`` elsewhere.
-
-    Namespaces cannot contain dots, so the split is unambiguous.
-    """
-    return f"{lab}-{name}" if namespace == "default" else f"{lab}-{namespace}.{name}"
-
-
-def node_netns(lab: str, node: str) -> str:
-    return f"{lab}-{node}"
 
 
 def system_pods(first_node: str) -> list[Pod]:
@@ -212,40 +202,23 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             if key not in placement:
                 continue  # a hostNetwork pod no node can take: reported
             node = by_name[placement[key]]
-            host = pod.spec.host_network
-            pods.append(
-                PodInfo(
-                    namespace=pod.meta.namespace,
-                    name=pod.meta.name,
-                    node=node.name,
-                    ip=node.ip if host else ipams[node.name].allocate(),
-                    netns=node.netns
-                    if host
-                    else pod_netns(name, pod.meta.namespace, pod.meta.name),
-                    labels=dict(pod.meta.labels),
-                    ports=list(pod.ports),
-                    ready=pod.ready,
-                    hostname=pod.spec.hostname,
-                    subdomain=pod.spec.subdomain,
-                    host_network=host,
-                    owner=pod.owner,
-                    role=role,
-                    runs=_runs(pod),
-                    dns_policy=pod.spec.dns_policy,
-                    dns_config=pod.spec.dns_config,
-                    containers=list(pod.spec.containers),
-                )
-            )
+            ip = node.ip if pod.spec.host_network else ipams[node.name].allocate()
+            pods.append(pod_info(name, pod, node, ip, role))
+    for node in nodes:
+        node.last_pod_ip = ipams[node.name].last()
 
     services = _allocate_services(scenario, lab, problems)
     if problems:
         raise ClusterError(problems, scenario.file)
     slices: list[EndpointSlice] = [_kubernetes_slice(nodes[0])]
     for svc in services[1:]:
-        slices.extend(endpoint_slices(svc, pods, name, _zones(nodes)))
+        slices.extend(endpoint_slices(svc, pods, name, zones=_zones(nodes)))
 
+    deployments = list(scenario.deployments)
+    if lab.dns.enabled:
+        deployments.append(dns_deployment(lab.dns.replicas))
     first = lab.external_clients[0]
-    return ClusterState(
+    state = ClusterState(
         lab=lab,
         fabric_netns=f"{name}-fabric",
         nodes=nodes,
@@ -257,8 +230,13 @@ def build_cluster(scenario: Scenario) -> ClusterState:
             router_ip=first.address,
             clients={c.name: c.address for c in lab.external_clients},
         ),
+        deployments=deployments,
         namespaces=[n.meta.name for n in scenario.namespaces],
     )
+    for deploy in deployments:
+        rs = replica_set_for(state, deploy, deploy.replicas)
+        state.name_serials[f"{rs.namespace}/{rs.name}"] = deploy.replicas
+    return state
 
 
 def _unschedulable(
@@ -295,24 +273,28 @@ def _unschedulable(
     return out
 
 
-def recompute_slices(state: ClusterState) -> None:
-    """Run the EndpointSlice controller again, after pods changed (readiness, say)."""
+def recompute_slices(state: ClusterState) -> set[str]:
+    """Run the EndpointSlice controller again, after pods or Services changed; return the
+    Services (``namespace/name``) whose slices changed."""
+    before: dict[str, list[EndpointSlice]] = {}
+    for sl in state.slices:
+        before.setdefault(sl.service, []).append(sl)
+    not_ready = {n.name for n in state.nodes if not n.ready}
     state.slices = [_kubernetes_slice(state.nodes[0])]
+    changed: set[str] = set()
     for svc in state.services[1:]:
-        state.slices.extend(endpoint_slices(svc, state.pods, state.lab.name, _zones(state.nodes)))
+        key = f"{svc.meta.namespace}/{svc.meta.name}"
+        mine = endpoint_slices(svc, state.pods, state.lab.name, not_ready, _zones(state.nodes))
+        if mine != before.pop(key, []):
+            changed.add(key)
+        state.slices.extend(mine)
+    changed |= {k for k, v in before.items() if v and k != "default/kubernetes"}
+    return changed
 
 
 def _zones(nodes: list[Node]) -> dict[str, str]:
     """The zone label of each node that has one (what endpoints carry as their zone)."""
     return {n.name: n.zone for n in nodes if n.zone}
-
-
-def _runs(pod: Pod) -> str:
-    if pod.meta.namespace == "kube-system" and pod.owner == "Deployment/coredns":
-        return "coredns"
-    if pod.meta.namespace == "kube-system" and pod.meta.name.startswith("kube-apiserver-"):
-        return "apiserver"
-    return "netexec"
 
 
 def _kubernetes_slice(node: Node) -> EndpointSlice:

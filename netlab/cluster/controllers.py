@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from netlab.cluster.state import Endpoint, EndpointPort, EndpointSlice, PodInfo
 from netlab.scenario.k8s import Deployment, Pod, PodSpec, Service, ServicePort
@@ -72,6 +72,7 @@ def expand_deployment(deploy: Deployment, lab: str) -> list[Pod]:
             hostname=deploy.template_spec.hostname,
             subdomain=deploy.template_spec.subdomain,
             host_network=deploy.template_spec.host_network,
+            termination_grace_period_seconds=deploy.template_spec.termination_grace_period_seconds,
             dns_policy=deploy.template_spec.dns_policy,
             dns_config=deploy.template_spec.dns_config,
         )
@@ -177,12 +178,19 @@ def _text(ports: tuple[EndpointPort, ...]) -> str:
 
 
 def endpoint_slices(
-    service: Service, pods: list[PodInfo], lab: str, zones: dict[str, str] | None = None
+    service: Service,
+    pods: list[PodInfo],
+    lab: str,
+    not_ready_nodes: Set[str] = frozenset(),
+    zones: dict[str, str] | None = None,
 ) -> list[EndpointSlice]:
     """The EndpointSlices the EndpointSlice controller writes for ``service``.
 
     Pods whose named target ports resolve differently land in different slices, exactly as
-    upstream groups endpoints by their resolved port set. ``zones`` maps node names to their
+    upstream groups endpoints by their resolved port set. Conditions are ``podToEndpoint``'s:
+    serving is the pod's Ready condition (false on a node the node lifecycle controller marked
+    not ready), terminating is whether it is being deleted, and ready is serving and not
+    terminating (or always, with publishNotReadyAddresses). ``zones`` maps node names to their
     ``topology.kubernetes.io/zone`` label: each endpoint gets its node's zone, and with a
     ``trafficDistribution`` the hints of trafficdist.ReconcileHints.
     """
@@ -202,14 +210,15 @@ def endpoint_slices(
             if resolved is not None:
                 ports.append(_endpoint_port(sp.name, resolved, sp.protocol))
         hostname = pod.hostname if pod.hostname and pod.subdomain == service.meta.name else ""
+        serving = pod.ready and pod.node not in not_ready_nodes
         endpoint = Endpoint(
             address=pod.ip,
             node_name=pod.node,
             pod=pod.key,
             hostname=hostname,
-            ready=pod.ready or service.publish_not_ready_addresses,
-            serving=pod.ready,
-            terminating=False,
+            ready=service.publish_not_ready_addresses or (serving and not pod.terminating),
+            serving=serving,
+            terminating=pod.terminating,
             zone=zones.get(pod.node, ""),
         )
         set_hints(endpoint, service.traffic_distribution)

@@ -52,6 +52,26 @@ class PodIPAM:
         self._next += 1
         return str(ip)
 
+    def last(self) -> str:
+        """The last address handed out ("" if none): host-local's last reserved IP."""
+        return str(self._next - 1) if self._next > self.subnet.network_address + 2 else ""
+
+
+def next_pod_ip(pod_cidr: str, last: str, used: set[str]) -> str:
+    """host-local IPAM on a running node: the next free address after the last one it handed
+    out, wrapping around, so a deleted pod's address is not given again at once."""
+    subnet = ipaddress.IPv4Network(pod_cidr)
+    first = int(subnet.network_address) + 2  # after the network address and the gateway
+    end = int(subnet.broadcast_address)  # exclusive
+    size = end - first
+    start = int(ipaddress.IPv4Address(last)) + 1 if last else first
+    for i in range(size):
+        candidate = first + (start - first + i) % size
+        ip = str(ipaddress.IPv4Address(candidate))
+        if ip not in used:
+            return ip
+    raise ValueError(f"pod CIDR {subnet} is full")
+
 
 def _static_band(size: int, lo: int, hi: int, div: int) -> int:
     """Size of the lower band kept for user-chosen values (the API server's rangeOffset)."""

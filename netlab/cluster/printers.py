@@ -112,13 +112,14 @@ def format_labels(labels: dict[str, str] | None) -> str:
 
 
 def pod_row(pod: PodInfo, age: str) -> list[str]:
-    """``printPod`` for a pod the agent serves: every container running, none restarted."""
+    """``printPod`` for a pod the agent serves: every container running, none restarted;
+    ``Terminating`` once it is being deleted."""
     total = len(pod.containers) or 1
     ready = total if pod.ready else 0
     return [
         pod.name,
         f"{ready}/{total}",
-        "Running",
+        "Terminating" if pod.terminating else "Running",
         "0",
         age,
         pod.ip or "<none>",

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netlab.scenario.k8s import Container, ContainerPort, PodDNSConfig, Service
+from netlab.scenario.k8s import (
+    Container,
+    ContainerPort,
+    Deployment,
+    ObjectMeta,
+    PodDNSConfig,
+    PodSpec,
+    Service,
+)
 from netlab.scenario.labspec import LabSpec
 
 ZONE_LABEL = "topology.kubernetes.io/zone"  # v1.LabelTopologyZone
@@ -22,6 +30,18 @@ class Node:
     pod_cidr: str
     gateway: str  # cni0's address: the first host of pod_cidr
     netns: str
+    # The node lifecycle controller's view (times are the lab clock, seconds since the epoch):
+    reachable: bool = True  # False while the node is down: cut off, its kubelet silent
+    unreachable_since: float = 0.0
+    ready: bool = True  # the Ready condition; False (Unknown) once the grace period has passed
+    not_ready_since: float = 0.0  # when it went NotReady and got the unreachable taints
+    last_pod_ip: str = ""  # host-local IPAM's last reserved address on this node
+
+    @property
+    def schedulable(self) -> bool:
+        """No node.kubernetes.io/unreachable:NoSchedule taint."""
+        return self.ready
+
     labels: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -46,12 +66,23 @@ class PodInfo:
     role: str = "workload"  # "workload" | "client" | "system"
     runs: str = "netexec"  # what the agent serves in it: "netexec" | "coredns" | "apiserver"
     containers: list[Container] = field(default_factory=list)  # as the pod spec lists them
+    grace_seconds: int = 30  # terminationGracePeriodSeconds
+    deletion_timestamp: float = 0.0  # set when deleted: it terminates until + grace_seconds
+    deletion_grace: int = 0  # the grace period the deletion asked for
     dns_policy: str = "ClusterFirst"
     dns_config: PodDNSConfig | None = None
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def terminating(self) -> bool:
+        return self.deletion_timestamp > 0
+
+    @property
+    def template_hash(self) -> str:
+        return self.labels.get("pod-template-hash", "")
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,24 @@ class ExternalWorld:
 
 
 @dataclass
+class ReplicaSetInfo:
+    """A Deployment's ReplicaSet: one per pod template, named ``<deployment>-<hash>``."""
+
+    namespace: str
+    deployment: str
+    template_hash: str
+    replicas: int
+    template_meta: ObjectMeta
+    template_spec: PodSpec
+    template_ready: bool = True
+    created: int = 0  # creation order: the Deployment controller scales the oldest down first
+
+    @property
+    def name(self) -> str:
+        return f"{self.deployment}-{self.template_hash}"
+
+
+@dataclass
 class ClusterState:
     """The cluster as the control plane last decided it.
 
@@ -112,7 +161,12 @@ class ClusterState:
     services: list[Service]
     slices: list[EndpointSlice]
     external: ExternalWorld
-    namespaces: list[str] = field(default_factory=list)  # declared Namespace objects
+    deployments: list[Deployment] = field(default_factory=list)
+    replica_sets: list[ReplicaSetInfo] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)  # declared by the scenario or applied
+    # Pod names a ReplicaSet has handed out: "<namespace>/<rs name>" -> how many so far
+    name_serials: dict[str, int] = field(default_factory=dict)
+    serial: int = 0  # changes made so far (ReplicaSet creation order)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -135,6 +189,12 @@ class ClusterState:
     def slices_for(self, service: Service) -> list[EndpointSlice]:
         key = f"{service.meta.namespace}/{service.meta.name}"
         return [s for s in self.slices if s.service == key]
+
+    def deployment(self, namespace: str, name: str) -> Deployment:
+        for d in self.deployments:
+            if d.meta.namespace == namespace and d.meta.name == name:
+                return d
+        raise KeyError(f"{namespace}/{name}")
 
     def pod_by_ip(self, ip: str) -> PodInfo | None:
         for p in self.pods:

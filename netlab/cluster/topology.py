@@ -174,8 +174,22 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
     upstream = node_resolver(state).render()
     p.files.append(FilePlan(ext.netns, "resolv.conf", upstream))
 
+    _add_pods(p, state, state.pods)
+    for node in state.nodes:
+        p.files.append(FilePlan(node.netns, "resolv.conf", upstream))
+    return p
+
+
+def pods_plan(state: ClusterState, pods: list[PodInfo]) -> TopologyPlan:
+    """What adding ``pods`` to a running lab takes: their namespaces, veths, routes, files."""
+    p = TopologyPlan(lab=state.lab.name)
+    _add_pods(p, state, pods)
+    return p
+
+
+def _add_pods(p: TopologyPlan, state: ClusterState, pods: list[PodInfo]) -> None:
     nodes = {n.name: n for n in state.nodes}
-    for pod in state.pods:
+    for pod in pods:
         if pod.host_network:
             continue
         node = nodes[pod.node]
@@ -195,9 +209,6 @@ def plan(state: ClusterState, node_sysctls: dict[str, str] | None = None) -> Top
         )
         p.routes.append(RoutePlan(pod.netns, "default", node.gateway))
         p.files += pod_files(state, pod)
-    for node in state.nodes:
-        p.files.append(FilePlan(node.netns, "resolv.conf", upstream))
-    return p
 
 
 def pod_files(state: ClusterState, pod: PodInfo) -> list[FilePlan]:

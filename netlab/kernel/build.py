@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 
-from netlab.cluster.topology import RoutePlan, SysctlPlan, TopologyPlan, VethPlan, tag
+from netlab.cluster.topology import (
+    NODE_BRIDGE,
+    RoutePlan,
+    SysctlPlan,
+    TopologyPlan,
+    VethPlan,
+    tag,
+)
 from netlab.kernel import etcnetns, netns, threads
 
 Progress = Callable[[str, int, int], None]
@@ -33,7 +40,13 @@ class BuildStats:
 
 
 class _Builder:
-    def __init__(self, plan: TopologyPlan, progress: Progress | None, created: list[str]):
+    def __init__(
+        self,
+        plan: TopologyPlan,
+        progress: Progress | None,
+        created: list[str],
+        live: bool = False,
+    ):
         self.plan = plan
         self.progress = progress
         self.sockets: dict[str, IPRoute] = {}
@@ -41,6 +54,9 @@ class _Builder:
         self.created = created
         self.stats = BuildStats()
         self.next_index: dict[str, int] = {}  # per outer namespace, for pods' host-side veths
+        # Adding pods to a running lab: the nodes' interface numbers are taken already, so the
+        # kernel picks the host-side veths' indexes.
+        self.live = live
 
     def close(self) -> None:
         for ipr in self.sockets.values():
@@ -146,8 +162,9 @@ class _Builder:
         if v.peer_master:
             kwargs["master"] = masters[(v.peer_netns, v.peer_master)]
         if fresh:
-            self.next_index[v.peer_netns] = self.next_index.get(v.peer_netns, FIRST_INDEX) + 1
-            kwargs["index"] = self.next_index[v.peer_netns]
+            if not self.live:
+                self.next_index[v.peer_netns] = self.next_index.get(v.peer_netns, FIRST_INDEX) + 1
+                kwargs["index"] = self.next_index[v.peer_netns]
             peer["index"] = INNER_INDEX
         try:
             outer.link("add", ifname=v.peer, kind="veth", state="up", peer=peer, **kwargs)
@@ -172,6 +189,40 @@ class _Builder:
             ip, plen = v.address.split("/")
             inner.addr("add", index=idx, address=ip, prefixlen=int(plen))
         inner.link("set", index=idx, state="up")
+
+    def run_pods(self) -> BuildStats:
+        """Add the plan's pods to nodes that exist: their namespaces, veths on the nodes'
+        bridges, routes and files (the CNI ADD of each new pod)."""
+        t0 = time.perf_counter()
+        plan = self.plan
+        pods = plan.pods()
+        veths = {v.netns: v for v in plan.veths}
+        nodes = sorted({veths[n.name].peer_netns for n in pods})
+        masters: dict[tuple[str, str], int] = {}
+        for name in nodes:
+            netns.enter(name)
+            ipr = IPRoute()
+            self.sockets[name] = ipr
+            self.fds[name] = netns.open_fd(name)
+            masters[(name, NODE_BRIDGE)] = ipr.link_lookup(ifname=NODE_BRIDGE)[0]
+        routes: dict[str, list[RoutePlan]] = {}
+        for r in plan.routes:
+            routes.setdefault(r.netns, []).append(r)
+        for n in pods:
+            if threads.cancelled.is_set():
+                raise InterruptedError("build cancelled")
+            ipr = self._namespace(n.name, "pod", keep=False)
+            try:
+                self._veth(veths[n.name], ipr, masters, fresh=True)
+                for r in routes.get(n.name, []):
+                    _route(ipr, r)
+            finally:
+                ipr.close()
+        netns.enter_host()
+        etcnetns.write([(f.netns, f.name, f.content) for f in plan.files])
+        self.stats.namespaces = len(self.created)
+        self.stats.seconds = time.perf_counter() - t0
+        return self.stats
 
     def _sysctls(self, sysctls: list[SysctlPlan]) -> None:
         by_ns: dict[str, list[SysctlPlan]] = {}
@@ -210,6 +261,46 @@ def build(
             builder.close()
 
     return threads.call(job)
+
+
+def add_pods(plan: TopologyPlan, created: list[str]) -> BuildStats:
+    """Add the pods of ``plan`` (only pods: their nodes exist) to a running lab. ``created``
+    gets each namespace's name as soon as it exists, as for :func:`build`."""
+    builder = _Builder(plan, None, created, live=True)
+    threads.cancelled.clear()
+
+    def job() -> BuildStats:
+        try:
+            return builder.run_pods()
+        finally:
+            builder.close()
+
+    return threads.call(job)
+
+
+def set_link_state(netns_name: str, ifname: str, up: bool) -> None:
+    """Bring an interface of a lab namespace up or down."""
+
+    def job() -> None:
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if found:
+                ipr.link("set", index=found[0], state="up" if up else "down")
+
+    threads.call(job, netns_name=netns_name)
+
+
+def delete_link(netns_name: str, ifname: str) -> None:
+    """Delete an interface of a lab namespace (a veth takes its peer with it); gone already is
+    no error."""
+
+    def job() -> None:
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if found:
+                ipr.link("del", index=found[0])
+
+    threads.call(job, netns_name=netns_name)
 
 
 def read_tag(name: str) -> str | None:

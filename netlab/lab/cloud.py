@@ -47,3 +47,9 @@ def program(state: ClusterState) -> list[Backends]:
                 Backends(address, f"{svc.meta.namespace}/{svc.meta.name}", tuple(nodes), health)
             )
     return out
+
+
+def withdraw(state: ClusterState, addresses: list[str]) -> None:
+    """Addresses the provider no longer serves (their Service is gone or changed type)."""
+    for address in addresses:
+        routes.set_nexthops(state.external.netns, f"{address}/32", [])

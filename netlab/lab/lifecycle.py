@@ -8,29 +8,33 @@ whatever a lab left is :mod:`netlab.lab.cleanup`; running one check is :mod:`net
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from netlab import checks as checks_mod
 from netlab.cluster import cni, topology
-from netlab.cluster.build import build_cluster, recompute_slices
+from netlab.cluster.build import build_cluster
+from netlab.cluster.changes import ChangeRefused
 from netlab.cluster.state import ClusterState, Node, PodInfo
-from netlab.errors import LabError, ScenarioError, UsageError
+from netlab.errors import Diagnostic, LabError, ScenarioError, UsageError
 from netlab.explain.conntrack import FlowTable
 from netlab.explain.rules.model import Explanation
 from netlab.explain.trace.report import TraceReport
 from netlab.kernel import build as kbuild
 from netlab.kernel import etcnetns, netns, process, rules
-from netlab.lab import cloud, doctor, probing
+from netlab.lab import changes, cloud, doctor, probing
+from netlab.lab.changes import ChangeReport, OnPhase
 from netlab.lab.cleanup import find_lab_namespaces, remove_bpf_objects, tidy_roots
 from netlab.lab.record import (
     LabRecord,
     claim,
     list_labs,
+    locked,
     read_record,
     shielded,
     state_dir,
@@ -38,9 +42,20 @@ from netlab.lab.record import (
 )
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.registry import make_proxier
+from netlab.scenario.changespec import (
+    DELETABLE,
+    ApplyChange,
+    Change,
+    DeleteChange,
+    NodeChange,
+    ReadyChange,
+    ScaleChange,
+    parse_ref,
+)
 from netlab.scenario.checkspec import CheckSpec, Source
 from netlab.scenario.model import Scenario
 from netlab.serial import to_data
+from netlab.traffic.held import HeldConnection
 from netlab.workloads.spec import RELOAD_REQUEST, RELOADED, build_spec
 
 Progress = Callable[[str], None]
@@ -50,6 +65,9 @@ class Lab:
     def __init__(self, record: LabRecord):
         self.record = record
         self._proxier: Proxier | None = None
+        # Connections checks keep open between steps (hold: NAME), in this process only.
+        self.held: dict[str, HeldConnection] = {}
+        self._locks = 0  # depth of exclusive()
 
     @property
     def name(self) -> str:
@@ -150,6 +168,7 @@ class Lab:
     def down(self) -> float:
         """Remove everything this lab made: processes, namespaces, files. Returns seconds."""
         t0 = time.perf_counter()
+        self.close_held()
         with shielded():
             names = list(
                 dict.fromkeys(
@@ -234,15 +253,122 @@ class Lab:
         """Flip a pod's readiness and let the cluster react as it would: the EndpointSlice
         controller, kube-proxy on every node, cluster DNS and the load balancer's health checks.
         Returns seconds taken."""
-        t0 = time.perf_counter()
-        pod.ready = ready
-        recompute_slices(self.state)
-        self.sync()
-        self.reload_agent()
-        if any(s.type == "LoadBalancer" for s in self.state.services):
-            self.record.load_balancers = cloud.program(self.state)
-        write_record(self.record)
-        return time.perf_counter() - t0
+        change = ReadyChange(namespace=pod.namespace, name=pod.name, ready=ready)
+        return self.change(change, wait=False).seconds
+
+    # changes -------------------------------------------------------------------------------
+
+    def change(
+        self, what: Change, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """Change the live cluster as Kubernetes would (see :mod:`netlab.lab.changes`): the
+        desired state, the controllers, every node's proxy, the agent, conntrack, the load
+        balancer. Refused changes raise :class:`UsageError` (or :class:`ScenarioError` for a
+        change written in a file) with nothing changed."""
+        try:
+            return changes.change(self, what, wait=wait, on_phase=on_phase)
+        except ChangeRefused as exc:
+            o = exc.origin
+            if o is None:
+                raise UsageError(str(exc), hint=exc.hint) from None
+            raise ScenarioError(
+                [
+                    Diagnostic(
+                        message=str(exc),
+                        file=o.file,
+                        line=o.line,
+                        col=o.col,
+                        path=o.path,
+                        hint=exc.hint,
+                        category=what.describe(),
+                    )
+                ]
+            ) from None
+
+    def apply(
+        self, manifests: ApplyChange, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """``kubectl apply``: the manifests' objects created or updated (pruned with prune)."""
+        return self.change(manifests, wait=wait, on_phase=on_phase)
+
+    def scale(
+        self,
+        deployment: str,
+        replicas: int,
+        *,
+        wait: bool = True,
+        on_phase: OnPhase | None = None,
+    ) -> ChangeReport:
+        """``kubectl scale deployment/NAME --replicas=N`` (NAME or NAMESPACE/NAME)."""
+        ns, name = parse_ref(deployment)
+        change = ScaleChange(namespace=ns, name=name, replicas=replicas)
+        return self.change(change, wait=wait, on_phase=on_phase)
+
+    def delete(
+        self,
+        resource: str,
+        ref: str,
+        *,
+        grace: int | None = None,
+        wait: bool = True,
+        on_phase: OnPhase | None = None,
+    ) -> ChangeReport:
+        """``kubectl delete pod|service|deployment/NAME``; a pod terminates for ``grace``
+        seconds (default: its own terminationGracePeriodSeconds; 0: at once)."""
+        if resource not in DELETABLE:
+            raise UsageError(
+                f"cannot delete {resource!r}", hint=f"delete one of: {', '.join(DELETABLE)}"
+            )
+        ns, name = parse_ref(ref)
+        change = DeleteChange(resource=resource, namespace=ns, name=name, grace=grace)
+        return self.change(change, wait=wait, on_phase=on_phase)
+
+    def set_node(
+        self, node: str, up: bool, *, wait: bool = True, on_phase: OnPhase | None = None
+    ) -> ChangeReport:
+        """A node goes down (cut off, its kubelet silent) or comes back up."""
+        return self.change(NodeChange(node=node, up=up), wait=wait, on_phase=on_phase)
+
+    def catch_up(self, on_phase: OnPhase | None = None) -> ChangeReport:
+        """Realize whatever time has brought since the lab last changed (a grace period that
+        ended, a node's grace period that ran out)."""
+        return changes.catch_up(self, on_phase=on_phase)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Change the lab alone: hold its change lock, and first take up what another netlab
+        process wrote meanwhile (then this process's proxier starts afresh, with a full sync,
+        as its idea of the nodes' rules may be stale). Re-entrant."""
+        if self._locks:
+            self._locks += 1
+            try:
+                yield
+            finally:
+                self._locks -= 1
+            return
+        with locked(self.name):
+            self._locks = 1
+            try:
+                disk = read_record(self.name)
+                if disk is None:
+                    raise LabError(f"lab {self.name} was removed meanwhile")
+                if disk.generation != self.record.generation:
+                    self.record = disk
+                    self._proxier = None
+                yield
+            finally:
+                self._locks = 0
+
+    def restart_proxy(self) -> None:
+        """kube-proxy restarts (with the state's proxy settings): a fresh proxier, whose first
+        sync reads what the node holds and syncs in full."""
+        backend = self.record.backend or None
+        self._proxier = make_proxier(self.record.mode, self.state, backend)
+
+    def close_held(self) -> None:
+        for conn in self.held.values():
+            conn.close()
+        self.held.clear()
 
     # use -------------------------------------------------------------------------------------
 
@@ -276,7 +402,9 @@ class Lab:
         cgroup = None
         if source.kind == "node":
             cgroup = self.proxier.node_cgroup(self.node(source.name))
-        return probing.run_check(self.name, check, pcap_dir, proxier=self.proxier, cgroup=cgroup)
+        return probing.run_check(
+            self.name, check, self.held, pcap_dir, proxier=self.proxier, cgroup=cgroup
+        )
 
     # seeing how a Service works ----------------------------------------------------------------
 

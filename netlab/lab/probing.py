@@ -23,6 +23,7 @@ from netlab.kernel import conntrack, threads
 from netlab.proxy.base import Proxier
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
+from netlab.traffic.held import HeldConnection
 from netlab.traffic.pcap import Tcpdump
 
 
@@ -39,12 +40,14 @@ class TracksConnections(Protocol):
 def run_check(
     lab: str,
     check: ResolvedCheck,
+    held: dict[str, HeldConnection] | None = None,
     pcap_dir: str | None = None,
     *,
     proxier: Proxier | None = None,
     cgroup: str | None = None,
 ) -> CheckResult:
     """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
+    ``held`` holds the connections checks keep open (``hold``) and use again (``connection``);
     ``cgroup``: where a node-sourced probe must run (the mode's :meth:`Proxier.node_cgroup`).
     With ``pcap_dir``, a connect or http check is also recorded with tcpdump at both ends (the
     client and every backend); the pcaps are kept, under a folder named after the check, if it
@@ -57,6 +60,8 @@ def run_check(
     def run() -> CheckResult:
         if isinstance(check, ResolvedHttp):
             return _run_http(lab, check, cgroup)
+        if check.spec.hold or check.spec.connection:
+            return _run_held(lab, check, {} if held is None else held, proxier, cgroup)
         return _run_connect(lab, check, proxier, cgroup)
 
     if pcap_dir is None:
@@ -102,6 +107,50 @@ def _tracked(check: ResolvedConnect, proxier: Proxier | None) -> list[ConntrackE
         if node is not None:
             return proxier.tracked_connections(node, check.protocol, check.source_ip)
     return conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
+
+
+def _run_held(
+    lab: str,
+    check: ResolvedConnect,
+    held: dict[str, HeldConnection],
+    proxier: Proxier | None,
+    cgroup: str | None,
+) -> CheckResult:
+    """Open a connection and keep it (``hold``), or send over a kept one (``connection``)."""
+    t0 = time.perf_counter()
+    spec = check.spec
+    observations: list[Observation] = []
+    if spec.hold:
+        old = held.pop(spec.hold, None)
+        if old is not None:
+            old.close()
+        conn, first = HeldConnection.open(
+            spec.hold,
+            check.source_netns,
+            check.protocol,
+            check.dest_ip,
+            check.dest_port,
+            check.bind,
+            spec.timeout,
+            cgroup_path=cgroup,
+            lab=lab,
+        )
+        observations.append(first)
+        if conn is not None:
+            held[spec.hold] = conn
+    else:
+        conn = held.get(spec.connection)
+        for _ in range(check.connections):
+            if conn is None:
+                observations.append(
+                    Observation("closed", error=f"connection {spec.connection} was never opened")
+                )
+            else:
+                observations.append(conn.request(spec.timeout))
+    tracked = None
+    if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
+        tracked = {e.original[2]: e for e in _tracked(check, proxier)}
+    return checks.evaluate(check, observations, None, time.perf_counter() - t0, tracked=tracked)
 
 
 def _targets(check: ResolvedConnect) -> list[str | Observation]:

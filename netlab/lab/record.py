@@ -11,6 +11,7 @@ lab whose state file was lost.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -44,6 +45,7 @@ class LabRecord:
     timings: dict[str, float] = field(default_factory=dict)
     load_balancers: list[cloud.Backends] = field(default_factory=list)
     version: int = STATE_VERSION
+    generation: int = 0  # counts writes: another process's change shows as a new number
 
 
 def state_dir(name: str) -> str:
@@ -66,6 +68,7 @@ def claim(name: str) -> None:
 def write_record(record: LabRecord) -> None:
     d = state_dir(record.name)
     os.makedirs(d, exist_ok=True)
+    record.generation += 1
     tmp = os.path.join(d, STATE_FILE + ".tmp")
     with open(tmp, "w") as f:
         json.dump(to_data(record), f)
@@ -106,3 +109,23 @@ def shielded() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+LOCK_FILE = "change.lock"
+
+
+@contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """Hold the lab's change lock: one process at a time changes a lab (an exclusive flock on
+    a file in its state directory, released however the process ends)."""
+    try:
+        fd = os.open(os.path.join(state_dir(name), LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        raise LabError(
+            f"lab {name} was removed meanwhile", hint="netlab status lists the labs that are up"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -34,6 +34,10 @@ class Proxier(abc.ABC):
     """
 
     mode: str = ""
+    # Whether kube-proxy in this mode deletes stale UDP conntrack entries after a sync in which
+    # a UDP Service's endpoints changed (pkg/proxy/conntrack, called by the iptables, ipvs and
+    # nftables proxiers; the userspace proxier relayed UDP itself and did not).
+    cleans_stale_udp: bool = False
 
     def __init__(self, state: ClusterState):
         self.state = state

@@ -144,6 +144,10 @@ class ConnectCheck:
     # Where proxy modes genuinely differ: the expectation for a mode, and why it differs.
     mode_expect: dict[str, ConnectExpect] = field(default_factory=dict)
     mode_why: dict[str, str] = field(default_factory=dict)
+    # A connection kept open under this name for checks of later steps (``hold``), or such a
+    # held connection used again instead of a new one (``connection``).
+    hold: str = ""
+    connection: str = ""
 
     def for_mode(self, mode: str) -> ConnectCheck:
         """This check as it applies under ``mode``."""
@@ -436,7 +440,7 @@ def parse_check(
     """One entry of ``spec.checks`` (already schema-valid), as its kind's type; ``places`` are
     the positions of its values (see :class:`Origin`)."""
     before = len(out)
-    source = parse_source(data["from"])
+    source = parse_source(data.get("from", "external"))
     kind = data.get("kind", "connect")
     expect_data = data.get("expect") or {}
     modes = data.get("modes") or {}
@@ -454,6 +458,16 @@ def parse_check(
                     hint="a dns check looks a name up, e.g. query: web",
                 )
             )
+        for key in ("hold", "connection"):
+            if key in data:
+                out.append(
+                    doc.diag(
+                        (*path, key),
+                        f"{key} applies to connect checks",
+                        category=category,
+                        hint="a dns check holds no connection",
+                    )
+                )
         for key in ("to", "protocol", "connections", "path"):
             if key in data:
                 out.append(
@@ -505,8 +519,61 @@ def parse_check(
                 hint="add kind: http",
             )
         )
-    dest = _check_destination(doc, path, data, category, out) or Destination()
+    held = data.get("connection", "")
+    if held:
+        # Source, destination and protocol are the held connection's (filled in by the steps).
+        for key in ("to", "protocol", "hold"):
+            if key in data:
+                out.append(
+                    doc.diag(
+                        (*path, key),
+                        f"{key} does not apply to a check over a held connection",
+                        category=category,
+                        hint="the connection named in connection: already has its source and "
+                        "destination",
+                    )
+                )
+        if kind != "connect":
+            out.append(
+                doc.diag(
+                    (*path, "kind"),
+                    "a check over a held connection is a connect check",
+                    category=category,
+                    hint="drop kind",
+                )
+            )
+        dest = Destination()
+    else:
+        dest = _check_destination(doc, path, data, category, out) or Destination()
+    hold = data.get("hold", "")
+    if hold and kind != "connect":
+        out.append(
+            doc.diag(
+                (*path, "hold"),
+                "only a connect check holds its connection",
+                category=category,
+                hint="drop kind, or hold from another check",
+            )
+        )
+    if hold and data.get("connections", 1) != 1:
+        out.append(
+            doc.diag(
+                (*path, "connections"),
+                "a held connection is one connection",
+                category=category,
+                hint="drop connections; later checks send over it with connection: NAME",
+            )
+        )
     expect = _parse_connect_expect(doc, (*path, "expect"), expect_data, kind, category, out)
+    if hold and expect.result != "connected":
+        out.append(
+            doc.diag(
+                (*path, "hold"),
+                f"a check expecting {expect.result} has no connection to hold",
+                category=category,
+                hint="hold a connection that connects",
+            )
+        )
     mode_expect = {
         mode: _parse_connect_expect(
             doc, (*path, "modes", mode, "expect"), o["expect"], kind, category, out, expect
@@ -546,11 +613,13 @@ def parse_check(
         source=source,
         destination=dest,
         protocol=data.get("protocol"),
-        connections=data.get("connections"),
+        connections=1 if hold else data.get("connections"),
         timeout=float(data.get("timeout", 1.0)),
         expect=expect,
         description=data.get("description", ""),
         origin=origin,
         mode_expect=mode_expect,
         mode_why=mode_why,
+        hold=hold,
+        connection=held,
     )

@@ -8,9 +8,10 @@ API server would say of a field of its own: ``unknown field "spec.nodse"`` with 
 must be between 1 and 50, inclusive``, each at the field's own line and column, with a hint.
 
 It understands the part of JSON Schema (draft 2020-12) the Lab schema uses: ``type``,
-``properties``, ``additionalProperties: false``, ``required``, ``enum``, ``const``, ``oneOf``,
-``items``, ``minItems``/``maxItems``, ``minimum``/``maximum``/``exclusiveMinimum``, ``pattern``,
-``maxLength``; a unit test holds its verdicts to a reference validator's.
+``properties``, ``additionalProperties: false``, ``required``, ``if``/``then`` (over
+``required`` and ``not``), ``enum``, ``const``, ``oneOf``, ``items``, ``minItems``/``maxItems``,
+``minimum``/``maximum``/``exclusiveMinimum``, ``pattern``, ``maxLength``; a unit test holds
+its verdicts to a reference validator's.
 """
 
 from __future__ import annotations
@@ -236,6 +237,13 @@ def _check_list(
             _check(doc, items, item, (*path, i), out, "")
 
 
+def _present(condition: dict[str, Any], value: dict[str, Any]) -> bool:
+    """Whether an ``if`` holds: the keys it requires are there (``not`` inverts)."""
+    if "not" in condition:
+        return not _present(condition["not"], value)
+    return all(key in value for key in condition.get("required", []))
+
+
 def _check_object(
     doc: Document,
     schema: dict[str, Any],
@@ -245,7 +253,10 @@ def _check_object(
     error: Any,
 ) -> None:
     props: dict[str, Any] = schema.get("properties", {})
-    for key in schema.get("required", []):
+    required = list(schema.get("required", []))
+    if "if" in schema and _present(schema["if"], value):
+        required += schema.get("then", {}).get("required", [])
+    for key in required:
         if key not in value:
             sub = props.get(key, {})
             out.append(

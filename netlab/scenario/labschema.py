@@ -213,7 +213,9 @@ _EXPECT = {
 _CHECK = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["from"],
+    # from is required, except of a check over a held connection (it has the holder's).
+    "if": {"not": {"required": ["connection"]}},
+    "then": {"required": ["from"]},
     "properties": {
         "name": {**_NAME, "maxLength": 80},
         "kind": {
@@ -254,6 +256,24 @@ _CHECK = {
         "connections": {"type": "integer", "minimum": 1, "maximum": 10000},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
         "expect": _EXPECT,
+        "hold": {
+            "type": "string",
+            "pattern": _NAME["pattern"],
+            "description": (
+                "connect checks: keep this check's connection open under this name, so checks "
+                "of later steps can use it again (connection: NAME). TCP keeps the connection "
+                "(HTTP keep-alive); UDP keeps the socket, so later datagrams leave from the same "
+                "source port."
+            ),
+        },
+        "connection": {
+            "type": "string",
+            "description": (
+                "Send over a connection a check before this one held, instead of a new one: "
+                "source, destination and protocol are that connection's; connections counts "
+                "requests (default 3)."
+            ),
+        },
         "modes": {
             "type": "object",
             "description": (
@@ -274,13 +294,101 @@ _CHECK = {
     },
 }
 
+_DURATION = {
+    "oneOf": [
+        {"type": "number", "minimum": 0},
+        {
+            "type": "string",
+            "pattern": r"^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$",
+            "x-message": "must be a number of seconds or a duration (40s, 500ms, 1m30s)",
+        },
+    ],
+    "x-hint": "seconds, or a duration such as 40s, 500ms or 1m30s",
+}
+
+_REF = {"type": "string", "pattern": r"^([a-z0-9][-a-z0-9]*/)?[a-z0-9][-a-z0-9.]*$"}
+
+_STEP = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "One change (at most), then the checks that must hold after it.",
+    "properties": {
+        "name": {**_NAME, "maxLength": 80},
+        "description": {"type": "string"},
+        "apply": {
+            "type": "array",
+            "items": {"type": "object"},
+            "minItems": 1,
+            "description": (
+                "Kubernetes manifests to apply, as kubectl apply: new objects are created, "
+                "existing ones updated (a Deployment's new pod template rolls out)."
+            ),
+        },
+        "scale": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["deployment", "replicas"],
+            "properties": {
+                "deployment": {**_REF, "description": "NAME or NAMESPACE/NAME"},
+                "replicas": {"type": "integer", "minimum": 0, "maximum": 1000},
+            },
+            "x-hint": "e.g. scale: {deployment: web, replicas: 0}",
+        },
+        "delete": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "pod": {**_REF, "description": "NAME or NAMESPACE/NAME"},
+                "service": _REF,
+                "deployment": _REF,
+                "gracePeriodSeconds": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 3600,
+                    "description": (
+                        "Seconds the pod keeps serving as a terminating endpoint (default: its "
+                        "terminationGracePeriodSeconds; 0: removed at once)."
+                    ),
+                },
+            },
+            "x-hint": "e.g. delete: {pod: web-a, gracePeriodSeconds: 5}",
+        },
+        "node": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "state"],
+            "properties": {"name": _NAME, "state": {"enum": ["down", "up"]}},
+            "x-hint": "e.g. node: {name: node-2, state: down}",
+        },
+        "ready": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["pod", "value"],
+            "properties": {"pod": _REF, "value": {"type": "boolean"}},
+            "x-hint": "e.g. ready: {pod: web-a, value: false}",
+        },
+        "proxy": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"conntrackCleanup": {"type": "boolean"}},
+            "description": "Restart kube-proxy with another setting.",
+        },
+        "wait": {
+            **_DURATION,
+            "description": "Let time pass: grace periods end, the node lifecycle controller acts.",
+        },
+        "checks": {"type": "array", "items": _CHECK},
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://netlab.dev/schemas/lab-v1alpha1.json",
     "title": "netlab Lab",
     "description": (
         "netlab's own document in a scenario file: the lab's nodes, networks, proxy mode, "
-        "external clients and checks. Kubernetes manifests sit beside it in the same file."
+        "external clients, checks and timeline. Kubernetes manifests sit beside it in the same "
+        "file."
     ),
     "type": "object",
     "additionalProperties": False,
@@ -365,6 +473,15 @@ SCHEMA: dict[str, Any] = {
                             ),
                         },
                         "masqueradeAll": {"type": "boolean"},
+                        "conntrackCleanup": {
+                            "type": "boolean",
+                            "description": (
+                                "Delete the conntrack entries of UDP flows whose endpoint is no "
+                                "longer serving, as kube-proxy does after every change to a UDP "
+                                "Service's endpoints (default true; false shows the stale-flow "
+                                "failure it prevents)."
+                            ),
+                        },
                         "nodePortAddresses": {
                             "description": (
                                 "kube-proxy's nodePortAddresses: the node addresses that serve "
@@ -501,7 +618,38 @@ SCHEMA: dict[str, Any] = {
                         "Add a client pod netlab/client-NODE on every node (default true)."
                     ),
                 },
+                "controlPlane": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "description": "How fast the control plane notices a node is gone.",
+                    "properties": {
+                        "nodeMonitorGracePeriod": {
+                            **_DURATION,
+                            "description": (
+                                "kube-controller-manager's --node-monitor-grace-period: how long "
+                                "a silent node stays Ready before its pods are marked not ready "
+                                "(default 50s)."
+                            ),
+                        },
+                        "defaultUnreachableTolerationSeconds": {
+                            **_DURATION,
+                            "description": (
+                                "kube-apiserver's --default-unreachable-toleration-seconds: how "
+                                "long pods stay on an unreachable node before they are evicted "
+                                "(default 300)."
+                            ),
+                        },
+                    },
+                },
                 "checks": {"type": "array", "items": _CHECK},
+                "steps": {
+                    "type": "array",
+                    "items": _STEP,
+                    "description": (
+                        "The timeline: each step makes one change to the live cluster, then runs "
+                        "its checks. netlab run runs spec.checks, then every step in order."
+                    ),
+                },
             },
         },
     },

@@ -13,6 +13,7 @@ from netlab.scenario.k8s.objectmeta import _validate_labels
 from netlab.scenario.labaddress import HINT_PRIVATE, node_network_room, on_node_network, special
 from netlab.scenario.labcheck import json_numbers, render, schema_errors
 from netlab.scenario.labschema import LAB_API_VERSION, SCHEMA
+from netlab.scenario.stepspec import StepSpec, parse_duration, parse_steps
 from netlab.scenario.yamlpos import Document, Path, dotted
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"  # kubeadm's usual --pod-network-cidr (flannel)
@@ -41,8 +42,25 @@ class ProxySpec:
     iptables_backend: str = "auto"
     masquerade_all: bool = False
     nftables_layout: str = "kube-proxy"
+    # kube-proxy deletes the conntrack entries of UDP flows to endpoints that are gone; a lab
+    # may turn that off to show the failure it prevents.
+    conntrack_cleanup: bool = True
     # kube-proxy's nodePortAddresses: CIDRs or ("primary",); None = the mode's default.
     node_port_addresses: tuple[str, ...] | None = None
+
+
+# kube-controller-manager --node-monitor-grace-period (50s since v1.32) and kube-apiserver
+# --default-unreachable-toleration-seconds (the tolerationSeconds every pod gets by default).
+DEFAULT_NODE_MONITOR_GRACE_PERIOD = 50.0
+DEFAULT_UNREACHABLE_TOLERATION_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class ControlPlaneSpec:
+    """The control plane's timings that decide how fast Services notice a node is gone."""
+
+    node_monitor_grace_period: float = DEFAULT_NODE_MONITOR_GRACE_PERIOD
+    unreachable_toleration_seconds: float = DEFAULT_UNREACHABLE_TOLERATION_SECONDS
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,8 @@ class LabSpec:
     external_servers: tuple[ExternalServer, ...] = ()
     dns: DnsSpec = field(default_factory=DnsSpec)
     load_balancer_pool: str = DEFAULT_LB_POOL
+    control_plane: ControlPlaneSpec = field(default_factory=ControlPlaneSpec)
+    steps: tuple[StepSpec, ...] = ()  # the timeline: a change, then the checks after it
     node_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> its labels
     feature_gates: tuple[str, ...] = ()  # the gates switched on (off by default, as in v1.33)
 
@@ -218,7 +238,27 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         iptables_backend=proxy_data.get("iptablesBackend", "auto"),
         masquerade_all=proxy_data.get("masqueradeAll", False),
         nftables_layout=proxy_data.get("nftablesLayout", "kube-proxy"),
+        conntrack_cleanup=proxy_data.get("conntrackCleanup", True),
         node_port_addresses=tuple(npa) if npa else None,  # [] is unset, as in kube-proxy
+    )
+    cp_data = spec.get("controlPlane") or {}
+    control_plane = ControlPlaneSpec(
+        node_monitor_grace_period=_seconds(
+            doc,
+            ("spec", "controlPlane", "nodeMonitorGracePeriod"),
+            cp_data.get("nodeMonitorGracePeriod", DEFAULT_NODE_MONITOR_GRACE_PERIOD),
+            category,
+            out,
+        ),
+        unreachable_toleration_seconds=_seconds(
+            doc,
+            ("spec", "controlPlane", "defaultUnreachableTolerationSeconds"),
+            cp_data.get(
+                "defaultUnreachableTolerationSeconds", DEFAULT_UNREACHABLE_TOLERATION_SECONDS
+            ),
+            category,
+            out,
+        ),
     )
 
     clients: list[ExternalClient] = []
@@ -368,6 +408,7 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
                 )
             names_seen.add(check.name)
             checks.append(check)
+    steps = parse_steps(doc, spec.get("steps") or [], checks or [], category, out)
     if len(out) > before:
         return None
     return LabSpec(
@@ -382,9 +423,27 @@ def parse_lab(doc: Document, default_name: str, out: list[Diagnostic]) -> LabSpe
         external_servers=tuple(servers),
         dns=dns,
         load_balancer_pool=pool,
+        control_plane=control_plane,
+        steps=tuple(steps),
         node_labels=node_labels,
         feature_gates=tuple(sorted(g for g, on in (spec.get("featureGates") or {}).items() if on)),
     )
+
+
+def _seconds(doc: Document, path: Path, value: Any, category: str, out: list[Diagnostic]) -> float:
+    """A duration written as seconds (``40``) or as Go writes durations (``40s``, ``1m30s``)."""
+    seconds = parse_duration(value)
+    if seconds is None:
+        out.append(
+            doc.diag(
+                path,
+                f"invalid duration {value!r}",
+                hint="seconds, or a duration such as 40s, 500ms or 1m30s",
+                category=category,
+            )
+        )
+        return 0.0
+    return seconds
 
 
 def node_port_address_problems(setting: list[str]) -> list[tuple[int, str, str]]:

@@ -88,6 +88,22 @@ class Document:
             p = p[:-1]
             key = False
 
+    def sub(self, path: Path) -> Document:
+        """The mapping at ``path`` as a document of its own (a manifest written inside the Lab
+        document), its positions still those of this file."""
+        n = len(path)
+        data: Any = self.data
+        for part in path:
+            data = data[part]
+        return Document(
+            file=self.file,
+            index=self.index,
+            data=data,
+            line=self.where(path)[0],
+            values={p[n:]: v for p, v in self.values.items() if p[:n] == path},
+            keys={p[n:]: v for p, v in self.keys.items() if len(p) > n and p[:n] == path},
+        )
+
     def diag(
         self,
         path: Path,

@@ -129,31 +129,51 @@ class NamespaceSockets:
         self.requests.put(None)
 
 
+FIRST_LINE_TIMEOUT = 30  # seconds for a new connection's first line
+IDLE_TIMEOUT = 900  # seconds a kept-alive connection may wait for its next request
+
+
 async def _serve_tcp(
     hostname: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
+    """netexec over TCP: HTTP requests (kept alive as Go's server keeps them), or one line of
+    netexec's UDP commands."""
     peer = writer.get_extra_info("peername")
     client = (peer[0], peer[1]) if peer else ("", 0)
+    timeout: float = FIRST_LINE_TIMEOUT
     try:
-        line = await asyncio.wait_for(reader.readline(), timeout=30)
-        text = line.decode("latin-1", "replace")
-        if " HTTP/" in text:
-            await _skip_headers(reader)
-            writer.write(echo.http_response(hostname, client, text))
-        elif text:
-            writer.write((echo.command(hostname, client, text) + "\n").encode())
-        await writer.drain()
+        while True:
+            line = await asyncio.wait_for(reader.readline(), timeout=timeout)
+            text = line.decode("latin-1", "replace")
+            if " HTTP/" not in text:
+                if text:
+                    writer.write((echo.command(hostname, client, text) + "\n").encode())
+                    await writer.drain()
+                return
+            headers = await _read_headers(reader)
+            keep = echo.keeps_alive(text, headers)
+            writer.write(echo.http_response(hostname, client, text, keep_alive=keep))
+            await writer.drain()
+            if not keep:
+                return
+            timeout = IDLE_TIMEOUT
     except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
         writer.close()
 
 
-async def _skip_headers(reader: asyncio.StreamReader) -> None:
+async def _read_headers(reader: asyncio.StreamReader) -> list[str]:
+    headers: list[str] = []
     while True:
-        header = await asyncio.wait_for(reader.readline(), timeout=30)
+        header = await asyncio.wait_for(reader.readline(), timeout=FIRST_LINE_TIMEOUT)
         if header in (b"\r\n", b"\n", b""):
-            return
+            return headers
+        headers.append(header.decode("latin-1", "replace"))
+
+
+async def _skip_headers(reader: asyncio.StreamReader) -> None:
+    await _read_headers(reader)
 
 
 class _UDP(asyncio.DatagramProtocol):
@@ -280,12 +300,23 @@ class Agent:
     async def _serve_echo(self, item: Listener, sock: socket.socket) -> Callable[[], None]:
         loop = asyncio.get_running_loop()
         if item.protocol == "TCP":
+            open_conns: set[asyncio.StreamWriter] = set()
 
             def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> asyncio.Future[None]:
-                return asyncio.ensure_future(_serve_tcp(item.hostname, r, w))
+                open_conns.add(w)
+                task = asyncio.ensure_future(_serve_tcp(item.hostname, r, w))
+                task.add_done_callback(lambda _: open_conns.discard(w))
+                return task
 
             server = await asyncio.start_server(handler, sock=sock, limit=MAX_LINE)
-            return server.close
+
+            def stop() -> None:
+                # The pod is gone: like its process exiting, close what it still had open.
+                server.close()
+                for w in list(open_conns):
+                    w.close()
+
+            return stop
         transport, _ = await loop.create_datagram_endpoint(
             functools.partial(_UDP, item.hostname), sock=sock
         )

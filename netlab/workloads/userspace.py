@@ -144,10 +144,15 @@ class _UDPProxy(asyncio.DatagramProtocol):
                     reply = await asyncio.wait_for(
                         loop.sock_recv(sock, COPY_CHUNK), UDP_IDLE_TIMEOUT
                     )
-                except (TimeoutError, OSError):
+                except TimeoutError:
                     if queue.empty():
                         break
                     continue
+                except OSError:
+                    # The endpoint is unreachable or refuses (its pod went away): as
+                    # proxyClient's failed Read, the session ends, and the client's next
+                    # datagram is load-balanced afresh.
+                    break
                 if self.transport is not None:
                     self.transport.sendto(reply, client)
         finally:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from netlab.checks import derive
 from netlab.checks.validate import load_and_validate
 from netlab.lab.lifecycle import Lab
+from netlab.lab.timeline import run_scenario
 from tests.lab.host import REPO, HostSnapshot, netlab, snapshot
 
 SCENARIOS = sorted(glob.glob(os.path.join(REPO, "scenarios", "*.yaml")))
@@ -27,39 +29,68 @@ def expected_check_names(path: str, mode: str) -> list[str]:
     manifests, those netlab derives from the cluster (for this mode)."""
     scenario, state = load_and_validate(path)
     specs = scenario.lab.checks if scenario.lab.checks is not None else derive(state, mode)
-    assert specs, path
+    assert specs or scenario.lab.steps, path
     return [s.name for s in specs]
+
+
+def expected_steps(path: str) -> list[tuple[str, list[str]]]:
+    """The timeline ``netlab run`` must play: each step's name and its checks' names."""
+    scenario, _ = load_and_validate(path)
+    return [(step.name, [c.name for c in step.checks]) for step in scenario.lab.steps]
 
 
 @pytest.mark.parametrize("mode", HOST_MODES)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[os.path.basename(p) for p in SCENARIOS])
-def test_shipped_scenario_passes(path: str, mode: str, clean_host: HostSnapshot) -> None:
+def test_shipped_scenario_passes(
+    path: str, mode: str, clean_host: HostSnapshot, tmp_path: Path
+) -> None:
     expected = expected_check_names(path, mode)
-    proc = netlab("run", path, "--mode", mode, "--json")
+    steps = expected_steps(path)
+    total = len(expected) + sum(len(names) for _, names in steps)
+    junit = tmp_path / "run.xml"
+    proc = netlab("run", path, "--mode", mode, "--json", "--junit", str(junit))
     data = json.loads(proc.stdout)
-    failed = [(c["name"], c["failures"]) for c in data["checks"] if not c["passed"]]
+    every = data["checks"] + [c for step in data.get("steps", []) for c in step["checks"]]
+    failed = [(c["name"], c["failures"]) for c in every if not c["passed"]]
     assert proc.returncode == 0, (failed, proc.stderr)
     assert data["passed"] is True
     assert data["mode"] == mode
-    assert data["summary"]["failed"] == 0
-    assert data["summary"] == {"checks": len(expected), "passed": len(expected), "failed": 0}
+    assert data["summary"] == {"checks": total, "passed": total, "failed": 0}
     assert [c["name"] for c in data["checks"]] == expected
+    played = [(s["name"], [c["name"] for c in s["checks"]]) for s in data.get("steps", [])]
+    assert played == steps
+    for step in data.get("steps", []):
+        if step["report"] and step["report"]["phases"]:
+            assert step["report"]["convergedSeconds"] > 0
     assert data["kept"] is False
+    # The JUnit report holds the same checks, each step's under its own class name.
+    cases = ET.parse(junit).getroot().iter("testcase")
+    by_class: dict[str, list[str]] = {}
+    for case in cases:
+        assert case.find("failure") is None
+        by_class.setdefault(case.get("classname", ""), []).append(case.get("name", ""))
+    base = f"{data['lab']}.{mode}"
+    assert by_class == {
+        **({base: expected} if expected else {}),
+        **{f"{base}.step-{name}": names for name, names in steps if names},
+    }
 
 
 @pytest.mark.ipvs
 @pytest.mark.parametrize("path", SCENARIOS, ids=[os.path.basename(p) for p in SCENARIOS])
 def test_shipped_scenario_passes_in_ipvs_mode(path: str, clean_host: HostSnapshot) -> None:
     """Through the Python API, in pytest's own process: in the VM every interpreter start
-    costs seconds (and each scenario gets its own timeout there)."""
+    costs seconds (and each scenario gets its own timeout there). The timeline too."""
     scenario, _ = load_and_validate(path)
     lab = Lab.up(scenario, mode="ipvs")
     try:
-        results = lab.run_checks(lab.checks(scenario.lab.checks))
+        results, steps = run_scenario(lab, scenario)
     finally:
         lab.down()
-    assert results, path
-    assert [(r.name, r.failures) for r in results if not r.passed] == []
+    every = results + [r for step in steps for r in step.results]
+    assert every, path
+    assert [s.name for s in steps] == [s.name for s in scenario.lab.steps]
+    assert [(r.name, r.failures) for r in every if not r.passed] == []
 
 
 def test_plain_manifests_get_derived_checks(clean_host: HostSnapshot) -> None:

@@ -37,6 +37,8 @@ PUBLIC = {
     "parse_check",
     "Lab",
     "DownReport",
+    "ChangeReport",
+    "StepResult",
     "LabStatus",
     "LabSummary",
     "Listing",

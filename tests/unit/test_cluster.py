@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from netlab.cluster.build import build_cluster, node_netns, pod_netns
+from netlab.cluster.build import build_cluster
 from netlab.cluster.controllers import (
     endpoint_slices,
     pod_template_hash,
@@ -19,6 +19,7 @@ from netlab.cluster.controllers import (
     safe_encode,
 )
 from netlab.cluster.ipam import NodePortAllocator, PodIPAM, ServiceIPAM, node_ip, node_subnets
+from netlab.cluster.placement import node_netns, pod_netns
 from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice
 from netlab.scenario.k8s import Container, ContainerPort, Deployment, ObjectMeta, PodSpec
 from netlab.scenario.load import parse_scenario

@@ -1,5 +1,6 @@
 """``netlab run --junit``: one test case per check, failures that say expected and observed, and
-a document every JUnit reader accepts (checked against the schema's rules, tests/unit/junitxml.py).
+a document every JUnit reader accepts (checked against the schema's rules, tests/unit/junitxml.py);
+a timeline's checks grouped by step there and in the run's table.
 """
 
 from __future__ import annotations
@@ -183,3 +184,57 @@ def test_write_junit_is_atomic_and_refuses_a_bad_path(tmp_path: Path) -> None:
 def test_the_checker_itself_refuses_what_the_schema_refuses(document: str, problem: str) -> None:
     with pytest.raises(AssertionError, match=problem):
         validate_junit(document)
+
+
+def test_a_timelines_checks_follow_under_their_steps_class_names() -> None:
+    from netlab.lab.changes import ChangeReport
+    from netlab.lab.timeline import StepResult
+
+    steps = [
+        StepResult(
+            name="scale-to-zero",
+            change="scale deployment/web to 0",
+            results=[_failed()],
+            report=ChangeReport(change="scale deployment/web to 0", converged=0.0312),
+        ),
+        StepResult(name="look-again", change="", results=[_dns_failed(), _passed()]),
+    ]
+    root = validate_junit(junit_xml([_passed()], suite="web", mode="ipvs", steps=steps))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "2", "0")
+    cases = suite.findall("testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [
+        ("web.ipvs", "pod-to-clusterip"),
+        ("web.ipvs.step-scale-to-zero", "node-to-clusterip"),
+        ("web.ipvs.step-look-again", "headless-answers"),
+        ("web.ipvs.step-look-again", "pod-to-clusterip"),
+    ]
+    said = [(c.findtext("system-out") or "").splitlines()[0] for c in cases]
+    assert said[1] == "step scale-to-zero: scale deployment/web to 0 (converged in 0.031s)"
+    assert said[2] == "step look-again: no change"
+    assert said[0] == _passed().summary
+
+
+def test_the_wide_table_names_each_checks_step() -> None:
+    import io
+
+    from netlab.cli import report
+    from netlab.cli.output import Out
+
+    top, first, second = _passed(), _failed(), _dns_failed()
+    pipe = io.StringIO()
+    report.results(
+        Out(pipe),
+        [top, first, second],
+        wide=True,
+        steps=[("scale-to-zero", [first]), ("look-again", [second])],
+    )
+    lines = pipe.getvalue().splitlines()
+    assert lines[0].split()[:3] == ["RESULT", "STEP", "CHECK"]
+    assert [line.split()[:3] for line in lines[1:4]] == [
+        ["PASS", "-", "pod-to-clusterip"],
+        ["FAIL", "scale-to-zero", "node-to-clusterip"],
+        ["FAIL", "look-again", "headless-answers"],
+    ]
+    assert lines[4] == "1/3 checks passed"

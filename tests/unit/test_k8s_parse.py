@@ -295,6 +295,7 @@ def test_pod_with_commonly_written_fields_is_accepted() -> None:
             node_name="node-1",
             hostname="web-0",
             subdomain="web",
+            termination_grace_period_seconds=5,
         ),
         ready=True,
     )

@@ -43,10 +43,31 @@ def test_name_option_is_validated(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["down", "cleanup", "status", "check", "ready", "rules", "exec"]
+    "command",
+    [
+        "down",
+        "cleanup",
+        "status",
+        "check",
+        "ready",
+        "rules",
+        "exec",
+        "apply",
+        "scale",
+        "delete",
+        "node",
+    ],
 )
 def test_lab_arguments_are_validated(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    extra = {"ready": ["pod/x", "true"], "rules": ["node/node-1"], "exec": ["pod/x"]}
+    extra = {
+        "ready": ["pod/x", "true"],
+        "rules": ["node/node-1"],
+        "exec": ["pod/x"],
+        "apply": ["x.yaml"],
+        "scale": ["deployment/web", "1"],
+        "delete": ["pod/x"],
+        "node": ["node-1", "down"],
+    }
     with pytest.raises(SystemExit) as exc:
         main([command, "../../etc", *extra.get(command, [])])
     assert exc.value.code == 2

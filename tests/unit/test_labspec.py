@@ -172,8 +172,8 @@ def test_unknown_field_at_its_key_with_the_allowed_fields() -> None:
             col=3,
             path="spec.bogus",
             hint=(
-                "fields allowed here: checks, clientPods, dns, external, featureGates, "
-                "loadBalancer, network, nodes, proxy"
+                "fields allowed here: checks, clientPods, controlPlane, dns, external, "
+                "featureGates, loadBalancer, network, nodes, proxy, steps"
             ),
             category="Lab",
         )
@@ -206,8 +206,9 @@ def test_misspelt_field_and_value_get_did_you_mean() -> None:
             3,
             "spec.nodse",
             'unknown field "spec.nodse"',
-            'did you mean "nodes"?; fields allowed here: checks, clientPods, dns, external, '
-            "featureGates, loadBalancer, network, nodes, proxy",
+            'did you mean "nodes"?; fields allowed here: checks, clientPods, '
+            "controlPlane, dns, external, featureGates, loadBalancer, network, nodes, proxy, "
+            "steps",
         ),
         (
             5,

@@ -177,8 +177,13 @@ def test_the_shipped_scenarios_are_there() -> None:
         "headless.yaml",
         "loadbalancer.yaml",
         "no-endpoints.yaml",
+        "node-down.yaml",
         "nodeport.yaml",
         "plain-manifests.yaml",
+        "rollout.yaml",
+        "scale-to-zero.yaml",
+        "terminating.yaml",
+        "udp-conntrack.yaml",
     ]
 
 

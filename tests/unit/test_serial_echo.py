@@ -25,6 +25,7 @@ from netlab.scenario.checkspec import (
 from netlab.scenario.labspec import LabSpec
 from netlab.scenario.load import load_scenario, parse_scenario
 from netlab.serial import from_data, to_data
+from netlab.workloads import echo
 from netlab.workloads.echo import command, http_response, whoami
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
@@ -279,3 +280,15 @@ def test_whoami() -> None:
 )
 def test_command(text: str, answer: str) -> None:
     assert command("web-0", CLIENT, text) == answer
+
+
+def test_http_keeps_the_connection_as_go_does() -> None:
+    line = "GET /hostname HTTP/1.1\r\n"
+    assert echo.keeps_alive(line, ["Host: x\r\n"])
+    assert not echo.keeps_alive(line, ["Connection: close\r\n"])
+    assert not echo.keeps_alive("GET / HTTP/1.0\r\n", [])
+    kept = echo.http_response("web-0", ("10.0.0.1", 1234), line, keep_alive=True)
+    assert kept.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection" not in kept
+    assert kept.endswith(b"\r\n\r\nweb-0")
+    closed = echo.http_response("web-0", ("10.0.0.1", 1234), line)
+    assert b"Connection: close\r\n" in closed

@@ -137,8 +137,9 @@ def test_reference_errors_come_with_the_lab_documents_own_errors() -> None:
             3,
             "spec.nodse",
             'unknown field "spec.nodse"',
-            'did you mean "nodes"?; fields allowed here: checks, clientPods, dns, external, '
-            "featureGates, loadBalancer, network, nodes, proxy",
+            'did you mean "nodes"?; fields allowed here: checks, clientPods, '
+            "controlPlane, dns, external, featureGates, loadBalancer, network, nodes, proxy, "
+            "steps",
         )
     ]
 

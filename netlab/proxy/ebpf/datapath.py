@@ -139,6 +139,47 @@ def load(bpffs_root: str, cfg: NodeConfig, max_entries: dict[str, int] | None = 
     return Loaded(*done)
 
 
+def load_lxc(bpffs_root: str, cfg: NodeConfig, pins: Maps) -> libbpf.LoadedObject:
+    """The pod-side object alone, on the node's pinned maps (sized as they were created):
+    for pods that came after the node's first sync."""
+    prepare()
+    sizes = {}
+    for name in os.listdir(pins.pins):
+        try:
+            sizes[name] = bpf.map_info(pins.fd(name)).max_entries
+        except OSError:
+            continue  # a pin that is not a map
+    path = objects.object_path("bpf_lxc")
+    return libbpf.load(
+        path, pin_dir(bpffs_root, cfg.name), LXC_PROGRAMS, rodata("bpf_lxc", cfg), sizes
+    )
+
+
+def attach_pods(netns_name: str, lxc: libbpf.LoadedObject, pod_devices: Iterable[str]) -> list[str]:
+    """Attach the pod-side tc programs to the given pod devices (those that exist)."""
+    wanted = list(pod_devices)
+
+    def job() -> list[str]:
+        netns.assert_not_host()
+        out = []
+        with IPRoute() as ipr:
+            index = {
+                str(link.get_attr("IFLA_IFNAME")): int(link["index"]) for link in ipr.get_links()
+            }
+            for dev in wanted:
+                if dev not in index:
+                    continue
+                progs = lxc.programs
+                tc.attach(
+                    ipr, index[dev], progs["cil_from_container"], "cil_from_container", tc.INGRESS
+                )
+                tc.attach(ipr, index[dev], progs["cil_to_container"], "cil_to_container", tc.EGRESS)
+                out.append(dev)
+        return out
+
+    return threads.call(job, netns_name=netns_name)
+
+
 def attach_devices(netns_name: str, loaded: Loaded, pod_devices: Iterable[str]) -> list[str]:
     """Attach the tc programs in the node's namespace to ``eth0`` and every pod device there;
     the devices attached, in order."""

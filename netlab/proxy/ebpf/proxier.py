@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from netlab.checks.observations import ConntrackEntry
 from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.cluster.topology import veth_name
-from netlab.kernel import bpffs, cgroup
+from netlab.kernel import bpf, bpffs, cgroup
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.ebpf import datapath, entries, render, view
 from netlab.proxy.ebpf import live as live_mod
@@ -57,6 +57,9 @@ class _NodeState:
     backend_ids: render.IdAllocator
     cache: dict[str, _Cached] = field(default_factory=dict)
     backend_refs: dict[render.BackendKey, int] = field(default_factory=dict)
+    # The pod devices carrying the programs (None: not known to this process, so every pod
+    # device of the node gets them again; attaching replaces netlab's filter in place).
+    devices: set[str] | None = None
 
 
 NON_BACKEND_PARTS = tuple(p for p in entries.PARTS if p != "backends")
@@ -238,9 +241,42 @@ class EbpfProxier(Proxier):
             delta = self._changes(node, ns)
             t0 = time.perf_counter()
             written = maps.apply(delta.ops())
+            attached = self._attach_new_pods(node, ns, maps)
             seconds = time.perf_counter() - t0
         delta.apply_to(ns.applied)
-        return SyncResult(node.name, seconds, written, f"{written} map entries, {kind}")
+        note = f"{written} map entries, {kind}"
+        if attached:
+            note += f", programs on {len(attached)} new pod devices"
+        return SyncResult(node.name, seconds, written, note)
+
+    def _pod_devices(self, node: Node) -> list[str]:
+        return [
+            veth_name(p.netns)
+            for p in self.state.pods
+            if p.node == node.name and not p.host_network
+        ]
+
+    def _attach_new_pods(self, node: Node, ns: _NodeState, maps: datapath.Maps) -> list[str]:
+        """Pods created since the node's first sync get cil_from_container/cil_to_container on
+        their veth, as Cilium's agent attaches them when the CNI plugin adds an endpoint."""
+        pods = self._pod_devices(node)
+        new = [d for d in pods if ns.devices is None or d not in ns.devices]
+        if not new:
+            ns.devices = set(pods)
+            return []
+        cfg = datapath.NodeConfig(
+            node.name, node.ip, node.pod_cidr, datapath.netns_cookie(node.netns)
+        )
+        lxc = datapath.load_lxc(self.root, cfg, maps)
+        try:
+            if self.programs_file:
+                with open(self.programs_file, "a") as f:
+                    f.write("".join(f"{bpf.prog_info(fd).id}\n" for fd in lxc.programs.values()))
+            attached = datapath.attach_pods(node.netns, lxc, new)
+        finally:
+            lxc.close()
+        ns.devices = set(pods)
+        return attached
 
     def _first_sync(self, node: Node) -> SyncResult:
         """Mount, load (on a thread, while the maps' contents render), write, attach."""
@@ -282,17 +318,14 @@ class EbpfProxier(Proxier):
             t0 = time.perf_counter()
             with datapath.Maps(datapath.pin_dir(self.root, node.name)) as maps:
                 written = maps.apply(ops)
-            pods = [
-                veth_name(p.netns)
-                for p in self.state.pods
-                if p.node == node.name and not p.host_network
-            ]
+            pods = self._pod_devices(node)
             devices = datapath.attach_devices(node.netns, objs, pods)
             datapath.attach_cgroup(self.cgroup_dir(node), objs)
             seconds = time.perf_counter() - t0
         finally:
             objs.close()
         delta.apply_to(ns.applied)
+        ns.devices = set(pods)
         self._nodes[node.name] = ns
         note = f"{written} map entries, programs on {len(devices)} devices and the node's cgroup"
         return SyncResult(node.name, seconds, written, note)

@@ -180,6 +180,17 @@ def render_service_port(
     else:
         ext_list, ext_ids = _backends(external, proto, backend_ids)
     backends = {b.key: b for b in (*int_list, *ext_list)}
+    # Serving terminating endpoints stay in the backends map (Terminating, in no slot) while
+    # active ones take the new connections: a connection's conntrack entry finds its backend
+    # by ID, so it goes on being served through the grace period (cilium/cilium v1.18
+    # pkg/loadbalancer BackendStateTerminating; bpf/lib/lb.h lb4_local).
+    for e in ps.endpoints:
+        if e.serving and e.terminating:
+            key = (e.ip, e.port, proto)
+            if key not in backends:
+                backends[key] = Backend(
+                    backend_ids.get(key), e.ip, e.port, proto, BE_STATE_TERMINATING
+                )
 
     frontends: list[Frontend] = []
 

@@ -42,6 +42,7 @@ def pick_backend(requested: str, service_ports: int) -> str:
 
 class IptablesProxier(PartialProxier[NodeRules]):
     mode = "iptables"
+    cleans_stale_udp = True
 
     def __init__(self, state: ClusterState, backend: str | None = None):
         super().__init__(state)

@@ -304,6 +304,7 @@ def apply_changes(
 
 class IpvsProxier(PartialProxier[NodeIpvs]):
     mode = "ipvs"
+    cleans_stale_udp = True
 
     def __init__(
         self, state: ClusterState, backend: str | None = None, *, ipvs_apply: str = "netlink"

@@ -47,6 +47,7 @@ def pick_layout(state: ClusterState) -> str:
 
 class NftablesProxier(PartialProxier[NodeTable]):
     mode = "nftables"
+    cleans_stale_udp = True
 
     def __init__(self, state: ClusterState, layout: str | None = None):
         super().__init__(state)

@@ -297,6 +297,7 @@ def _deployment(ctx: _Ctx, obj: dict[str, Any]) -> Deployment:
         )
     _strategy(ctx, spec)
     _timing(ctx, spec)
+    strategy, surge, unavailable = _rollout(spec.get("strategy"))
     _status_warning(ctx, obj)
     return Deployment(
         meta=meta,
@@ -310,4 +311,31 @@ def _deployment(ctx: _Ctx, obj: dict[str, Any]) -> Deployment:
         ),
         template_spec=template_spec,
         template_ready=ready,
+        strategy=strategy,
+        max_surge=surge,
+        max_unavailable=unavailable,
     )
+
+
+def _rollout(data: object) -> tuple[str, int | str, int | str]:
+    """The strategy after the apps/v1 defaults (RollingUpdate, 25% and 25%): its type and the
+    surge and unavailable amounts a rollout moves by (Recreate: none). What :func:`_strategy`
+    refused falls back to the defaults; the object is refused anyway."""
+    strategy = data if isinstance(data, dict) else {}
+    kind = strategy.get("type") or "RollingUpdate"
+    if kind == "Recreate":
+        return kind, 0, 0
+    rolling = strategy.get("rollingUpdate")
+    rolling = rolling if isinstance(rolling, dict) else {}
+    return "RollingUpdate", _intstr(rolling.get("maxSurge")), _intstr(rolling.get("maxUnavailable"))
+
+
+def _intstr(value: object) -> int | str:
+    """A valid IntOrString amount as is; anything else (absent, or refused) as the default."""
+    if isinstance(value, bool):
+        return "25%"
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+%", value):
+        return value
+    return "25%"

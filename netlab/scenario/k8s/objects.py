@@ -70,6 +70,7 @@ class PodSpec:
     hostname: str = ""
     subdomain: str = ""
     host_network: bool = False
+    termination_grace_period_seconds: int = 30  # DefaultTerminationGracePeriodSeconds
     dns_policy: str = "ClusterFirst"  # SetDefaults_PodSpec
     dns_config: PodDNSConfig | None = None
 
@@ -98,6 +99,9 @@ class Deployment:
     template_meta: ObjectMeta
     template_spec: PodSpec
     template_ready: bool = True
+    strategy: str = "RollingUpdate"  # or "Recreate"
+    max_surge: int | str = "25%"  # spec.strategy.rollingUpdate, defaulted as apps/v1 does
+    max_unavailable: int | str = "25%"
 
 
 @dataclass(frozen=True)

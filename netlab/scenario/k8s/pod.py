@@ -251,6 +251,7 @@ def _pod_spec(ctx: _Ctx, spec: dict[str, Any], loc: Path, *, is_pod: bool) -> Po
         hostname=spec.get("hostname", ""),
         subdomain=spec.get("subdomain", ""),
         host_network=host_network,
+        termination_grace_period_seconds=_grace_period(ctx, spec, loc),
         dns_policy=spec.get("dnsPolicy") or "ClusterFirst",
         dns_config=_pod_dns_config(spec.get("dnsConfig")),
     )
@@ -269,6 +270,22 @@ def _pod_dns_config(raw: dict[str, Any] | None) -> PodDNSConfig | None:
             if isinstance(o, dict)
         ],
     )
+
+
+def _grace_period(ctx: _Ctx, spec: dict[str, Any], loc: Path) -> int:
+    """``terminationGracePeriodSeconds``: 30 by default; a negative value is accepted with the
+    API server's warning (``pkg/api/pod/warnings.go``) and taken as 1."""
+    value: int | None = spec.get("terminationGracePeriodSeconds")
+    if value is None:
+        return 30
+    if value < 0:
+        ctx.warn(
+            (*loc, "terminationGracePeriodSeconds"),
+            "must be >= 0; negative values are invalid and will be treated as 1",
+            "give the seconds a deleted pod keeps serving (0 or more)",
+        )
+        return 1
+    return value
 
 
 def _dns_config(ctx: _Ctx, spec: dict[str, Any], loc: Path) -> None:
