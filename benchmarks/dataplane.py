@@ -27,7 +27,7 @@ has slow spells of seconds that shift every latency by ~30 % at once; the paired
 same spells, so "vs base lab" is the robust comparison, and "vs 0 point" the plain one.
 
 Modes: iptables with the legacy back end (what ``auto`` picks for large sets; so 10k loads
-fast), nftables with both layouts, userspace, and IPVS with ``--ipvs`` (in the VM); on request
+fast), nftables with both layouts, userspace, ebpf, and IPVS with ``--ipvs`` (in the VM); on request
 also ``iptables-nft``, iptables with its nft back end (10k Services take ~30 s to load).
 
     python benchmarks/dataplane.py                          # host modes, 2,000 per point
@@ -145,8 +145,14 @@ CASES = {
     "ipvs": ModeCase(
         "ipvs", "ipvs", ProxySpec(mode="ipvs"), "IPVS (netlink); companion iptables rules (nft)"
     ),
+    "ebpf": ModeCase(
+        "ebpf",
+        "ebpf",
+        ProxySpec(mode="ebpf"),
+        "Cilium's kube-proxy replacement: hash map lookups in the client pod's tc program",
+    ),
 }
-HOST_MODES = ("iptables", "nftables-fast", "nftables-kube-proxy", "userspace")
+HOST_MODES = ("iptables", "nftables-fast", "nftables-kube-proxy", "userspace", "ebpf")
 
 
 def scenario(case: ModeCase, name: str) -> Scenario:
@@ -226,8 +232,8 @@ def grow(state: ClusterState, have: int, want: int) -> None:
 
 def dispatch_positions(lab: Lab, mode: str) -> dict[str, Any]:
     """Where each probe's rule sits in the chain the first packet walks: KUBE-SERVICES (iptables)
-    or KUBE-PORTALS-CONTAINER (userspace), 1-based, read back from the node; nftables and IPVS
-    look the ClusterIP up in a map / hash table."""
+    or KUBE-PORTALS-CONTAINER (userspace), 1-based, read back from the node; nftables, IPVS and
+    ebpf look the ClusterIP up in a map / hash table."""
     if mode not in ("iptables", "userspace"):
         return {ns: "lookup" for ns in PROBES} | {"chain_rules": 0}
     chain = "KUBE-SERVICES" if mode == "iptables" else "KUBE-PORTALS-CONTAINER"

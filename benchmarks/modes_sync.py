@@ -7,12 +7,15 @@ benchmarks/iptables_sync.py builds it: ``make_state``), each mode's proxier
 makes on ``netlab up``. Then one more Service (2 endpoints) is added to the state and the same
 proxier runs ``sync(node, first=False)``: the proxier's normal later sync, as a lab does it after
 a change (iptables and nftables: a partial sync, only what changed, as kube-proxy's; IPVS:
-``ipset save``, read and reconcile the IPVS table; userspace: one full ``iptables-restore``).
-Each measurement gets a fresh namespace, removed after it.
+``ipset save``, read and reconcile the IPVS table; userspace: one full ``iptables-restore``;
+ebpf: only the changed map entries, in Cilium's order). Each measurement gets a fresh namespace,
+removed after it; the ebpf mode's bpffs (a fresh directory of this run) and cgroups
+(``netlab-bench-sync``) are removed with it.
 
 Cases: iptables with the back end ``auto`` picks (nft up to 2,000 Service ports, legacy above),
 and both back ends at 1k; nftables with both layouts (``kube-proxy``, upstream's; ``fast``);
-userspace with the back end its proxier picks (and legacy beside it); IPVS only with ``--ipvs``,
+userspace with the back end its proxier picks (and legacy beside it); ebpf (the first sync
+includes loading and attaching the programs, as a lab's does); IPVS only with ``--ipvs``,
 meant for the VM (``python -m tests.tooling.vm -- ...``; see docs/ipvs-vm.md). The same-run
 baseline is the iptables mode (``auto``'s back end) at the same size.
 
@@ -26,11 +29,14 @@ baseline is the iptables mode (``auto``'s back end) at the same size.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +58,11 @@ from iptables_sync import make_state
 
 from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice
 from netlab.errors import LabError
-from netlab.kernel import netns, process, rules, threads
+from netlab.kernel import bpffs, cgroup, netns, process, rules, threads
 from netlab.proxy.base import Proxier
+from netlab.proxy.ebpf import datapath, entries
+from netlab.proxy.ebpf import render as ebpf_render
+from netlab.proxy.ebpf.proxier import EbpfProxier
 from netlab.proxy.iptables.proxier import pick_backend
 from netlab.proxy.nftables.proxier import NftablesProxier, pick_layout
 from netlab.proxy.nftables.render import LAYOUTS, parse_existing
@@ -66,13 +75,13 @@ NODE_NETNS = "bench-modes-node"
 DEFAULT_SIZES = (1000, 10000)
 SLOW = 10.0  # seconds: a full sync this slow is taken once, not --repeat times
 RETRIES = 2  # a short measurement the shared machine disturbed is taken again this often
-HOST_MODES = ("iptables", "nftables", "userspace")
+HOST_MODES = ("iptables", "nftables", "userspace", "ebpf")
 
 
 @dataclass(frozen=True)
 class Case:
     mode: str
-    variant: str  # iptables/userspace: back end; nftables: layout; ipvs: "netlink"
+    variant: str  # iptables/userspace: back end; nftables: layout; ipvs: "netlink"; ebpf: "tc"
     auto: bool  # what the lab picks by default for this size
 
     @property
@@ -95,10 +104,14 @@ def cases(size: int, ports: int, layout: str, modes: tuple[str, ...]) -> list[Ca
         out += [Case("userspace", b, b == auto) for b in dict.fromkeys([auto, "legacy"])]
     if "ipvs" in modes:
         out.append(Case("ipvs", "netlink", True))
+    if "ebpf" in modes:
+        out.append(Case("ebpf", "tc", True))
     return out
 
 
 def make(case: Case, state: ClusterState) -> Proxier:
+    if case.mode == "ebpf":  # its bpffs in a fresh directory of this run, not the lab's
+        return EbpfProxier(state, root=tempfile.mkdtemp(prefix="bench-bpffs-"))
     if case.mode == "nftables":
         return NftablesProxier(state, case.variant)  # as a Lab document's nftablesLayout
     if case.mode == "ipvs":
@@ -138,9 +151,15 @@ def remove_added(state: ClusterState) -> None:
 def loaded(case: Case, proxier: Proxier, state: ClusterState) -> tuple[int, int]:
     """(found, wanted): per-Service objects in the kernel now, and how many the state needs.
     iptables: KUBE-SVC chains; userspace: portal REDIRECT rules; nftables: per-Service and
-    per-endpoint chains; IPVS: virtual servers."""
+    per-endpoint chains; IPVS: virtual servers; ebpf: reverse NAT entries (one a frontend)."""
     node = state.nodes[0]
     view = node_view(state, node.name)
+    if case.mode == "ebpf":
+        assert isinstance(proxier, EbpfProxier)
+        with datapath.Maps(datapath.pin_dir(proxier.root, node.name)) as maps:
+            found = len(maps.dump(entries.REVNAT))
+        info = ebpf_render.NodeInfo(node.name, node.ip)
+        return found, sum(len(r.frontends) for r in ebpf_render.render_node(view, info))
     if case.mode == "iptables":
         saved = rules.iptables_save(NODE_NETNS, case.variant, "nat")
         found = sum(1 for ln in saved.splitlines() if ln.startswith(":KUBE-SVC-"))
@@ -164,6 +183,14 @@ def fresh_netns(owned: Owned) -> None:
     """A brand-new node namespace, made from a worker thread as the lab makes them."""
     owned.claim([NODE_NETNS])
     threads.call(netns.create_and_enter, NODE_NETNS)
+
+
+def release_bpf(proxier: EbpfProxier, state: ClusterState) -> None:
+    """The run's bpffs (its pinned maps and programs) and the cgroups of the bench lab."""
+    bpffs.unmount(proxier.root)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(proxier.root)
+    cgroup.remove_lab(state.lab.name)
 
 
 def one_run(case: Case, state: ClusterState, owned: Owned, quiet: float) -> dict[str, Any]:
@@ -198,6 +225,8 @@ def one_run(case: Case, state: ClusterState, owned: Owned, quiet: float) -> dict
         during = foreign_namespaces([NODE_NETNS])
     finally:
         owned.release_all()
+        if isinstance(proxier, EbpfProxier):
+            release_bpf(proxier, state)
     settle()
     return {
         "full_seconds": full,

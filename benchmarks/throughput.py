@@ -13,8 +13,8 @@ DNAT) is the same-run baseline, on the same node and across nodes. The four path
 one transfer each per round, ``--repeat`` rounds; the median is kept, with the range.
 
 Modes: iptables and nftables with what the lab picks for such a small set (iptables: the nft back
-end; nftables: kube-proxy's layout), userspace (every byte copied by the proxy in the agent), and
-IPVS with ``--ipvs`` (in the VM).
+end; nftables: kube-proxy's layout), userspace (every byte copied by the proxy in the agent),
+ebpf (the client pod's tc program rewrites each packet), and IPVS with ``--ipvs`` (in the VM).
 
     python benchmarks/throughput.py                     # host modes, 1 GiB, 3 transfers each
     python benchmarks/throughput.py --size 256M --repeat 1
@@ -67,7 +67,7 @@ NODES = ("node-1", "node-2")
 SINK_PORT = 5201
 SERVICE_PORT = 80
 CHUNK = 1 << 20
-HOST_MODES = ("iptables", "nftables", "userspace")
+HOST_MODES = ("iptables", "nftables", "userspace", "ebpf")
 ALL_MODES = (*HOST_MODES, "ipvs")
 SINKS = {"sink-local": NODES[0], "sink-remote": NODES[1]}  # pod -> node (the client: node-1)
 

@@ -39,6 +39,7 @@ from netlab.errors import PrerequisiteError, ScenarioError, UsageError
 from netlab.explain.conntrack import FlowTable
 from netlab.explain.rules.model import Explanation
 from netlab.explain.trace.report import TraceReport
+from netlab.kernel import cgroup
 from netlab.lab import doctor as doctor_mod
 from netlab.lab.changes import ChangeReport, OnPhase
 from netlab.lab.cleanup import CleanupReport
@@ -120,12 +121,28 @@ class Lab:
         ``namespace=None`` lists every namespace."""
         return listing(self.state, self._live.record.created, resource, namespace)
 
-    def rules(self, node: str, *, service: str | None = None, counters: bool = False) -> str:
+    def rules(
+        self,
+        node: str,
+        *,
+        service: str | None = None,
+        counters: bool = False,
+        raw: bool = False,
+    ) -> str:
         """The node's live proxy state as the mode's own tool prints it (``iptables-save``,
-        ``nft list table``, ``ipvsadm -Ln``...). ``node`` is ``node/NODE`` or ``NODE``;
-        ``service`` (``NAMESPACE/NAME`` or ``NAME``) keeps only that Service's part."""
+        ``nft list table``, ``ipvsadm -Ln``, ``cilium-dbg``'s views...). ``node`` is
+        ``node/NODE`` or ``NODE``; ``service`` (``NAMESPACE/NAME`` or ``NAME``) keeps only that
+        Service's part; ``raw`` (ebpf): ``bpftool``'s dumps of the pinned maps and the tc and
+        cgroup attachments."""
         doctor_mod.require_root("read a node's rules")
         target = self.node(node)
+        if raw:
+            if service or counters:
+                raise UsageError(
+                    "--raw shows every map and attachment as bpftool dumps them",
+                    hint="leave out --service and --counters",
+                )
+            return self._live.proxier.live_raw(target)
         svc = None
         if service:
             ns, _, name = service.rpartition("/")
@@ -327,7 +344,13 @@ class Lab:
             raise UsageError("no command to run", hint="e.g. ['ip', 'addr']")
         netns = self.netns(target)
         env = {**os.environ, "NETLAB_LAB": self.name, "NETLAB_TARGET": target}
-        return ["ip", "netns", "exec", netns, *argv], env
+        command = ["ip", "netns", "exec", netns, *argv]
+        if target.startswith("node/"):
+            # A node's own processes run in the cgroup the mode acts on (ebpf: socket LB).
+            path = self._live.proxier.node_cgroup(self.node(target))
+            if path is not None:
+                command = cgroup.wrap(path, command)
+        return command, env
 
     # changing it -----------------------------------------------------------------------------
     #

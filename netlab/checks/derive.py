@@ -11,6 +11,7 @@ from netlab.cluster.state import ClusterState, PodInfo
 from netlab.proxy.servicemap import EndpointInfo, is_proxied
 from netlab.scenario.checkspec import (
     FAILED,
+    SNAT_IF_REMOTE,
     CheckSpec,
     ConnectCheck,
     ConnectExpect,
@@ -30,6 +31,10 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
     clients = {p.node: p for p in state.pods if p.role == "client"}
     zone = state.lab.dns.domain
     userspace = mode == "userspace"
+    ebpf = mode == "ebpf"
+    # What a backend sees of an outside client with externalTrafficPolicy Cluster: kube-proxy
+    # masquerades; Cilium SNATs only towards backends on other nodes (bpf/lib/nodeport.h).
+    outside = SNAT_IF_REMOTE if ebpf else "masqueraded"
     dns_on = any(
         f"{s.meta.namespace}/{s.meta.name}" == "kube-system/kube-dns" for s in state.services
     )
@@ -83,9 +88,10 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
                         expect=_derived_expect(
                             reach,
                             has_any,
-                            "client" if local else "masqueraded",
+                            "client" if local else outside,
                             no_route="unreachable" if local else "",
                             userspace=userspace,
+                            ebpf=ebpf,
                             protocol=sp.protocol,
                         ),
                         derived=True,
@@ -104,6 +110,7 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
                     has_any,
                     "masqueraded" if userspace else "client",
                     userspace=userspace,
+                    ebpf=ebpf,
                     protocol=sp.protocol,
                 )
                 if mode == "ipvs" and not reach and has_any:
@@ -142,8 +149,9 @@ def derive(state: ClusterState, mode: str = "iptables") -> list[CheckSpec]:
                         expect=_derived_expect(
                             reach,
                             has_any,
-                            "client" if local else "masqueraded",
+                            "client" if local else outside,
                             userspace=userspace,
+                            ebpf=ebpf,
                             protocol=sp.protocol,
                         ),
                         derived=True,
@@ -167,18 +175,24 @@ def _derived_expect(
     no_route: str = "",
     *,
     userspace: bool = False,
+    ebpf: bool = False,
     protocol: str = "TCP",
 ) -> ConnectExpect:
     """Reached and how; else DROP (timeout) when only the local policy leaves nothing here,
     REJECT (refused) when the Service has no endpoints at all. ``no_route``: what a client sees
     when the load balancer has no healthy node to send to (its route is withdrawn). The
-    userspace proxy instead accepts and closes (TCP) or drops (UDP) what it cannot send on."""
+    userspace proxy instead accepts and closes (TCP) or drops (UDP) what it cannot send on.
+    Cilium tells no endpoints anywhere and none here apart only by what it writes: a frontend
+    without backends in the scope asked is answered with an ICMP port unreachable either way
+    (bpf/lib/lb.h lb4_local -> DROP_NO_SERVICE -> tail_no_service_ipv4)."""
     if reach:
         return ConnectExpect(result="connected", endpoints="all", source=source)
     if no_route:
         return ConnectExpect(result=no_route)
     if userspace:
         return ConnectExpect(result="closed" if protocol == "TCP" else "timeout")
+    if ebpf:
+        return ConnectExpect(result="refused")
     return ConnectExpect(result="timeout" if has_any else "refused")
 
 

@@ -20,7 +20,7 @@ from netlab.checks.observations import (
     HttpObservation,
     Observation,
 )
-from netlab.scenario.checkspec import FAILED
+from netlab.scenario.checkspec import FAILED, NAMED_SOURCES, SNAT_IF_REMOTE
 
 
 def evaluate(
@@ -73,6 +73,14 @@ def evaluate(
                 f"expected masquerading, but {len(kept)} connections reached the backend "
                 f"with the client's own address and port ({check.source_ip})"
             )
+        if expect.source == SNAT_IF_REMOTE:
+            failures += _judge_snat_if_remote(check, answered)
+        if expect.source not in NAMED_SOURCES:  # an address every backend must have seen
+            other = sorted({o.client_ip for o in answered if o.client_ip != expect.source})
+            if other:
+                failures.append(
+                    f"expected backends to see {expect.source}, they saw {', '.join(other[:3])}"
+                )
 
     observed: dict[str, Any] = {
         "outcomes": dict(sorted(outcomes.items())),
@@ -115,6 +123,42 @@ def evaluate(
         kind=check.spec.kind,
         description=check.spec.description,
     )
+
+
+def _judge_snat_if_remote(check: ResolvedConnect, answered: list[Observation]) -> list[str]:
+    """Cilium's NodePort: a backend on the node that took the connection sees the client's own
+    address; one on another node sees that node's (SNAT). Without a known entry node (a load
+    balancer picked it), the node is the one whose address the backend saw."""
+    node_of_ip = {ip: name for name, ip in check.node_ips}
+    node_of_pod = {b.pod: b.node for b in check.backends}
+    entry = check.entry_node
+    wrong: list[str] = []
+    for o in answered:
+        home = node_of_pod.get(o.hostname, "?")
+        if not o.translated:
+            if entry and home != entry:
+                wrong.append(
+                    f"{o.hostname} (on {home}) saw the client's own address, though {entry} "
+                    "took the connection"
+                )
+            continue
+        took = node_of_ip.get(o.client_ip)
+        if took is None:
+            wrong.append(f"{o.hostname} saw {o.client_ip}, which is no node's address")
+        elif took == home:
+            wrong.append(
+                f"{o.hostname} is on {home}, the node that took the connection, yet saw "
+                f"{o.client_ip} instead of the client's address"
+            )
+        elif entry and took != entry:
+            wrong.append(f"{o.hostname} saw {took}'s address, though {entry} took the connection")
+    if not wrong:
+        return []
+    more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+    return [
+        "expected the client's own address at backends on the node that took the connection "
+        f"and that node's address elsewhere: {'; '.join(wrong[:3])}{more}"
+    ]
 
 
 def _judge_outcomes(result: str, seen: list[tuple[str, str]]) -> list[str]:

@@ -73,6 +73,8 @@ class ResolvedConnect:
     resolv: ResolvConf | None = None  # the source's resolver configuration
     hosts: HostsFile | None = None  # the source's hosts file, read before DNS
     conntrack_netns: str = ""  # where the source's connections are tracked (its node)
+    entry_node: str = ""  # the node a NodePort (or nodeIP:port) connection was dialled on
+    node_ips: tuple[tuple[str, str], ...] = ()  # every node's name and address
     # Session affinity: every connection reaches one endpoint (sticky); or, through several
     # nodes that each remember the client on their own, at most ``max_endpoints`` of them.
     # Otherwise the connections must spread over every expected endpoint.

@@ -188,8 +188,10 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         resolv=resolver_config(state, spec.source),
         hosts=hosts_file(state, spec.source),
         conntrack_netns=_conntrack_netns(state, spec.source),
+        node_ips=tuple((n.name, n.ip) for n in state.nodes),
     )
     dest = spec.destination
+    entry_node = ""
     expect = spec.expect
     protocol = spec.protocol or "TCP"
     backends: tuple[Backend, ...] = ()
@@ -232,6 +234,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         all_eps = service_endpoints(state, svc, sp)
         backends = tuple(backend_of(state, e) for e in all_eps.values())
         dest_ip, dest_port, via_node, external = _service_address(state, svc, sp, dest, client_node)
+        entry_node = via_node if dest.via == "nodePort" else ""
         # A pod or process on the node whose rules catch the connection: for a load-balancer
         # IP or externalIP that is the client's own node; for a NodePort, the node dialled.
         from_node = spec.source.kind != "external" and via_node == client_node
@@ -256,6 +259,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         summary = f"{spec.source} -> {dest.name}:{dest_port}/{protocol} (by name)"
     else:
         dest_ip = find_node(state, dest.node, "to.node").ip if dest.node else dest.address
+        entry_node = next((n.name for n in state.nodes if n.ip == dest_ip), "")
         assert isinstance(dest.port, int)
         dest_port = dest.port
         summary = f"{spec.source} -> {dest_ip}:{dest_port}/{protocol}"
@@ -274,6 +278,7 @@ def _resolve_connect(state: ClusterState, spec: ConnectCheck, mode: str) -> Reso
         expected=expected,
         summary=summary,
         dial_name=dial_name,
+        entry_node=entry_node,
         sticky=sticky,
         max_endpoints=max_endpoints,
     )

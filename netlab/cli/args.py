@@ -63,7 +63,8 @@ def add_mode(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode",
         choices=list(PROXY_MODES),
-        help="proxy mode (overrides the scenario's spec.proxy.mode)",
+        help="proxy mode (overrides the scenario's spec.proxy.mode); "
+        "ebpf: Cilium's kube-proxy replacement",
     )
 
 

@@ -175,7 +175,7 @@ def cmd_rules(args: argparse.Namespace, out: Out) -> int:
     import netlab
 
     lab = netlab.attach(args.lab)
-    text = lab.rules(args.node, service=args.service, counters=args.counters)
+    text = lab.rules(args.node, service=args.service, counters=args.counters, raw=args.raw)
     out.stream.write(text)
     out.stream.flush()
     return EXIT_OK
@@ -203,5 +203,15 @@ def register(add: AddCommand) -> None:
     completers.complete_with(node, completers.nodes)
     service = s.add_argument("--service", help="only this Service's part (NAMESPACE/NAME or NAME)")
     completers.complete_with(service, completers.services)
-    s.add_argument("--counters", action="store_true", help="with packet and byte counters")
+    s.add_argument(
+        "--counters",
+        action="store_true",
+        help="with packet and byte counters (ebpf: those of the conntrack entries)",
+    )
+    s.add_argument(
+        "--raw",
+        action="store_true",
+        help="ebpf: bpftool's dumps of the pinned maps and the tc and cgroup attachments "
+        "(the other modes' views are their tools' own output already)",
+    )
     s.set_defaults(func=cmd_rules)

@@ -142,3 +142,45 @@ def _ipvs_feature(name: str) -> Feature:
         if proc.returncode:
             detail += f"; ipvsadm says: {(proc.stderr or proc.stdout).strip()}"
     return Feature("IPVS (ip_vs)", False, detail)
+
+
+BTF_VMLINUX = "/sys/kernel/btf/vmlinux"
+
+
+def ebpf_ready() -> list[Feature]:
+    """What the ebpf mode needs of the kernel: the bpf syscall, BTF, tc BPF programs (clsact
+    and cls_bpf in direct-action mode, tried in a scratch namespace) and cgroup v2."""
+    from netlab.kernel import bpf, cgroup
+
+    out = [Feature("bpf syscall", bpf.available(), "" if bpf.available() else "bpf(2) fails")]
+    has_btf = os.path.exists(BTF_VMLINUX)
+    out.append(Feature("BTF", has_btf, "" if has_btf else f"{BTF_VMLINUX} is missing"))
+    with scratch() as name:
+        if name is None:
+            out.append(Feature("clsact/cls_bpf", False, "cannot create a network namespace"))
+        else:
+            out.append(_tc_bpf_feature(name))
+    root = cgroup.root()
+    out.append(Feature("cgroup v2", root is not None, f"at {root}" if root else "no cgroup2 mount"))
+    return out
+
+
+def _tc_bpf_feature(name: str) -> Feature:
+    from netlab.kernel import bpf, tc
+
+    def job() -> None:
+        fd = bpf.prog_load_pass()
+        try:
+            with IPRoute() as ipr:
+                ipr.link("add", ifname="probe0", kind="veth", peer={"ifname": "probe1"})
+                index = ipr.link_lookup(ifname="probe0")[0]
+                tc.attach(ipr, index, fd, "netlab_probe", tc.INGRESS)
+                ipr.link("del", index=index)
+        finally:
+            os.close(fd)
+
+    try:
+        threads.call(job, netns_name=name)
+        return Feature("clsact/cls_bpf", True)
+    except Exception as exc:
+        return Feature("clsact/cls_bpf", False, str(exc))

@@ -6,13 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 
 from netlab.cluster import topology
+from netlab.kernel import bpf, bpffs, cgroup, etcnetns, netns, process
 from netlab.kernel import build as kbuild
-from netlab.kernel import etcnetns, netns, process
 from netlab.lab.paths import STATE_ROOT
 from netlab.lab.record import list_labs, shielded, state_dir
+from netlab.proxy.ebpf.proxier import PROGRAMS_FILE
 from netlab.scenario.labschema import lab_name_problem
 
 
@@ -53,6 +55,13 @@ def cleanup(lab: str | None = None) -> CleanupReport:
             names.append(name)
             if parsed[0] not in report.labs:
                 report.labs.append(parsed[0])
+        # An ebpf lab's cgroups and bpffs are named after it; a lab whose record is unreadable
+        # still has its state directory (claimed before anything else, removed last).
+        for name in [*_listdir(STATE_ROOT), *_bpffs_labs()]:
+            if lab_name_problem(name) or (lab is not None and name != lab):
+                continue
+            if os.path.isdir(state_dir(name)) and name not in report.labs:
+                report.labs.append(name)
         names = list(dict.fromkeys(names))
         inodes = {i for n in names if (i := netns.inode(n)) is not None}
         for record in records:
@@ -62,10 +71,15 @@ def cleanup(lab: str | None = None) -> CleanupReport:
         for pid in process.find_tagged(lab, inodes):
             process.kill_pid(pid)
             report.processes.append(pid)
+        bpf_labs = list(dict.fromkeys([*report.labs, *([lab] if lab else [])]))
+        for name in bpf_labs:
+            remove_bpf_objects(name, before_namespaces=True)
         for name in names:
             etcnetns.remove(name)
             if netns.remove(name):
                 report.namespaces.append(name)
+        for name in bpf_labs:
+            remove_bpf_objects(name, before_namespaces=False)
         # The state directory is netlab's own: every entry in it belongs to some lab.
         for name in report.labs if lab is None else [lab]:
             shutil.rmtree(state_dir(name), ignore_errors=True)
@@ -76,6 +90,55 @@ def cleanup(lab: str | None = None) -> CleanupReport:
                         shutil.rmtree(state_dir(entry), ignore_errors=True)
         tidy_roots()
     return report
+
+
+def remove_bpf_objects(lab: str, *, before_namespaces: bool) -> None:
+    """The ebpf mode's leftovers. Before the namespaces go: the lab's cgroups (their socket
+    programs detached, processes still in them moved out). After: its bpffs (every pinned map
+    with it; the tc programs went with the namespaces' devices)."""
+    if lab_name_problem(lab):
+        return
+    if before_namespaces:
+        cgroup.remove_lab(lab)
+        return
+    for path in bpffs.mounted_under(state_dir(lab)):
+        bpffs.unmount(path)
+    _wait_programs_freed(os.path.join(state_dir(lab), PROGRAMS_FILE))
+
+
+def _wait_programs_freed(record: str, timeout: float = 5.0) -> None:
+    """The kernel frees a namespace's devices (and the tc programs on them) on a work queue
+    after the namespace is gone: wait, briefly, until the lab's programs are no more."""
+    try:
+        with open(record) as f:
+            ids = [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + timeout
+    while ids and time.monotonic() < deadline:
+        alive = []
+        for prog_id in ids:
+            try:
+                os.close(bpf.prog_fd_by_id(prog_id))
+                alive.append(prog_id)
+            except OSError:
+                pass
+        ids = alive
+        if ids:
+            time.sleep(0.02)
+
+
+def _bpffs_labs() -> list[str]:
+    """Labs with a bpffs still mounted in their state directory."""
+    root = os.path.realpath(STATE_ROOT) + "/"
+    out = []
+    for path in bpffs.mounts():
+        real = os.path.realpath(path)
+        if real.startswith(root):
+            name = real[len(root) :].split("/", 1)[0]
+            if not lab_name_problem(name):
+                out.append(name)
+    return out
 
 
 def tidy_roots() -> None:

@@ -9,11 +9,13 @@ the CLI and the Python API print or use it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from netlab.cluster.state import ClusterState, Node
 from netlab.errors import UsageError
 from netlab.explain.addresses import address_book
-from netlab.explain.conntrack import FlowTable, nat_table, parse_flows
+from netlab.explain.conntrack import Flow, FlowTable, Tuple, nat_table, parse_flows
+from netlab.explain.rules import ebpf as ebpf_rules
 from netlab.explain.rules import iptables as iptables_rules
 from netlab.explain.rules import ipvs as ipvs_rules
 from netlab.explain.rules import nftables as nftables_rules
@@ -102,6 +104,12 @@ def explain(lab: Lab, service: str, node: str | None = None, lang: str = "en") -
         from netlab.proxy.userspace.render import portals
 
         return userspace_rules.explain(portals(view), n.ip, ns, name, n.name, lang)
+    if mode == "ebpf":
+        from netlab.proxy.ebpf.proxier import EbpfProxier
+
+        assert isinstance(proxier, EbpfProxier)
+        book = address_book(state)
+        return ebpf_rules.explain(proxier.rendered(n), book.hosts, ns, name, n.name, lang)
     raise UsageError(f"netlab explain does not know the {mode} mode yet")
 
 
@@ -126,7 +134,29 @@ def conntrack_view(lab: Lab, node: str, service: str | None = None) -> FlowTable
     n = _node(state, node)
     wanted = service_addresses(state, find_service(state, service)) if service else None
     flows = parse_flows(conntrack.listing(n.netns))
+    if isinstance(lab.proxier, BalancesInMaps):
+        # ebpf: the DNAT happens before netfilter sees the packet; Cilium's own conntrack
+        # map holds the translation.
+        for proto, client, frontend, backend in lab.proxier.lb_connections(n):
+            where = "[cilium_ct4_global]" if proto == "TCP" else "[cilium_ct_any4_global]"
+            flows.append(
+                Flow(
+                    proto.lower(),
+                    Tuple(client[0], frontend[0], client[1], frontend[1]),
+                    Tuple(backend[0], client[0], backend[1], client[1]),
+                    state=where,
+                )
+            )
     return nat_table(n.name, flows, address_book(state), wanted)
+
+
+@runtime_checkable
+class BalancesInMaps(Protocol):
+    """A proxier whose translations live in its own maps, not in netfilter's conntrack."""
+
+    def lb_connections(
+        self, node: Node
+    ) -> list[tuple[str, tuple[str, int], tuple[str, int], tuple[str, int]]]: ...
 
 
 def default_interface(target: str) -> str:

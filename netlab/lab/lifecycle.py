@@ -29,7 +29,7 @@ from netlab.kernel import build as kbuild
 from netlab.kernel import etcnetns, netns, process, rules
 from netlab.lab import changes, cloud, doctor, probing
 from netlab.lab.changes import ChangeReport, OnPhase
-from netlab.lab.cleanup import find_lab_namespaces, tidy_roots
+from netlab.lab.cleanup import find_lab_namespaces, remove_bpf_objects, tidy_roots
 from netlab.lab.record import (
     LabRecord,
     claim,
@@ -180,9 +180,11 @@ class Lab:
                 process.stop(d, self.name)
             for pid in process.find_tagged(self.name, inodes):
                 process.kill_pid(pid)
+            remove_bpf_objects(self.name, before_namespaces=True)
             for name in names:
                 etcnetns.remove(name)
                 netns.remove(name)
+            remove_bpf_objects(self.name, before_namespaces=False)
             shutil.rmtree(state_dir(self.name), ignore_errors=True)
             tidy_roots()
         return time.perf_counter() - t0
@@ -396,7 +398,13 @@ class Lab:
     def run_check(
         self, check: checks_mod.ResolvedCheck, pcap_dir: str | None = None
     ) -> checks_mod.CheckResult:
-        return probing.run_check(self.name, check, self.held, pcap_dir)
+        source = check.spec.source
+        cgroup = None
+        if source.kind == "node":
+            cgroup = self.proxier.node_cgroup(self.node(source.name))
+        return probing.run_check(
+            self.name, check, self.held, pcap_dir, proxier=self.proxier, cgroup=cgroup
+        )
 
     # seeing how a Service works ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import time
+from typing import Protocol, runtime_checkable
 
 from netlab import checks
 from netlab.checks.model import (
@@ -16,12 +17,24 @@ from netlab.checks.model import (
     ResolvedDns,
     ResolvedHttp,
 )
-from netlab.checks.observations import CapturedPacket, DNSResult, Observation
+from netlab.checks.observations import CapturedPacket, ConntrackEntry, DNSResult, Observation
+from netlab.cluster.state import Node
 from netlab.kernel import conntrack, threads
+from netlab.proxy.base import Proxier
 from netlab.traffic import dnsquery, probe
 from netlab.traffic.capture import Capture
 from netlab.traffic.held import HeldConnection
 from netlab.traffic.pcap import Tcpdump
+
+
+@runtime_checkable
+class TracksConnections(Protocol):
+    """A proxier whose own connection tracking says what was DNATed (the ebpf mode: Cilium's
+    conntrack map, since its DNAT happens before netfilter sees the packet)."""
+
+    def tracked_connections(
+        self, node: Node, protocol: str, source_ip: str
+    ) -> list[ConntrackEntry]: ...
 
 
 def run_check(
@@ -29,9 +42,13 @@ def run_check(
     check: ResolvedCheck,
     held: dict[str, HeldConnection] | None = None,
     pcap_dir: str | None = None,
+    *,
+    proxier: Proxier | None = None,
+    cgroup: str | None = None,
 ) -> CheckResult:
     """Probe, then judge. ``lab`` names the lab whose processes the captures belong to;
-    ``held`` holds the connections checks keep open (``hold``) and use again (``connection``).
+    ``held`` holds the connections checks keep open (``hold``) and use again (``connection``);
+    ``cgroup``: where a node-sourced probe must run (the mode's :meth:`Proxier.node_cgroup`).
     With ``pcap_dir``, a connect or http check is also recorded with tcpdump at both ends (the
     client and every backend); the pcaps are kept, under a folder named after the check, if it
     fails."""
@@ -42,10 +59,10 @@ def run_check(
 
     def run() -> CheckResult:
         if isinstance(check, ResolvedHttp):
-            return _run_http(check)
+            return _run_http(lab, check, cgroup)
         if check.spec.hold or check.spec.connection:
-            return _run_held(check, {} if held is None else held)
-        return _run_connect(lab, check)
+            return _run_held(lab, check, {} if held is None else held, proxier, cgroup)
+        return _run_connect(lab, check, proxier, cgroup)
 
     if pcap_dir is None:
         return run()
@@ -84,7 +101,21 @@ def _start_pcaps(lab: str, check: ResolvedConnect, folder: str) -> list[Tcpdump]
     return dumps
 
 
-def _run_held(check: ResolvedConnect, held: dict[str, HeldConnection]) -> CheckResult:
+def _tracked(check: ResolvedConnect, proxier: Proxier | None) -> list[ConntrackEntry]:
+    if isinstance(proxier, TracksConnections):
+        node = next((n for n in proxier.state.nodes if n.netns == check.conntrack_netns), None)
+        if node is not None:
+            return proxier.tracked_connections(node, check.protocol, check.source_ip)
+    return conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
+
+
+def _run_held(
+    lab: str,
+    check: ResolvedConnect,
+    held: dict[str, HeldConnection],
+    proxier: Proxier | None,
+    cgroup: str | None,
+) -> CheckResult:
     """Open a connection and keep it (``hold``), or send over a kept one (``connection``)."""
     t0 = time.perf_counter()
     spec = check.spec
@@ -101,6 +132,8 @@ def _run_held(check: ResolvedConnect, held: dict[str, HeldConnection]) -> CheckR
             check.dest_port,
             check.bind,
             spec.timeout,
+            cgroup_path=cgroup,
+            lab=lab,
         )
         observations.append(first)
         if conn is not None:
@@ -116,10 +149,7 @@ def _run_held(check: ResolvedConnect, held: dict[str, HeldConnection]) -> CheckR
                 observations.append(conn.request(spec.timeout))
     tracked = None
     if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
-        tracked = {
-            e.original[2]: e
-            for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
-        }
+        tracked = {e.original[2]: e for e in _tracked(check, proxier)}
     return checks.evaluate(check, observations, None, time.perf_counter() - t0, tracked=tracked)
 
 
@@ -130,7 +160,7 @@ def _targets(check: ResolvedConnect) -> list[str | Observation]:
     return [check.dest_ip] * check.connections
 
 
-def _run_http(check: ResolvedHttp) -> CheckResult:
+def _run_http(lab: str, check: ResolvedHttp, cgroup: str | None) -> CheckResult:
     t0 = time.perf_counter()
     answers = probe.http_each(
         check.source_netns,
@@ -139,11 +169,15 @@ def _run_http(check: ResolvedHttp) -> CheckResult:
         check.path,
         check.spec.timeout,
         check.bind,
+        cgroup_path=cgroup,
+        lab=lab,
     )
     return checks.evaluate_http(check, answers, time.perf_counter() - t0)
 
 
-def _probe(check: ResolvedConnect, targets: list[str | Observation]) -> list[Observation]:
+def _probe(
+    lab: str, check: ResolvedConnect, targets: list[str | Observation], cgroup: str | None
+) -> list[Observation]:
     """The connections, all at once; with session affinity the first one alone before the
     rest, as a client's first request precedes its next ones (and so the proxy's memory of
     the client exists before they arrive)."""
@@ -156,6 +190,8 @@ def _probe(check: ResolvedConnect, targets: list[str | Observation]) -> list[Obs
             check.protocol,
             check.spec.timeout,
             check.bind,
+            cgroup_path=cgroup,
+            lab=lab,
         )
 
     if (check.sticky or check.max_endpoints is not None) and len(targets) > 1:
@@ -163,7 +199,9 @@ def _probe(check: ResolvedConnect, targets: list[str | Observation]) -> list[Obs
     return run(targets)
 
 
-def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
+def _run_connect(
+    lab: str, check: ResolvedConnect, proxier: Proxier | None, cgroup: str | None
+) -> CheckResult:
     t0 = time.perf_counter()
     captures: dict[str, Capture] = {}
     captured: dict[str, list[CapturedPacket]] | None = None
@@ -172,7 +210,7 @@ def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
             for b in check.backends:
                 bpf = f"tcp and dst port {b.port} and tcp[tcpflags] & tcp-syn != 0"
                 captures[b.pod] = Capture(lab, b.netns, "eth0", bpf)
-        observations = _probe(check, _targets(check))
+        observations = _probe(lab, check, _targets(check), cgroup)
         if captures:
             captured = {pod: c.stop() for pod, c in captures.items()}
     finally:
@@ -180,10 +218,7 @@ def _run_connect(lab: str, check: ResolvedConnect) -> CheckResult:
             c.close()  # reaps a stopped capture; kills one left running by an error
     tracked = None
     if check.conntrack_netns and any(o.outcome == "connected" for o in observations):
-        tracked = {
-            e.original[2]: e
-            for e in conntrack.entries(check.conntrack_netns, check.protocol, check.source_ip)
-        }
+        tracked = {e.original[2]: e for e in _tracked(check, proxier)}
     return checks.evaluate(check, observations, captured, time.perf_counter() - t0, tracked=tracked)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
 from netlab import checks
 from netlab.checks.model import ResolvedConnect
-from netlab.cluster.state import ClusterState
+from netlab.cluster.state import ClusterState, Node
 from netlab.errors import LabError, PrerequisiteError, UsageError
 from netlab.explain.addresses import address_book
 from netlab.explain.conntrack import parse_flows
@@ -49,6 +49,15 @@ class Lab(Protocol):
     def proxier(self) -> Proxier: ...
     @property
     def record(self) -> LabRecord: ...
+
+
+@runtime_checkable
+class ConsultsMaps(Protocol):
+    """A proxier whose state is maps a connection is looked up in (the ebpf mode)."""
+
+    def maps_consulted(
+        self, node: Node, client: tuple[str, int], dialled: tuple[str, int], protocol: str
+    ) -> list[str]: ...
 
 
 GRACE = 0.15  # seconds for the connection's last packets (FIN, ACK) to be reported
@@ -100,7 +109,7 @@ def _trace_kind(lab: Lab) -> str:
     mode = lab.record.mode
     if mode == "nftables":
         return "nft"
-    if mode not in ("iptables", "ipvs", "userspace"):
+    if mode not in ("iptables", "ipvs", "userspace", "ebpf"):
         raise UsageError(f"netlab trace does not know the {mode} mode yet")
     if getattr(lab.proxier, "backend", "nft") != "nft":
         raise PrerequisiteError(
@@ -144,6 +153,13 @@ def trace(
 
 def _trace_once(lab: Lab, resolved: ResolvedConnect, source: str, timeout: float) -> TraceReport:
     kind = _trace_kind(lab)
+    if lab.record.mode == "ebpf" and resolved.spec.source.kind == "node":
+        raise UsageError(
+            "netlab trace cannot trace a node's own connection in ebpf mode: socket LB rewrites "
+            "connect() of processes in the node's cgroup, before any packet exists to trace",
+            hint=f"trace from a pod or external, or run netlab exec {lab.name} {source} -- curl "
+            "... and look at netlab rules (cilium-dbg views)",
+        )
     state = lab.state
     dest_ip = resolved.dest_ip
     if resolved.dial_name:
@@ -165,6 +181,7 @@ def _trace_once(lab: Lab, resolved: ResolvedConnect, source: str, timeout: float
     texts: dict[str, str] = {}
     flows = {}
     ipvs = {}
+    maps: dict[str, list[str]] = {}
     try:
         with contextlib.ExitStack() as stack:
             monitors = {}
@@ -182,6 +199,13 @@ def _trace_once(lab: Lab, resolved: ResolvedConnect, source: str, timeout: float
                 flows[node.name] = parse_flows(conntrack.listing(node.netns, proto))
                 if lab.record.mode == "ipvs":
                     ipvs[node.name] = parse_connections(tracing.ipvs_connections(node.netns))
+                if isinstance(lab.proxier, ConsultsMaps):
+                    dialled = (dest_ip, resolved.dest_port)
+                    found = lab.proxier.maps_consulted(
+                        node, (client_ip, client_port), dialled, proto
+                    )
+                    if found:
+                        maps[node.name] = found
             texts = {name: m.stop() for name, m in monitors.items()}
     finally:
         sock.close()
@@ -215,6 +239,7 @@ def _trace_once(lab: Lab, resolved: ResolvedConnect, source: str, timeout: float
         passes=passes,
         flows=flows,
         ipvs=ipvs,
+        maps=maps,
     )
     return build(inp, book)
 

@@ -64,6 +64,19 @@ class Proxier(abc.ABC):
         """The node's live state as the mode's own tool prints it (optionally one Service's,
         optionally with packet counters)."""
 
+    def live_raw(self, node: Node) -> str:
+        """The node's state as the kernel's own tools dump it. For the rule-writing modes
+        that is what :meth:`live_rules` shows already; the ebpf mode dumps its maps and
+        attachments with bpftool."""
+        return self.live_rules(node)
+
+    def node_cgroup(self, node: Node) -> str | None:
+        """The cgroup a node's own processes (node-sourced probes, ``netlab exec node/N``)
+        must run in for this mode to handle their connections: the ebpf mode's socket
+        load-balancing is attached there. None: anywhere will do."""
+        del node
+        return None
+
     def describe(self) -> str:
         return self.mode
 

@@ -6,7 +6,7 @@ from netlab.cluster.state import ClusterState
 from netlab.errors import UsageError
 from netlab.proxy.base import Proxier
 
-MODES = ("iptables", "nftables", "ipvs", "userspace")
+MODES = ("iptables", "nftables", "ipvs", "userspace", "ebpf")
 
 
 def make_proxier(mode: str, state: ClusterState, backend: str | None = None) -> Proxier:
@@ -26,6 +26,10 @@ def make_proxier(mode: str, state: ClusterState, backend: str | None = None) -> 
         from netlab.proxy.ipvs.proxier import IpvsProxier
 
         return IpvsProxier(state, backend)
+    if mode == "ebpf":
+        from netlab.proxy.ebpf.proxier import EbpfProxier
+
+        return EbpfProxier(state)
     if mode in MODES:
         raise UsageError(
             f"proxy mode {mode} is not available in this version of netlab",

@@ -130,6 +130,11 @@ def _ip_key(ep: EndpointInfo) -> str:
     return str(ep)
 
 
+def node_zone(state: ClusterState, node: str) -> str:
+    """The node's topology.kubernetes.io/zone label ("" for none, or an unknown node)."""
+    return next((n.zone for n in state.nodes if n.name == node), "")
+
+
 def port_key(spn: ServicePortName) -> tuple[str, str, str, str]:
     """Where a Service port sits in a node's view: ``namespace/name:port/protocol`` order."""
     return (spn.namespace, spn.name, spn.port, spn.protocol)
@@ -180,6 +185,14 @@ def service_key(service: Service) -> str:
     return f"{service.meta.namespace}/{service.meta.name}"
 
 
+def slices_by_service(state: ClusterState) -> dict[str, list[EndpointSlice]]:
+    """Every EndpointSlice under its ``namespace/name`` Service, in one pass."""
+    out: dict[str, list[EndpointSlice]] = {}
+    for sl in state.slices:  # one pass, not one scan per Service (10k Services: seconds)
+        out.setdefault(sl.service, []).append(sl)
+    return out
+
+
 def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     """Every proxied Service port with its endpoints, marked local or not for ``node``.
 
@@ -187,10 +200,8 @@ def node_view(state: ClusterState, node: str) -> list[ProxiedService]:
     order comes from a Go map and is random).
     """
     out: list[ProxiedService] = []
-    zone = next((n.zone for n in state.nodes if n.name == node), "")
-    by_service: dict[str, list[EndpointSlice]] = {}
-    for sl in state.slices:  # one pass, not one scan per Service (10k Services: seconds)
-        by_service.setdefault(sl.service, []).append(sl)
+    zone = node_zone(state, node)
+    by_service = slices_by_service(state)
     for svc in state.services:
         out += service_view(svc, by_service.get(service_key(svc), ()), node, zone)
     out.sort(key=lambda s: port_key(s.info.spn))

@@ -69,6 +69,7 @@ class ConnectExpect:
 
     result: str = "connected"
     endpoints: str | tuple[str, ...] | None = None  # None = "all" when connected, else "none"
+    # client | masqueraded | snat-if-remote | an address every backend must see
     source: str | None = None
     dnat: bool | None = None  # seen in conntrack on the client's node
     # One endpoint, whichever, for every connection (sessionAffinity ClientIP); None = what
@@ -82,6 +83,13 @@ class HttpExpect(ConnectExpect):
 
     status: int | None = None  # None = 200 when connected
     body: str | None = None  # a substring every answer's body must contain
+
+
+# What backends may see as the client (ConnectExpect.source), besides a literal address:
+# the client's own address; a translated one; or Cilium's NodePort behaviour, the client's own
+# at backends on the node that took the connection and that node's elsewhere.
+SNAT_IF_REMOTE = "snat-if-remote"
+NAMED_SOURCES = ("client", "masqueraded", SNAT_IF_REMOTE)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 LAB_API_VERSION = "netlab.dev/v1alpha1"
 LAB_KIND = "Lab"
 
-PROXY_MODES = ["iptables", "nftables", "ipvs", "userspace"]
+PROXY_MODES = ["iptables", "nftables", "ipvs", "userspace", "ebpf"]
 
 LAB_NAME_MAX = 40
 LAB_NAME_HINT = "lower-case letters, digits and '-', starting and ending with a letter or digit"
@@ -172,8 +172,22 @@ _EXPECT = {
         },
         "endpoints": _ENDPOINT_SET,
         "source": {
-            "enum": ["client", "masqueraded"],
-            "description": "Whether backends saw the client's own address.",
+            "oneOf": [
+                {"type": "string", "enum": ["client", "masqueraded", "snat-if-remote"]},
+                {
+                    "type": "string",
+                    "pattern": r"^\d{1,3}(\.\d{1,3}){3}$",
+                    "x-message": "must be client, masqueraded, snat-if-remote or an IPv4 address",
+                },
+            ],
+            "x-message": "must be client, masqueraded, snat-if-remote or an IPv4 address",
+            "description": (
+                "What backends saw as the client: client (its own address), masqueraded (a "
+                "translated one), snat-if-remote (its own at backends on the node that took "
+                "the connection, that node's address elsewhere: Cilium's NodePort), or an "
+                "address every backend must have seen (e.g. 169.254.42.1, Cilium's hairpin)."
+            ),
+            "x-hint": "use client, masqueraded, snat-if-remote or an IPv4 address",
         },
         "rcode": {
             "enum": ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"],

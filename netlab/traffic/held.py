@@ -11,18 +11,23 @@ matching the conntrack entry the first one made (and keep a userspace proxy's re
 alive): the client kube-proxy's stale-UDP cleanup exists for.
 
 The socket is made inside the client's namespace (a socket keeps its namespace) and then used
-from other threads.
+from other threads. From a node whose mode load-balances at the socket (the ebpf mode's socket
+LB acts on a node's cgroup), a short-lived process placed in that cgroup makes and connects the
+socket and hands it over (SCM_RIGHTS): a socket belongs to the cgroup it was made in.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 from netlab.checks.observations import Observation
-from netlab.kernel import threads
+from netlab.kernel import cgroup, process, threads
 
 UDP_INTERVAL = 0.1
 
@@ -50,24 +55,22 @@ class HeldConnection:
         port: int,
         source: str | None,
         timeout: float,
+        *,
+        cgroup_path: str | None = None,
+        lab: str = "",
     ) -> tuple[HeldConnection | None, Observation]:
-        """Connect from inside ``netns_name`` and make the first request."""
+        """Connect from inside ``netns_name`` and make the first request; with ``cgroup_path``,
+        from a socket made in that cgroup (by a process tagged with ``lab``)."""
         t0 = time.perf_counter()
-
-        def make() -> socket.socket:
-            kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
-            sock = socket.socket(socket.AF_INET, kind)
-            try:
-                sock.settimeout(timeout)
-                sock.bind((source or "", 0))
-                sock.connect((ip, port))
-            except BaseException:
-                sock.close()
-                raise
-            return sock
-
         try:
-            sock = threads.call(make, netns_name=netns_name)
+            if cgroup_path is not None:
+                sock = _connect_in_cgroup(
+                    cgroup_path, lab, netns_name, protocol, ip, port, source, timeout
+                )
+            else:
+                sock = threads.call(
+                    _connect, protocol, ip, port, source, timeout, netns_name=netns_name
+                )
         except OSError as exc:
             return None, _failure(exc, t0)
         held = cls(name, protocol, (ip, port), sock)
@@ -183,6 +186,94 @@ class HeldConnection:
             self.sock.close()
 
 
+def _connect(
+    protocol: str, ip: str, port: int, source: str | None, timeout: float
+) -> socket.socket:
+    kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
+    sock = socket.socket(socket.AF_INET, kind)
+    try:
+        sock.settimeout(timeout)
+        sock.bind((source or "", 0))
+        sock.connect((ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect_in_cgroup(
+    path: str,
+    lab: str,
+    netns_name: str,
+    protocol: str,
+    ip: str,
+    port: int,
+    source: str | None,
+    timeout: float,
+) -> socket.socket:
+    """The connected socket, made by ``python -m netlab.traffic.held`` run in the cgroup
+    ``path`` and passed back over a socketpair; its connect() error is raised here as is."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours:
+        with theirs:
+            request = {
+                "fd": theirs.fileno(),
+                "netns": netns_name,
+                "protocol": protocol,
+                "ip": ip,
+                "port": port,
+                "source": source,
+                "timeout": timeout,
+            }
+            done = subprocess.run(
+                cgroup.wrap(path, process.python_module("netlab.traffic.held")),
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                env={**os.environ, process.LAB_ENV: lab},
+                pass_fds=(theirs.fileno(),),
+                timeout=30 + timeout,
+                check=False,
+            )
+        ours.settimeout(5)
+        msg, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+    if not fds:
+        answer = json.loads(msg or b"{}")
+        if answer.get("timeout"):
+            raise TimeoutError(answer["error"])
+        if "errno" in answer:
+            raise OSError(answer["errno"], answer["error"])
+        raise OSError(f"the socket maker in {path} failed: {(done.stderr or '').strip()[-300:]}")
+    sock = socket.socket(fileno=fds[0])
+    sock.settimeout(timeout)
+    return sock
+
+
+def main() -> int:
+    """``python -m netlab.traffic.held``: make and connect one socket (a JSON request on
+    stdin), hand it over on the inherited descriptor ``fd`` (or the connect error, as JSON)."""
+    req = json.load(sys.stdin)
+    with socket.socket(fileno=int(req["fd"])) as channel:
+        try:
+            sock = threads.call(
+                _connect,
+                req["protocol"],
+                req["ip"],
+                int(req["port"]),
+                req["source"],
+                float(req["timeout"]),
+                netns_name=req["netns"],
+            )
+        except OSError as exc:
+            answer = {"errno": exc.errno, "error": exc.strerror or str(exc)}
+            answer["timeout"] = isinstance(exc, TimeoutError)
+            channel.sendall(json.dumps(answer).encode())
+            return 0
+        with sock:
+            socket.send_fds(channel, [b"ok"], [sock.fileno()])
+    return 0
+
+
 class _Closed(Exception):
     """The far end closed a held TCP connection."""
 
@@ -203,3 +294,7 @@ def _failure(exc: BaseException, t0: float) -> Observation:
         kind = "unreachable" if "unreachable" in exc.strerror.lower() else "error"
         return Observation(kind, error=exc.strerror, seconds=seconds)
     return Observation("error", error=f"{type(exc).__name__}: {exc}", seconds=seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,11 +13,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
+from typing import Any
 
 from netlab.checks.observations import HttpObservation, Observation
-from netlab.kernel import threads
+from netlab.errors import LabError
+from netlab.kernel import cgroup, process, threads
+from netlab.serial import from_data, to_data
 
 CONCURRENCY = 64
 
@@ -162,9 +168,20 @@ def probe_each(
     protocol: str = "TCP",
     timeout: float = 1.0,
     source: str | None = None,
+    *,
+    cgroup_path: str | None = None,
+    lab: str = "",
 ) -> list[Observation]:
     """One connection from inside ``netns_name`` to each target address (e.g. each the answer
-    of a fresh DNS lookup, as a client resolving a name per connection gets)."""
+    of a fresh DNS lookup, as a client resolving a name per connection gets).
+
+    ``cgroup_path``: the sockets must belong to that cgroup (the ebpf mode's socket LB acts on
+    a node's cgroup), so the probe runs in a short-lived process placed there, tagged with
+    ``lab``, instead of on a thread of this one."""
+    if cgroup_path is not None:
+        request = {"port": port, "protocol": protocol, "timeout": timeout, "source": source}
+        answers = iter(_probe_in_cgroup(cgroup_path, lab, netns_name, targets, request))
+        return [t if isinstance(t, Observation) else next(answers) for t in targets]
     return threads.call(
         lambda: asyncio.run(_many(targets, port, protocol, timeout, source)),
         netns_name=netns_name,
@@ -201,6 +218,64 @@ def connect_once(
     return threads.call(
         lambda: asyncio.run(one(ip, port, timeout, None, sock)), netns_name=netns_name
     )
+
+
+def _probe_in_cgroup(
+    path: str, lab: str, netns_name: str, targets: list[str | Observation], request: dict[str, Any]
+) -> list[Any]:
+    """Run one probe_each or http_each in a short-lived process placed in the cgroup ``path``;
+    ``request`` holds the probe's other arguments. Names that did not resolve stay as they are
+    (the caller turns them into its own failure)."""
+    dial = [t for t in targets if isinstance(t, str)]
+    request = {**request, "netns": netns_name, "targets": dial}
+    argv = cgroup.wrap(path, process.python_module("netlab.traffic.probe"))
+    env = {**os.environ, process.LAB_ENV: lab}
+    budget = 30 + float(request["timeout"]) * (1 + len(dial) / CONCURRENCY)
+    try:
+        done = subprocess.run(
+            argv,
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=budget,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"the probe in {path} did not finish within {budget:.0f}s") from exc
+    if done.returncode != 0:
+        raise LabError(f"the probe in {path} failed", detail=(done.stderr or done.stdout).strip())
+    kind = HttpObservation if request.get("path") is not None else Observation
+    return [from_data(kind, d) for d in json.loads(done.stdout)]
+
+
+def main() -> int:
+    """``python -m netlab.traffic.probe``: one probe_each (or http_each, when the request has a
+    ``path``) from a JSON request on stdin, the observations as JSON on stdout (how a probe runs
+    in another cgroup)."""
+    req = json.load(sys.stdin)
+    targets: list[str | Observation] = list(req["targets"])
+    found: list[Observation] | list[HttpObservation]
+    if req.get("path") is not None:
+        found = http_each(
+            req["netns"],
+            targets,
+            int(req["port"]),
+            req["path"],
+            float(req["timeout"]),
+            req["source"],
+        )
+    else:
+        found = probe_each(
+            req["netns"],
+            targets,
+            int(req["port"]),
+            req["protocol"],
+            float(req["timeout"]),
+            req["source"],
+        )
+    json.dump(to_data(found), sys.stdout)
+    return 0
 
 
 HttpAnswer = HttpObservation  # what a health check or an http check got back
@@ -300,9 +375,22 @@ def http_each(
     path: str = "/",
     timeout: float = 1.0,
     source: str | None = None,
+    *,
+    cgroup_path: str | None = None,
+    lab: str = "",
 ) -> list[HttpObservation]:
     """One GET from inside ``netns_name`` to each target address (a name that did not resolve
-    passes through as its failure)."""
+    passes through as its failure). ``cgroup_path``: run in that cgroup, as
+    :func:`probe_each` does (a node's GET through the ebpf mode's socket LB)."""
+    if cgroup_path is not None:
+        request = {"port": port, "path": path, "timeout": timeout, "source": source}
+        answers = iter(_probe_in_cgroup(cgroup_path, lab, netns_name, targets, request))
+        return [
+            HttpObservation(t.outcome, error=t.error)
+            if isinstance(t, Observation)
+            else next(answers)
+            for t in targets
+        ]
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(target: str | Observation) -> HttpObservation:
@@ -315,3 +403,7 @@ def http_each(
         return list(await asyncio.gather(*(one(t) for t in targets)))
 
     return threads.call(lambda: asyncio.run(all_of()), netns_name=netns_name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

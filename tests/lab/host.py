@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
-from netlab.kernel import process
+from netlab.kernel import cgroup, process
 
 NETLAB = [sys.executable, "-m", "netlab.cli"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,10 +79,69 @@ class HostSnapshot:
     netlab_state: list[str] = field(default_factory=list)
     etc_netns: list[str] = field(default_factory=list)
     tagged_processes: list[int] = field(default_factory=list)
+    # The ebpf mode's objects: every loaded program and map (by name: IDs change), every bpffs
+    # mount and what is pinned in it, the host's own tc/XDP attachments, the BPF tc filters of
+    # every named namespace, and every cgroup of the cgroup v2 tree with programs attached or
+    # named for a lab.
+    bpf_programs: list[str] = field(default_factory=list)
+    bpf_maps: list[str] = field(default_factory=list)
+    bpffs: list[str] = field(default_factory=list)
+    host_bpf_attachments: str = ""
+    tc_filters: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
 
     def diff(self, other: HostSnapshot) -> str:
         a, b = asdict(self), asdict(other)
         return "host changed: " + "; ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k])
+
+
+def _bpf_names(kind: str) -> list[str]:
+    """Names (and types) of every loaded BPF program or map, from bpftool's JSON."""
+    out = subprocess.run(
+        ["bpftool", "-j", kind, "show"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if out.returncode != 0:
+        return [f"<bpftool {kind} show failed: {out.stderr.strip()}>"]
+    return sorted(f"{o.get('type')}:{o.get('name', '')}" for o in json.loads(out.stdout or "[]"))
+
+
+def _bpffs() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [ln.split()[4] for ln in f if " - bpf " in ln]
+    found = []
+    for point in points:
+        found.append(point)
+        for root, dirs, files in os.walk(point):
+            found += [os.path.join(root, n) for n in dirs + files]
+    return sorted(found)
+
+
+def _tc_filters() -> list[str]:
+    """Every BPF program attached with tc in a named namespace (a lab's node namespaces carry
+    them; a snapshot taken while a lab is up therefore lists them), as NETNS DEVICE/HOOK NAME."""
+    found = []
+    for ns in _listdir("/run/netns"):
+        text = _run(["ip", "netns", "exec", ns, "bpftool", "-j", "net", "show"])
+        try:
+            data = json.loads(text or "[]")
+        except json.JSONDecodeError:
+            found.append(f"{ns}: <bpftool net show failed>")
+            continue
+        for section in data:
+            for f in section.get("tc", []):
+                found.append(f"{ns} {f.get('devname')}/{f.get('kind')} {f.get('name', '')}")
+    return sorted(found)
+
+
+def _cgroups() -> list[str]:
+    """cgroup v2 directories named for a lab, and every program attached anywhere in the tree."""
+    root = cgroup.root()
+    if root is None:
+        return ["<no cgroup2>"]
+    labs = [e for e in _listdir(root) if e.startswith(cgroup.PREFIX)]
+    tree = _run(["bpftool", "cgroup", "tree", root]).splitlines()
+    headers = ("CgroupPath", "ID ")
+    return sorted(labs) + [ln for ln in tree if ln.strip() and not ln.startswith(headers)]
 
 
 def snapshot() -> HostSnapshot:
@@ -101,6 +161,12 @@ def snapshot() -> HostSnapshot:
         netlab_state=_listdir("/run/netlab") if os.path.isdir("/run/netlab") else ["<absent>"],
         etc_netns=_listdir("/etc/netns") if os.path.isdir("/etc/netns") else ["<absent>"],
         tagged_processes=process.find_tagged(None),
+        bpf_programs=_bpf_names("prog"),
+        bpf_maps=_bpf_names("map"),
+        bpffs=_bpffs(),
+        host_bpf_attachments=_run(["bpftool", "net", "show"]),
+        tc_filters=_tc_filters(),
+        cgroups=_cgroups(),
     )
 
 

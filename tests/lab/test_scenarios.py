@@ -21,7 +21,7 @@ from netlab.lab.timeline import run_scenario
 from tests.lab.host import REPO, HostSnapshot, netlab, snapshot
 
 SCENARIOS = sorted(glob.glob(os.path.join(REPO, "scenarios", "*.yaml")))
-HOST_MODES = ("iptables", "nftables", "userspace")
+HOST_MODES = ("iptables", "nftables", "userspace", "ebpf")
 
 
 def expected_check_names(path: str, mode: str) -> list[str]:

@@ -43,6 +43,10 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("netlab.proxy.registry", "runtime"),
     ("netlab.proxy.*.proxier", "runtime"),
     ("netlab.proxy.ipvs.wire", "runtime"),
+    # ebpf: building the objects with clang, loading and attaching them, reading the live maps.
+    ("netlab.proxy.ebpf.objects", "runtime"),
+    ("netlab.proxy.ebpf.datapath", "runtime"),
+    ("netlab.proxy.ebpf.live", "runtime"),
     ("netlab.proxy", "render"),
     ("netlab.proxy.*", "render"),
     ("netlab.checks", "checks"),

@@ -232,6 +232,32 @@ def test_derive_external_traffic_policy_local() -> None:
     ]
 
 
+def test_derive_in_ebpf_mode_states_ciliums_behaviour() -> None:
+    """Cilium SNATs an outside client only towards a backend on another node, and answers a
+    frontend without endpoints in the scope asked with ICMP port unreachable (refused) whether
+    the Service has none at all or none here; the other modes' expectations stay as they are."""
+    got = {
+        c.name: c.expect
+        for c in derive(STATE, mode="ebpf")
+        if c.derived and isinstance(c, ConnectCheck)
+    }
+    snat_if_remote = ConnectExpect("connected", "all", "snat-if-remote")
+    assert got["default/web:http nodePort 30080 on node-1 from external"] == snat_if_remote
+    assert got["default/web:http clusterIP from node-1"] == ConnectExpect(
+        "connected", "all", "client"
+    )
+    assert got["default/nobody:80 clusterIP from node-1"] == ConnectExpect("refused")
+    assert got["default/ilocal:80 clusterIP from node-2"] == ConnectExpect("refused")
+    assert got["default/elocal:80 nodePort 30081 on node-1 from external"] == ConnectExpect(
+        "connected", "all", "client"
+    )
+    assert got["default/elocal:80 nodePort 30081 on node-2 from external"] == ConnectExpect(
+        "refused"
+    )
+    default = {c.name: c.expect for c in derive(STATE) if isinstance(c, ConnectCheck)}
+    assert default["default/ilocal:80 clusterIP from node-2"] == ConnectExpect("timeout")
+
+
 def test_derive_covers_every_port_and_skips_default_kubernetes() -> None:
     specs = derive(STATE)
     assert all(c.derived and c.origin is None for c in specs)
@@ -361,6 +387,7 @@ def test_resolve_cluster_ip_by_port_name() -> None:
         resolv=ResolvConf.for_pod("netlab"),
         hosts=pod_hosts(STATE, CLIENT_1),
         conntrack_netns="checks-node-1",
+        node_ips=(("node-1", "192.168.56.11"), ("node-2", "192.168.56.12")),
     )
     assert r.name == "c"
 
@@ -797,6 +824,53 @@ def test_masqueraded_expected() -> None:
         "expected masquerading, but 2 connections reached the backend with the client's own "
         f"address and port ({CLIENT})"
     ]
+
+
+EXTERNAL = "192.168.56.100"
+NODE_1_IP, NODE_2_IP = "192.168.56.11", "192.168.56.12"
+
+
+def via_node_port(expect: ConnectExpect, node: str = "node-1") -> ResolvedConnect:
+    return resolved(
+        expect, Destination("web", via="nodePort", node=node), source=Source("external")
+    )
+
+
+def from_outside(pod: str, port: int, seen: str) -> Observation:
+    return Observation("connected", pod, seen, port, EXTERNAL, port)
+
+
+def test_snat_if_remote_expected() -> None:
+    r = via_node_port(ConnectExpect(source="snat-if-remote"))
+    assert r.entry_node == "node-1"
+    assert dict(r.node_ips) == {"node-1": NODE_1_IP, "node-2": NODE_2_IP}
+    # web-a is on node-1 (took the connection): the client's own address; web-b: node-1's.
+    good = [from_outside("web-a", 40000, EXTERNAL), from_outside("web-b", 40001, NODE_1_IP)]
+    assert evaluate(r, good).passed
+    bad = [from_outside("web-a", 40000, NODE_1_IP), from_outside("web-b", 40001, EXTERNAL)]
+    result = evaluate(r, bad)
+    assert result.failures == [
+        "expected the client's own address at backends on the node that took the connection "
+        "and that node's address elsewhere: web-a is on node-1, the node that took the "
+        f"connection, yet saw {NODE_1_IP} instead of the client's address; web-b (on node-2) saw "
+        "the client's own address, though node-1 took the connection"
+    ]
+    result = evaluate(r, [from_outside("web-b", 40001, NODE_2_IP)] * 1 + good)
+    assert result.failures[-1].endswith(
+        f"web-b is on node-2, the node that took the connection, yet saw {NODE_2_IP} instead of "
+        "the client's address"
+    )
+
+
+def test_literal_source_address_expected() -> None:
+    r = resolved(ConnectExpect(source="169.254.42.1"))
+    hairpin = [
+        answer("web-a", 40000, seen=("169.254.42.1", 40000)),
+        answer("web-b", 40001, seen=("169.254.42.1", 40001)),
+    ]
+    assert evaluate(r, hairpin).passed
+    result = evaluate(r, [*hairpin, answer("web-b", 40002)])
+    assert result.failures == [f"expected backends to see 169.254.42.1, they saw {CLIENT}"]
 
 
 def test_raw_destination_checks_only_the_outcome() -> None:

@@ -215,7 +215,7 @@ def test_misspelt_field_and_value_get_did_you_mean() -> None:
             17,
             "spec.proxy.mode",
             'Unsupported value: "nftable": supported values: "iptables", "nftables", "ipvs", '
-            '"userspace"',
+            '"userspace", "ebpf"',
             'did you mean "nftables"?; Default iptables.',
         ),
     ]
@@ -228,7 +228,7 @@ def test_enum_error() -> None:
             11,
             "spec.proxy.mode",
             'Unsupported value: "kernelspace": supported values: "iptables", "nftables", "ipvs", '
-            '"userspace"',
+            '"userspace", "ebpf"',
             "Default iptables.",
         )
     ]

@@ -94,6 +94,7 @@ class TraceReport:
     packets: list[PacketTrace] = field(default_factory=list)
     conntrack: list[NodeFlow] = field(default_factory=list)
     ipvs: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)  # ebpf: the map entries the connection met
     decided_by: str = ""  # the rule that rejected or dropped the connection
     more_packets: int = 0
 
@@ -121,6 +122,7 @@ class TraceInput:
     passes: dict[str, list[HookPass]]  # node -> hook passes, as printed
     flows: dict[str, list[Flow]]  # node -> conntrack entries
     ipvs: dict[str, list[IpvsConnection]] = field(default_factory=dict)
+    maps: dict[str, list[str]] = field(default_factory=dict)  # node -> eBPF map entries
 
 
 def _ours(p: HookPass) -> bool:
@@ -269,6 +271,8 @@ def build(inp: TraceInput, book: AddressBook) -> TraceReport:
             ours = entry.source == inp.client or (inp.seen is not None and entry.source == inp.seen)
             if ours and entry.proto.lower() == proto:
                 report.ipvs.append(f"node/{node}: {entry.describe()}")
+    for node, lines in sorted(inp.maps.items()):
+        report.maps += [f"node/{node}: {line}" for line in lines]
     return report
 
 

@@ -83,6 +83,10 @@ def report_tree(r: TraceReport) -> TreeNode:
         ipvs = root.add("IPVS connections")
         for line in r.ipvs:
             ipvs.add(line)
+    if r.maps:
+        maps = root.add("eBPF map entries met (as cilium-dbg shows them)")
+        for line in r.maps:
+            maps.add(line)
     if r.more_packets:
         root.add(f"{r.more_packets} more packets of these connections were traced (not shown)")
     return root
