@@ -88,6 +88,12 @@ class _Builder:
             ipr = self.sockets[b.netns]
             ipr.link("add", ifname=b.name, kind="bridge")
             idx = ipr.link_lookup(ifname=b.name)[0]
+            # The bridge's MAC set to itself, as the CNI bridge plugin does (containernetworking/
+            # plugins plugins/main/bridge/bridge.go, ensureAddr, v1.5): otherwise the bridge takes
+            # the lowest MAC of its ports and changes when that pod goes, and every pod's cached
+            # neighbour entry for its gateway points nowhere until it is probed again (seconds).
+            mac = ipr.link("get", index=idx)[0].get_attr("IFLA_ADDRESS")
+            ipr.link("set", index=idx, address=mac)
             if b.alias:
                 ipr.link("set", index=idx, ifalias=b.alias)
             if b.address:

@@ -103,7 +103,21 @@ def gone(pod: dict[str, Any]) -> bool:
     )
 
 
+def bridge(lab: str, node: str) -> tuple[str, str]:
+    """cni0's MAC and how the kernel got it (/sys addr_assign_type: 3 is set by hand, which a
+    bridge never recomputes from its ports)."""
+    out = netlab(
+        "exec", lab, f"node/{node}", "--", "cat",
+        "/sys/class/net/cni0/address", "/sys/class/net/cni0/addr_assign_type",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    mac, kind = out.stdout.split()
+    return mac, kind
+
+
 def test_scale_down_waits_out_the_grace_period_and_removes_the_sandboxes(lab: str) -> None:
+    bridges = {n: bridge(lab, n) for n in ("node-1", "node-2")}
+    assert {kind for _, kind in bridges.values()} == {"3"}
     before = web_pods(lab)
     assert len(before) == 2
     data = run("scale", lab, "deployment/web", "1")
@@ -117,6 +131,8 @@ def test_scale_down_waits_out_the_grace_period_and_removes_the_sandboxes(lab: st
     assert len(after) == 1
     (removed,) = [p for p in before if p["name"] not in {q["name"] for q in after}]
     assert gone(removed)
+    # The pods' gateway keeps its MAC when a port leaves the bridge, as with the CNI plugin.
+    assert {n: bridge(lab, n) for n in bridges} == bridges
     check_passes(lab)
 
 
