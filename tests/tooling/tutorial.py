@@ -140,6 +140,8 @@ _VARYING = (
     (re.compile(r"\b\d+ more packets\b"), "N more packets"),
     (re.compile(r"counter packets \d+ bytes \d+"), "counter packets N bytes N"),
     (re.compile(r"\b\d+ packets? captured\b"), "N packets captured"),
+    # Cilium's conntrack entries: when they expire (seconds of the host's monotonic clock).
+    (re.compile(r"expires=\d+ \(remaining: \d+ sec\(s\)\)"), "expires=N (remaining: N sec(s))"),
     (re.compile(r"^\d\d:\d\d:\d\d\.\d{6} ", re.M), "HH:MM:SS.ssssss "),  # tcpdump
     (re.compile(r"\b(seq|ack|TS val|ecr) \d+"), "\\1 N"),
     (re.compile(r"(Masq|Local|Tunnel|Route)(\s+\d+)\s+\d+\s+\d+\s*$", re.M), "\\1\\2 N N"),
