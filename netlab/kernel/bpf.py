@@ -310,6 +310,10 @@ def prog_fd_by_id(prog_id: int) -> int:
     return bpf(BPF_PROG_GET_FD_BY_ID, _attr("=III", prog_id, 0, 0))
 
 
+def map_fd_by_id(map_id: int) -> int:
+    return bpf(BPF_MAP_GET_FD_BY_ID, _attr("=III", map_id, 0, 0))
+
+
 # programs ---------------------------------------------------------------------------------
 
 BPF_PROG_TYPE_SCHED_CLS = 3

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,17 @@ def node() -> Iterator[Node]:
         frontends = {f"{f.service}/{f.type}/{f.address}": f for r in rendered for f in r.frontends}
         yield Node(name, loaded, maps, eth0, pod0, frontends)
     finally:
+        objects: list[tuple[Any, int]] = []
+        if loaded is not None:
+            objs = (loaded.lxc, loaded.host, loaded.sock)
+            objects += [
+                (bpf.prog_fd_by_id, bpf.prog_info(fd).id)
+                for o in objs
+                for fd in o.programs.values()
+            ]
+            objects += [
+                (bpf.map_fd_by_id, bpf.map_info(fd).id) for o in objs for fd in o.maps.values()
+            ]
         if maps is not None:
             maps.close()
         if loaded is not None:
@@ -147,6 +159,22 @@ def node() -> Iterator[Node]:
         bpffs.unmount(root)
         if os.path.isdir(root):
             os.rmdir(root)
+        # The kernel frees a namespace's devices (and the programs on them), then the maps
+        # those programs held, on work queues after the last reference goes: wait for it, so
+        # the next test's snapshot of the host does not see them go (and none stays behind).
+        deadline = time.monotonic() + 30
+        while objects and time.monotonic() < deadline:
+            objects = [(by_id, i) for by_id, i in objects if _alive(by_id, i)]
+            time.sleep(0.05)
+        assert not objects, f"BPF objects still loaded 30 s after the test: {objects}"
+
+
+def _alive(by_id: Any, object_id: int) -> bool:
+    try:
+        os.close(by_id(object_id))
+    except OSError:
+        return False
+    return True
 
 
 def from_pod(
