@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netlab.cluster import topology
@@ -106,21 +107,27 @@ def remove_bpf_objects(lab: str, *, before_namespaces: bool) -> None:
     _wait_programs_freed(os.path.join(state_dir(lab), PROGRAMS_FILE))
 
 
-def _wait_programs_freed(record: str, timeout: float = 5.0) -> None:
+def _wait_programs_freed(record: str, timeout: float = 10.0) -> None:
     """The kernel frees a namespace's devices (and the tc programs on them) on a work queue
-    after the namespace is gone: wait, briefly, until the lab's programs are no more."""
+    after the namespace is gone, and the maps those programs held after them: wait, briefly,
+    until the lab's programs and maps are no more. The record holds a program's ID per line,
+    a map's as ``m<ID>``."""
     try:
         with open(record) as f:
-            ids = [int(x) for x in f.read().split()]
+            tokens = f.read().split()
+        ids: list[tuple[Callable[[int], int], int]] = [
+            (bpf.map_fd_by_id, int(t[1:])) if t.startswith("m") else (bpf.prog_fd_by_id, int(t))
+            for t in tokens
+        ]
     except (OSError, ValueError):
         return
     deadline = time.monotonic() + timeout
     while ids and time.monotonic() < deadline:
-        alive = []
-        for prog_id in ids:
+        alive: list[tuple[Callable[[int], int], int]] = []
+        for by_id, object_id in ids:
             try:
-                os.close(bpf.prog_fd_by_id(prog_id))
-                alive.append(prog_id)
+                os.close(by_id(object_id))
+                alive.append((by_id, object_id))
             except OSError:
                 pass
         ids = alive

@@ -117,6 +117,14 @@ class Loaded:
             for fd in obj.programs.values()
         ]
 
+    def map_ids(self) -> list[int]:
+        """The kernel's IDs of the objects' maps (freed after the programs that hold them)."""
+        return [
+            bpf.map_info(fd).id
+            for obj in (self.lxc, self.host, self.sock)
+            for fd in obj.maps.values()
+        ]
+
 
 def load(bpffs_root: str, cfg: NodeConfig, max_entries: dict[str, int] | None = None) -> Loaded:
     """Load the node's programs; the first load creates and pins its maps, later ones reuse

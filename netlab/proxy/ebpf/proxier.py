@@ -272,6 +272,7 @@ class EbpfProxier(Proxier):
             if self.programs_file:
                 with open(self.programs_file, "a") as f:
                     f.write("".join(f"{bpf.prog_info(fd).id}\n" for fd in lxc.programs.values()))
+                    f.write("".join(f"m{bpf.map_info(fd).id}\n" for fd in lxc.maps.values()))
             attached = datapath.attach_pods(node.netns, lxc, new)
         finally:
             lxc.close()
@@ -314,6 +315,7 @@ class EbpfProxier(Proxier):
         if self.programs_file:
             with open(self.programs_file, "a") as f:
                 f.write("".join(f"{i}\n" for i in objs.program_ids()))
+                f.write("".join(f"m{i}\n" for i in objs.map_ids()))
         try:
             t0 = time.perf_counter()
             with datapath.Maps(datapath.pin_dir(self.root, node.name)) as maps:
