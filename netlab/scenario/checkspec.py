@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -415,17 +416,34 @@ def _parse_dns_expect(
     values: dict[str, Any] = {k: data[k] for k in ("rcode", "cname") if k in data}
     if "answers" in data:
         values["answers"] = tuple(data["answers"] or ())
-    for key in _CONNECT_ONLY:
-        if key in data:
-            out.append(
-                doc.diag(
-                    (*path, key),
-                    f"{key} applies to connect checks",
-                    category=category,
-                    hint="a dns check expects rcode, answers or cname",
-                )
-            )
+    _refuse_keys(
+        doc,
+        path,
+        data,
+        _CONNECT_ONLY,
+        "{} applies to connect checks",
+        "a dns check expects rcode, answers or cname",
+        category,
+        out,
+    )
     return replace(base or DnsExpect(), **values)
+
+
+def _refuse_keys(
+    doc: Document,
+    path: Path,
+    data: dict[str, Any],
+    keys: Iterable[str],
+    message: str,
+    hint: str,
+    category: str,
+    out: list[Diagnostic],
+) -> None:
+    """One diagnostic per key of ``keys`` present in ``data`` that this kind of check does not
+    take, at the key's own position; ``message`` has ``{}`` where the key goes."""
+    for key in keys:
+        if key in data:
+            out.append(doc.diag((*path, key), message.format(key), category=category, hint=hint))
 
 
 def parse_check(
@@ -458,26 +476,26 @@ def parse_check(
                     hint="a dns check looks a name up, e.g. query: web",
                 )
             )
-        for key in ("hold", "connection"):
-            if key in data:
-                out.append(
-                    doc.diag(
-                        (*path, key),
-                        f"{key} applies to connect checks",
-                        category=category,
-                        hint="a dns check holds no connection",
-                    )
-                )
-        for key in ("to", "protocol", "connections", "path"):
-            if key in data:
-                out.append(
-                    doc.diag(
-                        (*path, key),
-                        f"{key} does not apply to dns checks",
-                        category=category,
-                        hint="a dns check has query and type",
-                    )
-                )
+        _refuse_keys(
+            doc,
+            path,
+            data,
+            ("hold", "connection"),
+            "{} applies to connect checks",
+            "a dns check holds no connection",
+            category,
+            out,
+        )
+        _refuse_keys(
+            doc,
+            path,
+            data,
+            ("to", "protocol", "connections", "path"),
+            "{} does not apply to dns checks",
+            "a dns check has query and type",
+            category,
+            out,
+        )
         dns_expect = _parse_dns_expect(doc, (*path, "expect"), expect_data, category, out)
         dns_modes = {
             mode: _parse_dns_expect(
@@ -500,16 +518,16 @@ def parse_check(
             mode_expect=dns_modes,
             mode_why=mode_why,
         )
-    for key in ("query", "type", "search"):
-        if key in data:
-            out.append(
-                doc.diag(
-                    (*path, key),
-                    f"{key} applies to dns checks",
-                    category=category,
-                    hint="add kind: dns",
-                )
-            )
+    _refuse_keys(
+        doc,
+        path,
+        data,
+        ("query", "type", "search"),
+        "{} applies to dns checks",
+        "add kind: dns",
+        category,
+        out,
+    )
     if "path" in data and kind != "http":
         out.append(
             doc.diag(
@@ -522,17 +540,16 @@ def parse_check(
     held = data.get("connection", "")
     if held:
         # Source, destination and protocol are the held connection's (filled in by the steps).
-        for key in ("to", "protocol", "hold"):
-            if key in data:
-                out.append(
-                    doc.diag(
-                        (*path, key),
-                        f"{key} does not apply to a check over a held connection",
-                        category=category,
-                        hint="the connection named in connection: already has its source and "
-                        "destination",
-                    )
-                )
+        _refuse_keys(
+            doc,
+            path,
+            data,
+            ("to", "protocol", "hold"),
+            "{} does not apply to a check over a held connection",
+            "the connection named in connection: already has its source and destination",
+            category,
+            out,
+        )
         if kind != "connect":
             out.append(
                 doc.diag(
