@@ -786,16 +786,54 @@ def test_expected_refused() -> None:
     assert result.failures == ["expected every connection to be refused, got 1 connected"]
 
 
-def test_source_client_rejects_a_translated_port() -> None:
+def test_source_client_allows_a_moved_port_where_no_masquerade_keeps_the_address() -> None:
+    # A pod's address kept with another port: the NAT core moved the port because an older
+    # connection held the reply tuple; a masquerade would have shown the node's address.
     r = resolved(ConnectExpect(source="client"))
-    # Same address, another port: translated (SNAT to the node's own address, say).
-    observations = [answer("web-a", 40000), answer("web-b", 40001, seen=(CLIENT, 5555))]
+    observations = [answer("web-a", 40000), answer("web-b", 40001, seen=(CLIENT, 18732))]
     result = evaluate(r, observations)
+    assert result.passed, result.failures
+    assert result.observed["translated"] == 1  # still reported as seen
+
+
+def test_source_client_from_a_node_to_another_nodes_nodeport_allows_a_moved_port() -> None:
+    r = resolve(
+        STATE,
+        check(
+            Destination("web", via="nodePort", node="node-1"),
+            source=Source("node", "node-2"),
+            expect=ConnectExpect(source="client"),
+        ),
+    )
+    assert isinstance(r, ResolvedConnect)
+    moved = Observation("connected", "web-a", r.source_ip, 18732, r.source_ip, 40000)
+    assert evaluate(r, [moved, answer_from(r, "web-b", 40001)]).passed
+
+
+def test_source_client_from_the_translating_node_rejects_a_translated_port() -> None:
+    # A node dialling a ClusterIP translates itself: its masquerade address is the address it
+    # sent from, so only the port tells the SNAT apart.
+    r = resolve(
+        STATE,
+        check(
+            Destination("web"),
+            source=Source("node", "node-2"),
+            expect=ConnectExpect(source="client"),
+        ),
+    )
+    assert isinstance(r, ResolvedConnect)
+    masq = Observation("connected", "web-b", r.source_ip, 5555, r.source_ip, 40001)
+    result = evaluate(r, [answer_from(r, "web-a", 40000), masq])
     assert result.failures == [
-        f"expected backends to see the client's own address {CLIENT}, 1 saw a translated one "
-        f"({CLIENT}:5555)"
+        f"expected backends to see the client's own address {r.source_ip}, 1 saw a translated "
+        f"one ({r.source_ip}:5555)"
     ]
     assert result.observed["translated"] == 1
+
+
+def answer_from(r: ResolvedConnect, pod: str, port: int) -> Observation:
+    """A connection from the check's client answered by ``pod``, which saw it untranslated."""
+    return Observation("connected", pod, r.source_ip, port, r.source_ip, port)
 
 
 def test_source_client_rejects_another_address() -> None:
