@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.lab.vm_suite import VMSuite
 
 IPVS_MARKER = "ipvs"
 IPVS_VM_MARKER = "ipvs_vm"
 REQUIRE_ENV = "NETLAB_REQUIRE_PRIVILEGED"
+VM_SUITE = pytest.StashKey["VMSuite"]()
 
 
 def _required() -> bool:
@@ -47,6 +52,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _deselect(config, items, runners)
         return
     _deselect(config, items, needs)
+    # The VM runs beside everything else (pytest_collection_finish starts it): its test, which
+    # only waits for the verdict, comes last.
+    kept = set(map(id, runners))
+    items[:] = [i for i in items if id(i) not in kept] + runners
     if needs and not runners:
         message = (
             f"{len(needs)} ipvs test(s) deselected: this kernel has no IPVS. Run them in the "
@@ -55,6 +64,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _required():
             raise pytest.UsageError(f"{REQUIRE_ENV}=1: {message}")
         config.issue_config_time_warning(pytest.PytestWarning(message), stacklevel=2)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the ipvs tests' VM now, if its test is to run (tests/lab/vm_suite.py)."""
+    if session.config.option.collectonly:
+        return
+    if not any(i.get_closest_marker(IPVS_VM_MARKER) for i in session.items):
+        return
+    from tests.lab.vm_suite import VMSuite
+
+    suite = VMSuite()
+    session.config.stash[VM_SUITE] = suite
+    suite.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    suite = session.config.stash.get(VM_SUITE, None)
+    if suite is not None:
+        suite.cancel()
+
+
+@pytest.fixture
+def vm_suite(request: pytest.FixtureRequest) -> VMSuite:
+    """The VM run started when collection ended."""
+    suite = request.config.stash.get(VM_SUITE, None)
+    assert suite is not None, "the ipvs VM was not started (tests/conftest.py)"
+    return suite
 
 
 @pytest.hookimpl(wrapper=True)

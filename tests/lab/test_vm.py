@@ -1,9 +1,11 @@
 """The ``ipvs`` tests, run in a throwaway VM on a host whose kernel has no IPVS.
 
-On such a host the outer run deselects them (tests/conftest.py) and this one test boots Debian's
-stock kernel with virtme-ng and runs them there; on a host with IPVS they run directly and this
-test is deselected. The guest must pass exactly the ipvs tests the host collects: none may
-skip, fail or go missing. See docs/ipvs-vm.md.
+On such a host the outer run deselects them (tests/conftest.py) and this one test has Debian's
+stock kernel booted with virtme-ng and runs them there; on a host with IPVS they run directly
+and this test is deselected. The VM starts when collection ends and runs beside the host's own
+tests (tests/lab/vm_suite.py); this test, moved to the end of the run, waits for its verdict.
+The guest must pass exactly the ipvs tests the host collects: none may skip, fail or go missing.
+See docs/ipvs-vm.md.
 """
 
 from __future__ import annotations
@@ -11,17 +13,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
 from tests.lab.host import REPO
-from tests.tooling import vm
-
-VM_TIMEOUT = 900  # seconds: boot ~5-10 s, then the guest runs about 20 times slower than here
-
-
-GUEST_PYTEST = [sys.executable, "-m", "pytest", "-m", "ipvs", "-p", "no:cacheprovider", "tests/lab"]
+from tests.lab.vm_suite import GUEST_PYTEST, VM_TIMEOUT, VMSuite
 
 
 def _ipvs_test_ids() -> list[str]:
@@ -40,20 +36,15 @@ def _ipvs_test_ids() -> list[str]:
 
 @pytest.mark.ipvs_vm
 @pytest.mark.timeout(VM_TIMEOUT + 300)  # prepare may install packages on a fresh machine
-def test_ipvs_suite_in_vm() -> None:
+def test_ipvs_suite_in_vm(vm_suite: VMSuite) -> None:
+    """The VM was started when collection ended (tests/conftest.py); this waits for it."""
     expected = _ipvs_test_ids()
     assert expected, "no ipvs tests collected"
-    kernel = vm.prepare()
-    result = vm.run(
-        [*GUEST_PYTEST, "-q", "-rA"],
-        VM_TIMEOUT,
-        {"NETLAB_REQUIRE_PRIVILEGED": "1", "PYTHONUNBUFFERED": "1"},
-        cwd=REPO,
-        kernel=kernel,
-    )
+    result = vm_suite.wait()
+    kernel = vm_suite.kernel.version if vm_suite.kernel else "?"
     assert result.returncode == 0, (
         f"the ipvs tests failed in the VM (exit {result.returncode}, {result.seconds:.0f}s, "
-        f"kernel {kernel.version}):\n{result.output}"
+        f"kernel {kernel}):\n{result.output}"
     )
     passed = sorted(re.findall(r"^PASSED (\S+)", result.output, re.M))
     assert passed == sorted(expected), f"the VM did not pass every ipvs test:\n{result.output}"

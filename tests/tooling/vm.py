@@ -83,6 +83,7 @@ MEMORY = "2G"
 CPUS = 2
 TIMEOUT_STATUS = 124  # what run() returns when it had to kill the VM (as timeout(1) does)
 NO_STATUS = 255  # the guest never wrote an exit status (it did not boot, or crashed)
+CANCELLED_STATUS = 130  # the caller cancelled the run (as a shell reports an interrupt)
 # virtme-ng's guest mounts fresh tmpfs file systems here, hiding the host's files under them.
 HIDDEN_IN_GUEST = (
     "/run",
@@ -586,6 +587,8 @@ def run(
     modules: Sequence[str] = GUEST_MODULES,
     stream: TextIO | None = None,
     log: Log | None = None,
+    cancel: threading.Event | None = None,
+    niceness: int = 0,
 ) -> VMResult:
     """Boot the VM, run ``argv`` as root in ``cwd`` (default: the current directory) inside it,
     and return its exit status and combined output.
@@ -594,7 +597,9 @@ def run(
     is killed after ``timeout`` seconds (then ``returncode`` is :data:`TIMEOUT_STATUS`); if the
     guest never reports a status (it did not boot), ``returncode`` is :data:`NO_STATUS` and the
     output ends with vng's own log. ``stream`` gets the guest's output as it is written. Nothing
-    is left running afterwards, even when the caller is interrupted.
+    is left running afterwards, even when the caller is interrupted, or ``cancel`` is set (from
+    another thread; then ``returncode`` is :data:`CANCELLED_STATUS`). ``niceness`` lowers the
+    emulator's CPU priority, for a run beside other work that must keep its pace.
     """
     if not argv:
         raise ValueError("run() needs a command")
@@ -617,6 +622,8 @@ def run(
         # The directory to run in and the Python environment must be visible in the guest.
         shares = [workdir, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
         command = vng_command(kernel, script, outdir, memory, cpus, shares)
+        if niceness:
+            command = ["nice", "-n", str(niceness), *command]
         vng_env = {
             **os.environ,
             # vng starts `virtme-run` through the shell: it must find this venv's copy.
@@ -624,7 +631,7 @@ def run(
             # virtme-run's own temporary files go to the run folder, removed with it.
             "TMPDIR": str(outdir / "tmp"),
         }
-        timed_out = False
+        timed_out = cancelled = False
         with open(outdir / "vng.log", "wb") as vng_log:
             proc = subprocess.Popen(
                 command,
@@ -642,6 +649,9 @@ def run(
                 if time.monotonic() >= deadline:
                     timed_out = True
                     break
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
                 tail.pump()
                 time.sleep(0.25)
         finally:
@@ -650,6 +660,10 @@ def run(
         seconds = time.monotonic() - started
         output = _read_text(outdir / "output")
         status = _read_text(outdir / "status").strip()
+        if cancelled:
+            note = f"netlab-vm: killed the VM after {seconds:.0f}s (cancelled)\n"
+            _write(stream, note)
+            return VMResult(CANCELLED_STATUS, output + note, seconds)
         if timed_out:
             note = f"netlab-vm: killed the VM after {timeout:.0f}s (timeout)\n"
             _write(stream, note)
