@@ -43,6 +43,15 @@ def test_nodeport_has_the_surrogate_and_the_node_address() -> None:
     assert len({f.id for fs in out.values() for f in fs}) == 3  # an ID per frontend
 
 
+def test_nodeport_addresses_leaving_out_the_node_ip_keep_only_the_surrogate() -> None:
+    # --nodeport-addresses whose CIDRs hold no device address: no routable NodePort frontend,
+    # only the 0.0.0.0 surrogate the node's own sockets reach.
+    node = r.NodeInfo(TEST_NODE_NAME, "192.168.56.11", nodeport_ips=())
+    ps = svc("default", "web", "10.96.0.10", LOCAL, node_port=30080)
+    (wildcard,) = by_type(r.render_node([ps], node)[0])["NodePort"]
+    assert (wildcard.address, wildcard.routable) == ("0.0.0.0", False)
+
+
 def test_udp_is_a_frontend_of_its_own() -> None:
     out = one(svc("default", "dns", "10.96.0.10", ep("10.244.1.2", 53), protocol="UDP", port=53))
     assert out.frontends[0].proto == 17 and out.backends[0].proto == 17

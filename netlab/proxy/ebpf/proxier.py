@@ -23,6 +23,7 @@ from netlab.checks.observations import ConntrackEntry
 from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.cluster.topology import veth_name
 from netlab.kernel import bpf, bpffs, cgroup
+from netlab.proxy import nodeports
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.ebpf import datapath, entries, render, view
 from netlab.proxy.ebpf import live as live_mod
@@ -127,6 +128,17 @@ class EbpfProxier(Proxier):
                 backends[b.key] = backend(b)
         return _Cached(fingerprint, contents, frozenset(frontends), backends)
 
+    def _node_info(self, node: Node) -> render.NodeInfo:
+        """The node as rendering needs it. ``spec.proxy.nodePortAddresses`` is read as Cilium's
+        --nodeport-addresses: the node's device addresses inside the CIDRs get NodePort frontends
+        (its device is eth0, whose address is the node IP; the pods' gateway and 127.0.0.1 are
+        no device's), unset or ``primary`` the node IP (cilium/cilium
+        pkg/datapath/tables/node_address.go, NodePort)."""
+        setting = nodeports.configured(self.state.lab.proxy.node_port_addresses, self.mode)
+        ips = nodeports.node_port_ips(node, setting)
+        served = None if ips is None or node.ip in ips else ()
+        return render.NodeInfo(node.name, node.ip, node.zone, served)
+
     def _changes(self, node: Node, ns: _NodeState) -> entries.Delta:
         """What to write so the node's maps match the cluster state. Services whose objects
         are the ones rendered last time are skipped (the cluster state replaces an object when
@@ -144,7 +156,7 @@ class EbpfProxier(Proxier):
             key=lambda s: (s.meta.namespace, s.meta.name),
         )
         fresh = not ns.cache and not recovered
-        info = render.NodeInfo(node.name, node.ip, node.zone)
+        info = self._node_info(node)
         for svc in services:
             key = f"{svc.meta.namespace}/{svc.meta.name}"
             seen.add(key)
@@ -361,7 +373,7 @@ class EbpfProxier(Proxier):
                 ns = self._recover(maps)
         sids = render.IdAllocator(render.MAX_SERVICE_ID, dict(ns.service_ids.ids) if ns else {})
         bids = render.IdAllocator(render.MAX_BACKEND_ID, dict(ns.backend_ids.ids) if ns else {})
-        info = render.NodeInfo(node.name, node.ip, node.zone)
+        info = self._node_info(node)
         by_service = slices_by_service(self.state)
         out = []
         for svc in sorted(

@@ -135,6 +135,9 @@ class NodeInfo:
     name: str
     ip: str
     zone: str = ""  # topology.kubernetes.io/zone: what zone hints are matched against
+    # The device addresses that get a NodePort frontend (Cilium's --nodeport-addresses picks
+    # them; unset, the device's primary address): None = the node IP.
+    nodeport_ips: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ def render_service_port(
     add(info.cluster_ip, info.port, "ClusterIP", 0)
     if info.node_port:
         add("0.0.0.0", info.node_port, "NodePort", SVC_FLAG_NODEPORT)
-        add(node.ip, info.node_port, "NodePort", SVC_FLAG_NODEPORT | SVC_FLAG_ROUTABLE)
+        for ip in (node.ip,) if node.nodeport_ips is None else node.nodeport_ips:
+            add(ip, info.node_port, "NodePort", SVC_FLAG_NODEPORT | SVC_FLAG_ROUTABLE)
     for ip in info.external_ips:
         add(ip, info.port, "ExternalIPs", SVC_FLAG_EXTERNAL_IP | SVC_FLAG_ROUTABLE)
     ranges = info.load_balancer_source_ranges
