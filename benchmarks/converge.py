@@ -57,7 +57,7 @@ from _common import (
     write_json,
 )
 from iptables_sync import make_state
-from modes_sync import add_service, remove_added
+from modes_sync import Case, add_service, make, remove_added
 
 from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.errors import LabError
@@ -70,7 +70,6 @@ from netlab.proxy.ipvs.render import render as ipvs_render
 from netlab.proxy.nftables.proxier import NftablesProxier, pick_layout
 from netlab.proxy.nftables.render import build as nft_build
 from netlab.proxy.servicemap import node_view
-from netlab.proxy.userspace.proxier import UserspaceProxier
 from netlab.proxy.userspace.render import portals
 from netlab.proxy.userspace.render import render as userspace_render
 
@@ -79,17 +78,6 @@ HOST_MODES = ("iptables", "nftables", "userspace")
 CHANGES = ("add", "endpoint", "remove")
 NETLAB_NS = ("bench-conv-node-1", "bench-conv-node-2")
 BASE_NS = ("bench-conv-base-1", "bench-conv-base-2")
-
-
-@dataclass(frozen=True)
-class Case:
-    mode: str
-    variant: str  # iptables/userspace: back end; nftables: layout; ipvs: the companion back end
-    auto: bool  # what a lab picks by default at this size
-
-    @property
-    def label(self) -> str:
-        return f"{self.mode} ({self.variant})"
 
 
 def cases(state: ClusterState, modes: tuple[str, ...]) -> list[Case]:
@@ -105,16 +93,6 @@ def cases(state: ClusterState, modes: tuple[str, ...]) -> list[Case]:
     if "ipvs" in modes:
         out.append(Case("ipvs", pick_backend("auto", 0), True))
     return out
-
-
-def make(case: Case, state: ClusterState) -> Proxier:
-    if case.mode == "iptables":
-        return IptablesProxier(state, case.variant)
-    if case.mode == "nftables":
-        return NftablesProxier(state, case.variant)
-    if case.mode == "userspace":
-        return UserspaceProxier(state, case.variant)
-    return IpvsProxier(state, case.variant)
 
 
 # ---------------------------------------------------------------------------------------------
