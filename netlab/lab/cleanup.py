@@ -15,7 +15,7 @@ from netlab.kernel import bpf, bpffs, cgroup, etcnetns, netns, process
 from netlab.kernel import build as kbuild
 from netlab.lab.paths import STATE_ROOT
 from netlab.lab.record import list_labs, shielded, state_dir
-from netlab.proxy.ebpf.proxier import PROGRAMS_FILE
+from netlab.proxy.ebpf import record as bpf_record
 from netlab.scenario.labschema import lab_name_problem
 
 
@@ -104,23 +104,21 @@ def remove_bpf_objects(lab: str, *, before_namespaces: bool) -> None:
         return
     for path in bpffs.mounted_under(state_dir(lab)):
         bpffs.unmount(path)
-    _wait_programs_freed(os.path.join(state_dir(lab), PROGRAMS_FILE))
+    _wait_objects_freed(os.path.join(state_dir(lab), bpf_record.RECORD))
 
 
-def _wait_programs_freed(record: str, timeout: float = 10.0) -> None:
+def _wait_objects_freed(record: str, timeout: float = 10.0) -> None:
     """The kernel frees a namespace's devices (and the tc programs on them) on a work queue
     after the namespace is gone, and the maps those programs held after them: wait, briefly,
-    until the lab's programs and maps are no more. The record holds a program's ID per line,
-    a map's as ``m<ID>``."""
+    until the programs and maps the lab recorded (netlab/proxy/ebpf/record.py) are no more."""
     try:
-        with open(record) as f:
-            tokens = f.read().split()
-        ids: list[tuple[Callable[[int], int], int]] = [
-            (bpf.map_fd_by_id, int(t[1:])) if t.startswith("m") else (bpf.prog_fd_by_id, int(t))
-            for t in tokens
-        ]
-    except (OSError, ValueError):
+        recorded = bpf_record.read(record)
+    except OSError:
         return
+    ids: list[tuple[Callable[[int], int], int]] = [
+        (bpf.map_fd_by_id if kind == bpf_record.MAP else bpf.prog_fd_by_id, object_id)
+        for kind, object_id in recorded
+    ]
     deadline = time.monotonic() + timeout
     while ids and time.monotonic() < deadline:
         alive: list[tuple[Callable[[int], int], int]] = []

@@ -25,14 +25,13 @@ from netlab.cluster.topology import veth_name
 from netlab.kernel import bpf, bpffs, cgroup
 from netlab.proxy import nodeports
 from netlab.proxy.base import Proxier, SyncResult
-from netlab.proxy.ebpf import datapath, entries, render, view
+from netlab.proxy.ebpf import datapath, entries, record, render, view
 from netlab.proxy.ebpf import live as live_mod
 from netlab.proxy.servicemap import is_proxied, service_view, slices_by_service
 from netlab.scenario.k8s import Service
 
 RUN_ROOT = "/run/netlab"  # a lab's own directory is RUN_ROOT/<lab> (netlab.lab.paths.STATE_ROOT)
 LB_MAPS_MIN = 65536
-PROGRAMS_FILE = "bpf-programs"  # in the lab's directory: the IDs of the programs it loaded
 
 
 def bpffs_root(lab: str) -> str:
@@ -87,7 +86,7 @@ class EbpfProxier(Proxier):
         the IDs of the programs loaded are recorded too, so ``down`` can wait them out)."""
         super().__init__(state)
         self.root = root or bpffs_root(state.lab.name)
-        self.programs_file = None if root else os.path.join(RUN_ROOT, state.lab.name, PROGRAMS_FILE)
+        self.record = None if root else os.path.join(RUN_ROOT, state.lab.name, record.RECORD)
         self._nodes: dict[str, _NodeState] = {}
         self._encoder: entries.Encoder | None = None
 
@@ -281,10 +280,12 @@ class EbpfProxier(Proxier):
         )
         lxc = datapath.load_lxc(self.root, cfg, maps)
         try:
-            if self.programs_file:
-                with open(self.programs_file, "a") as f:
-                    f.write("".join(f"{bpf.prog_info(fd).id}\n" for fd in lxc.programs.values()))
-                    f.write("".join(f"m{bpf.map_info(fd).id}\n" for fd in lxc.maps.values()))
+            if self.record:
+                record.append(
+                    self.record,
+                    (bpf.prog_info(fd).id for fd in lxc.programs.values()),
+                    (bpf.map_info(fd).id for fd in lxc.maps.values()),
+                )
             attached = datapath.attach_pods(node.netns, lxc, new)
         finally:
             lxc.close()
@@ -324,10 +325,8 @@ class EbpfProxier(Proxier):
         if failed:
             raise failed[0]
         objs = loaded[0]
-        if self.programs_file:
-            with open(self.programs_file, "a") as f:
-                f.write("".join(f"{i}\n" for i in objs.program_ids()))
-                f.write("".join(f"m{i}\n" for i in objs.map_ids()))
+        if self.record:
+            record.append(self.record, objs.program_ids(), objs.map_ids())
         try:
             t0 = time.perf_counter()
             with datapath.Maps(datapath.pin_dir(self.root, node.name)) as maps:
