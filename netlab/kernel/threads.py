@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -22,6 +22,31 @@ _HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 # Set while an interrupted caller waits for its worker: long jobs check it and stop early.
 cancelled = threading.Event()
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Note SIGINT, SIGTERM and SIGHUP instead of acting on them while the block runs; the list
+    yielded holds what arrived.
+
+    Blocking them in the kernel is not enough around ``Thread.start()``: a signal that came
+    just before is already pending in the interpreter, whose handler then raises inside
+    ``start()``, after the thread began but before it counts as started, and the caller would
+    neither know to wait for it nor be able to. Only the main thread handles signals; elsewhere
+    this does nothing.
+    """
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+    old: dict[signal.Signals, Any] = {}
+    try:
+        for sig in _HELD:
+            old[sig] = signal.signal(sig, lambda signum, _frame: pending.append(signum))
+        yield pending
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
@@ -48,22 +73,15 @@ def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
     thread = threading.Thread(
         target=body, name=f"netlab-{getattr(fn, '__name__', 'job')}", daemon=True
     )
-    # Hold signals while the thread starts, so one cannot land inside start() (where the
-    # thread may already run but not yet count as alive). A held signal is delivered the
-    # moment it is unblocked, which is why unblocking sits inside the same try as the join.
-    # (The worker inherits the mask, so signals always reach the main thread.)
-    started = False
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    with _signals_deferred() as pending:
+        thread.start()
     try:
-        try:
-            thread.start()
-            started = True
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if pending:  # arrived while the thread started: delivered now, to be waited out below
+            signal.raise_signal(pending[0])
         thread.join()
     except BaseException:
         cancelled.set()
-        while started and thread.is_alive():
+        while thread.is_alive():
             with contextlib.suppress(BaseException):
                 thread.join()
         raise
