@@ -6,6 +6,7 @@ only those are ever removed (never by pattern). All names start with ``bench``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -327,3 +328,53 @@ def write_json(path: str | None, data: dict[str, Any]) -> None:
         json.dump(data, f, indent=2, sort_keys=False)
         f.write("\n")
     print(f"results written to {path}")
+
+
+def add_mode_args(
+    ap: argparse.ArgumentParser, host_modes: Sequence[str], known: Sequence[str] = ()
+) -> None:
+    """``--modes`` and ``--ipvs``, as every benchmark that compares modes takes them."""
+    of = f"of {', '.join(known)} " if known else ""
+    ap.add_argument(
+        "--modes",
+        type=lambda s: tuple(s.split(",")),
+        default=None,
+        help=f"comma-separated modes {of}(default: {','.join(host_modes)}; ipvs with --ipvs)",
+    )
+    ap.add_argument("--ipvs", action="store_true", help="also IPVS (needs ip_vs: run in the VM)")
+
+
+def chosen_modes(
+    ap: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    host_modes: tuple[str, ...],
+    known: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """The modes to measure: ``--modes`` or the host's; IPVS only with ``--ipvs`` (its kernel
+    module is missing on the machines this runs on: it runs in the VM), and always with it."""
+    modes: tuple[str, ...] = args.modes or (host_modes + (("ipvs",) if args.ipvs else ()))
+    unknown = [m for m in modes if known and m not in known]
+    if unknown:
+        ap.error(f"unknown mode {unknown[0]} (modes: {', '.join(known)})")
+    if "ipvs" in modes and not args.ipvs:
+        ap.error("the ipvs mode needs --ipvs (and a kernel with IPVS: run it in the VM)")
+    if args.ipvs and "ipvs" not in modes:
+        modes = (*modes, "ipvs")
+    return modes
+
+
+def finish(out: str | None, data: dict[str, Any], prefixes: tuple[str, ...], error: str) -> int:
+    """Write the results (``-``: one ``JSON`` line on stdout), then the exit status: 1 when the
+    run failed or left one of its namespaces behind."""
+    if out == "-":
+        print("JSON " + json.dumps(data))
+    else:
+        write_json(out, data)
+    leftover = [n for n in netns.list_all() if n.startswith(prefixes)]
+    if leftover:
+        print(f"error: namespace {leftover[0]} is still there", file=sys.stderr)
+        return 1
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -42,7 +42,6 @@ import argparse
 import errno
 import gc
 import ipaddress
-import json
 import math
 import os
 import socket
@@ -55,13 +54,15 @@ from _common import (
     BUSY_CORES,
     BenchError,
     CpuWatch,
+    add_mode_args,
+    chosen_modes,
+    finish,
     foreign_namespaces,
     machine,
     part_of_the_work,
     sigterm_as_interrupt,
     table,
     wait_quiet,
-    write_json,
 )
 
 from netlab.cluster.state import ClusterState, Endpoint, EndpointPort, EndpointSlice
@@ -523,14 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         default=list(DEFAULT_SIZES),
         help="comma-separated counts of other Services, ascending (default 0,1000,5000,10000)",
     )
-    ap.add_argument(
-        "--modes",
-        type=lambda s: tuple(s.split(",")),
-        default=None,
-        help=f"comma-separated, of {', '.join(CASES)} (default: {','.join(HOST_MODES)}; "
-        "ipvs with --ipvs)",
-    )
-    ap.add_argument("--ipvs", action="store_true", help="also IPVS (needs ip_vs: run in the VM)")
+    add_mode_args(ap, HOST_MODES, tuple(CASES))
     ap.add_argument("--connections", type=int, default=2000, help="connections per probe and point")
     ap.add_argument(
         "--wait-quiet",
@@ -543,14 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.sizes != sorted(args.sizes):
         ap.error("--sizes must be ascending (the lab grows)")
-    modes = args.modes or (HOST_MODES + (("ipvs",) if args.ipvs else ()))
-    unknown = [m for m in modes if m not in CASES]
-    if unknown:
-        ap.error(f"unknown mode {unknown[0]} (modes: {', '.join(CASES)})")
-    if "ipvs" in modes and not args.ipvs:
-        ap.error("the ipvs mode needs --ipvs (and a kernel with IPVS: run it in the VM)")
-    if args.ipvs and "ipvs" not in modes:
-        modes = (*modes, "ipvs")
+    modes = chosen_modes(ap, args, HOST_MODES, tuple(CASES))
     for name in (LAB, BASE_LAB):
         if os.path.exists(state_dir(name)):
             print(f"error: a lab {name} is up (not this run's); left alone", file=sys.stderr)
@@ -592,18 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         "points": points,
         "error": error,
     }
-    if args.json == "-":
-        print("JSON " + json.dumps(data))
-    else:
-        write_json(args.json, data)
-    leftover = [n for n in netns.list_all() if n.startswith((f"{LAB}-", f"{BASE_LAB}-"))]
-    if leftover:
-        print(f"error: namespace {leftover[0]} is still there", file=sys.stderr)
-        return 1
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return finish(args.json, data, (f"{LAB}-", f"{BASE_LAB}-"), error)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ from _common import (
     BenchError,
     CpuWatch,
     Owned,
+    add_mode_args,
+    chosen_modes,
     foreign_namespaces,
     machine,
     settle,
@@ -332,13 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated Service counts (default 1000,10000)",
     )
     ap.add_argument("--quick", action="store_true", help="1k Services only")
-    ap.add_argument(
-        "--modes",
-        type=lambda s: tuple(s.split(",")),
-        default=None,
-        help=f"comma-separated modes (default {','.join(HOST_MODES)}, plus ipvs with --ipvs)",
-    )
-    ap.add_argument("--ipvs", action="store_true", help="also IPVS (needs ip_vs: run in the VM)")
+    add_mode_args(ap, HOST_MODES)
     ap.add_argument(
         "--repeat", type=int, default=3, help=f"runs per case, median kept (not past {SLOW:.0f} s)"
     )
@@ -352,11 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-': stdout)")
     args = ap.parse_args(argv)
     sizes = (1000,) if args.quick else args.sizes
-    modes = args.modes or (HOST_MODES + (("ipvs",) if args.ipvs else ()))
-    if "ipvs" in modes and not args.ipvs:
-        ap.error("the ipvs mode needs --ipvs (and a kernel with IPVS: run it in the VM)")
-    if args.ipvs and "ipvs" not in modes:
-        modes = (*modes, "ipvs")
+    modes = chosen_modes(ap, args, HOST_MODES)
 
     owned = Owned()
     results: list[dict[str, Any]] = []

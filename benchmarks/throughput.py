@@ -25,7 +25,6 @@ ebpf (the client pod's tc program rewrites each packet), and IPVS with ``--ipvs`
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -39,13 +38,15 @@ from _common import (
     BUSY_CORES,
     BenchError,
     CpuWatch,
+    add_mode_args,
+    chosen_modes,
+    finish,
     foreign_namespaces,
     machine,
     part_of_the_work,
     sigterm_as_interrupt,
     table,
     wait_quiet,
-    write_json,
 )
 
 from netlab.errors import LabError
@@ -279,14 +280,7 @@ def report(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--modes",
-        type=lambda s: tuple(s.split(",")),
-        default=None,
-        help=f"comma-separated, of {', '.join(ALL_MODES)} (default: {','.join(HOST_MODES)}; "
-        "ipvs with --ipvs)",
-    )
-    ap.add_argument("--ipvs", action="store_true", help="also IPVS (needs ip_vs: run in the VM)")
+    add_mode_args(ap, HOST_MODES, ALL_MODES)
     ap.add_argument("--size", type=parse_size, default=1 << 30, help="bytes per transfer (1G)")
     ap.add_argument("--repeat", type=int, default=3, help="transfers per path, median kept")
     ap.add_argument(
@@ -298,14 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-': stdout)")
     args = ap.parse_args(argv)
-    modes = args.modes or (HOST_MODES + (("ipvs",) if args.ipvs else ()))
-    unknown = [m for m in modes if m not in ALL_MODES]
-    if unknown:
-        ap.error(f"unknown mode {unknown[0]} (modes: {', '.join(ALL_MODES)})")
-    if "ipvs" in modes and not args.ipvs:
-        ap.error("the ipvs mode needs --ipvs (and a kernel with IPVS: run it in the VM)")
-    if args.ipvs and "ipvs" not in modes:
-        modes = (*modes, "ipvs")
+    modes = chosen_modes(ap, args, HOST_MODES, ALL_MODES)
     if os.path.exists(state_dir(LAB)):
         print(f"error: a lab {LAB} is up (not this run's); left alone", file=sys.stderr)
         return 1
@@ -337,18 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "error": error,
     }
-    if args.json == "-":
-        print("JSON " + json.dumps(data))
-    else:
-        write_json(args.json, data)
-    leftover = [n for n in netns.list_all() if n.startswith(f"{LAB}-")]
-    if leftover:
-        print(f"error: namespace {leftover[0]} is still there", file=sys.stderr)
-        return 1
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return finish(args.json, data, (f"{LAB}-",), error)
 
 
 if __name__ == "__main__":
