@@ -49,6 +49,21 @@ def _signals_deferred() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+def wait_out(finished: threading.Event) -> None:
+    """Wait until ``finished`` is set, whatever interrupts arrive meanwhile, then raise the
+    first of them. For a worker the caller must never leave running behind its back (an
+    Event its worker sets last: after an interrupted ``Thread.join()``, Python 3.11 reports
+    the thread dead while it still runs)."""
+    caught: BaseException | None = None
+    while not finished.is_set():
+        try:
+            finished.wait()
+        except BaseException as exc:
+            caught = caught or exc
+    if caught is not None:
+        raise caught
+
+
 def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
     """Call ``fn(*args)`` on a fresh worker thread (inside ``netns_name`` if given); return or
     raise what it does.
@@ -58,6 +73,9 @@ def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
     a worker that is still creating namespaces.
     """
     future: Future[T] = Future()
+    # Set by the worker as its last act. Not Thread.join()/is_alive(): after a join that an
+    # interrupt cut short, Python 3.11 reports the thread dead while it still runs.
+    finished = threading.Event()
 
     def body() -> None:
         try:
@@ -69,6 +87,7 @@ def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
         finally:
             with contextlib.suppress(OSError):
                 netns.enter_host()
+            finished.set()
 
     thread = threading.Thread(
         target=body, name=f"netlab-{getattr(fn, '__name__', 'job')}", daemon=True
@@ -78,12 +97,12 @@ def call(fn: Callable[..., T], *args: Any, netns_name: str | None = None) -> T:
     try:
         if pending:  # arrived while the thread started: delivered now, to be waited out below
             signal.raise_signal(pending[0])
-        thread.join()
+        finished.wait()
     except BaseException:
         cancelled.set()
-        while thread.is_alive():
+        while not finished.is_set():
             with contextlib.suppress(BaseException):
-                thread.join()
+                finished.wait()
         raise
     return future.result()
 

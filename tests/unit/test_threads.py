@@ -3,6 +3,7 @@ back (teardown would race a worker still creating namespaces)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -51,3 +52,33 @@ def test_a_worker_error_is_raised_in_the_caller() -> None:
 
     with pytest.raises(ValueError, match="boom"):
         threads.call(fail)
+
+
+def test_an_interrupt_while_waiting_still_waits_for_the_worker() -> None:
+    # Python 3.11's Thread.is_alive() says False after an interrupted join() although the
+    # thread still runs: call() must not trust it.
+    done = threading.Event()
+
+    def work() -> None:
+        time.sleep(0.5)
+        done.set()
+
+    timer = threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            threads.call(work)
+    finally:
+        timer.cancel()
+    assert done.is_set(), "call() let the interrupt go on while its worker still ran"
+    threads.cancelled.clear()
+
+
+def test_wait_out_waits_through_an_interrupt_then_raises_it() -> None:
+    finished = threading.Event()
+    threading.Timer(0.4, finished.set).start()
+    timer = threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        threads.wait_out(finished)
+    assert finished.is_set()

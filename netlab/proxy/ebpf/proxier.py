@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from netlab.checks.observations import ConntrackEntry
 from netlab.cluster.state import ClusterState, EndpointSlice, Node
 from netlab.cluster.topology import veth_name
-from netlab.kernel import bpf, bpffs, cgroup
+from netlab.kernel import bpf, bpffs, cgroup, threads
 from netlab.proxy import nodeports
 from netlab.proxy.base import Proxier, SyncResult
 from netlab.proxy.ebpf import datapath, entries, record, render, view
@@ -304,11 +304,15 @@ class EbpfProxier(Proxier):
         sizes = self._max_entries()
         datapath.prepare()  # build or find the objects, read their BTF: before the threads
 
+        done = threading.Event()
+
         def load() -> None:
             try:
                 loaded.append(datapath.load(self.root, cfg, sizes))
             except BaseException as exc:  # re-raised below
                 failed.append(exc)
+            finally:
+                done.set()
 
         loader = threading.Thread(target=load, name="netlab-bpf-load", daemon=True)
         loader.start()
@@ -321,7 +325,8 @@ class EbpfProxier(Proxier):
             delta = self._changes(node, ns)
             ops = delta.ops()
         finally:
-            loader.join()
+            # Even on Ctrl-C: teardown must not race a loader still pinning into the bpffs.
+            threads.wait_out(done)
         if failed:
             raise failed[0]
         objs = loaded[0]
