@@ -27,6 +27,9 @@ class VMSuite:
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
+        # Set when the run has ended; not Thread.join()/is_alive(), which Python 3.11 gets
+        # wrong after a join that Ctrl-C cut short (the VM would be left running).
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ipvs-vm", daemon=True)
         self.log: list[str] = []  # what preparing the VM said (installs, the kernel chosen)
         self.kernel: vm.Kernel | None = None
@@ -51,10 +54,12 @@ class VMSuite:
             )
         except BaseException as e:  # reported by wait(), in the test's own thread
             self._error = e
+        finally:
+            self._done.set()
 
     def wait(self) -> vm.VMResult:
         """The run's result once it has ended (it ends by itself: the VM has a timeout)."""
-        self._thread.join()
+        self._done.wait()
         if self._error is not None:
             raise self._error
         assert self._result is not None
@@ -63,5 +68,5 @@ class VMSuite:
     def cancel(self) -> None:
         """Stop the VM if it still runs (the session ended without waiting for it)."""
         self._cancel.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=60)
+        if self._thread.ident is not None:
+            self._done.wait(timeout=60)  # the VM is killed within seconds of the request
