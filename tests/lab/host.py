@@ -121,6 +121,10 @@ def _tc_filters() -> list[str]:
     them; a snapshot taken while a lab is up therefore lists them), as NETNS DEVICE/HOOK NAME."""
     found = []
     for ns in _listdir("/run/netns"):
+        if not os.path.ismount(f"/run/netns/{ns}"):
+            # A bare file: a run killed between creating the name and mounting the namespace
+            # on it (cleanup removes it); nothing to enter. netns lists it as a leftover.
+            continue
         text = _run(["ip", "netns", "exec", ns, "bpftool", "-j", "net", "show"])
         try:
             data = json.loads(text or "[]")
