@@ -18,7 +18,7 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +163,21 @@ def load_lxc(bpffs_root: str, cfg: NodeConfig, pins: Maps) -> libbpf.LoadedObjec
     )
 
 
+def _attach_lxc(
+    ipr: IPRoute, index: dict[str, int], programs: Mapping[str, int], devices: list[str]
+) -> list[str]:
+    """cil_from_container (ingress) and cil_to_container (egress) on each pod device that
+    exists; the devices attached, in order."""
+    out = []
+    for dev in devices:
+        if dev not in index:
+            continue
+        tc.attach(ipr, index[dev], programs["cil_from_container"], "cil_from_container", tc.INGRESS)
+        tc.attach(ipr, index[dev], programs["cil_to_container"], "cil_to_container", tc.EGRESS)
+        out.append(dev)
+    return out
+
+
 def attach_pods(netns_name: str, lxc: libbpf.LoadedObject, pod_devices: Iterable[str]) -> list[str]:
     """Attach the pod-side tc programs to the given pod devices (those that exist)."""
     wanted = list(pod_devices)
@@ -174,15 +189,7 @@ def attach_pods(netns_name: str, lxc: libbpf.LoadedObject, pod_devices: Iterable
             index = {
                 str(link.get_attr("IFLA_IFNAME")): int(link["index"]) for link in ipr.get_links()
             }
-            for dev in wanted:
-                if dev not in index:
-                    continue
-                progs = lxc.programs
-                tc.attach(
-                    ipr, index[dev], progs["cil_from_container"], "cil_from_container", tc.INGRESS
-                )
-                tc.attach(ipr, index[dev], progs["cil_to_container"], "cil_to_container", tc.EGRESS)
-                out.append(dev)
+            out = _attach_lxc(ipr, index, lxc.programs, wanted)
         return out
 
     return threads.call(job, netns_name=netns_name)
@@ -204,15 +211,7 @@ def attach_devices(netns_name: str, loaded: Loaded, pod_devices: Iterable[str]) 
                 prog = loaded.host.programs["cil_from_netdev"]
                 tc.attach(ipr, index[NATIVE_DEVICE], prog, "cil_from_netdev", tc.INGRESS)
                 out.append(NATIVE_DEVICE)
-            for dev in wanted:
-                if dev not in index:
-                    continue
-                lxc = loaded.lxc.programs
-                tc.attach(
-                    ipr, index[dev], lxc["cil_from_container"], "cil_from_container", tc.INGRESS
-                )
-                tc.attach(ipr, index[dev], lxc["cil_to_container"], "cil_to_container", tc.EGRESS)
-                out.append(dev)
+            out += _attach_lxc(ipr, index, loaded.lxc.programs, wanted)
         return out
 
     return threads.call(job, netns_name=netns_name)
