@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 
 from netlab.kernel import cgroup, process
@@ -196,3 +197,32 @@ def netlab(
 
 def scenario(name: str) -> str:
     return os.path.join(REPO, "scenarios", name)
+
+
+def start_netlab(*args: str) -> subprocess.Popen[str]:
+    """The netlab CLI in the background, in a session of its own (so a test can signal it as
+    a terminal would, alone), its output line-buffered on one pipe."""
+    return subprocess.Popen(
+        [*NETLAB, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def wait_for_line(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> list[str]:
+    """Read the process's output until a line holds ``marker``; the lines read."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return seen
+    raise AssertionError(f"{marker!r} never appeared: {''.join(seen)}")

@@ -14,8 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,14 @@ import pytest
 
 from netlab.kernel import cgroup
 from netlab.lab.lifecycle import Lab
-from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
+from tests.lab.host import (
+    HostSnapshot,
+    netlab,
+    scenario,
+    snapshot,
+    start_netlab,
+    wait_for_line,
+)
 
 LAB = "ebpf-np"
 
@@ -57,37 +62,11 @@ def test_without_clang_ebpf_exits_3_before_building(
 # `netlab cleanup` (every lab) finds theirs alone.
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*NETLAB, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> None:
-    assert proc.stdout is not None
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return
-    raise AssertionError(f"{marker!r} never appeared: {''.join(seen)}")
-
-
 @pytest.mark.parametrize("marker", ["starting pod servers", "running"])
 def test_interrupted_ebpf_run_removes_everything(clean_host: HostSnapshot, marker: str) -> None:
-    proc = _start("run", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-int")
+    proc = start_netlab("run", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-int")
     try:
-        _wait_for(proc, marker)
+        wait_for_line(proc, marker)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -99,8 +78,8 @@ def test_interrupted_ebpf_run_removes_everything(clean_host: HostSnapshot, marke
 def test_killed_ebpf_lab_is_cleaned_up(clean_host: HostSnapshot) -> None:
     """SIGKILL after the programs are loaded and attached (nothing is removed), then
     ``netlab cleanup``: no bpffs, pin, program, map or cgroup of the lab remains."""
-    proc = _start("up", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-kill")
-    _wait_for(proc, "starting pod servers")
+    proc = start_netlab("up", scenario("clusterip.yaml"), "--mode", "ebpf", "--name", "ebpf-kill")
+    wait_for_line(proc, "starting pod servers")
     proc.kill()
     proc.wait()
     left = snapshot()

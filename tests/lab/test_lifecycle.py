@@ -14,7 +14,16 @@ import pytest
 
 from netlab.kernel import process
 from netlab.lab.lifecycle import Lab
-from tests.lab.host import NETLAB, REPO, HostSnapshot, netlab, scenario, snapshot
+from tests.lab.host import (
+    NETLAB,
+    REPO,
+    HostSnapshot,
+    netlab,
+    scenario,
+    snapshot,
+    start_netlab,
+    wait_for_line,
+)
 
 MANY_PODS = textwrap.dedent("""\
     apiVersion: netlab.dev/v1alpha1
@@ -51,32 +60,6 @@ def _write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(path)
-
-
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*NETLAB, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> list[str]:
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return seen
-    raise AssertionError(f"{marker!r} never appeared: {''.join(seen)}")
 
 
 def test_failing_check_exits_1_and_leaves_nothing(tmp_path: Path, clean_host: HostSnapshot) -> None:
@@ -124,9 +107,9 @@ def test_invalid_input_exits_2_and_creates_nothing(
 def test_interrupted_run_removes_everything(
     tmp_path: Path, clean_host: HostSnapshot, marker: str, sig: signal.Signals
 ) -> None:
-    proc = _start("run", _write(tmp_path, MANY_PODS))
+    proc = start_netlab("run", _write(tmp_path, MANY_PODS))
     try:
-        _wait_for(proc, marker)
+        wait_for_line(proc, marker)
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -139,8 +122,8 @@ def test_interrupted_run_removes_everything(
 def test_killed_run_is_cleaned_up_without_the_file(
     tmp_path: Path, clean_host: HostSnapshot
 ) -> None:
-    proc = _start("up", _write(tmp_path, MANY_PODS))
-    _wait_for(proc, "building")
+    proc = start_netlab("up", _write(tmp_path, MANY_PODS))
+    wait_for_line(proc, "building")
     time.sleep(0.3)  # well inside the namespace build
     proc.kill()
     proc.wait()
