@@ -489,7 +489,9 @@ SCHEMA: dict[str, Any] = {
                                 "or primary (the node's own IP). Default: primary in nftables "
                                 "mode, every local address in iptables and ipvs modes "
                                 "(kube-proxy's defaults, also for an empty list); 0.0.0.0/0 is "
-                                "every address. The userspace mode ignores it."
+                                "every address. The userspace mode ignores it; the ebpf "
+                                "mode reads it as Cilium's --nodeport-addresses (a NodePort "
+                                "frontend on the node IP unless the CIDRs leave it out)."
                             ),
                             "oneOf": [
                                 {"const": "primary"},
